@@ -1,0 +1,32 @@
+"""SDK Address Book: the address book of a Swedish SDK eDelivery federation."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+from app.extensions import Database
+from app.settings import Settings, load_settings
+
+
+def create_app(settings: Settings | None = None, database: Database | None = None) -> Flask:
+    """Build the WSGI application; a bad setting raises SettingsError (one line naming it).
+
+    ``database`` lets tests share one connection pool between several apps.
+    """
+    from app import cli, health, requestlog
+
+    settings = settings or load_settings()
+    app = Flask(__name__, instance_path=str(settings.instance_dir))
+    app.config["SDK_SETTINGS"] = settings
+    app.json.sort_keys = False
+    (database or Database(settings.database_url)).init_app(app)
+    requestlog.init_app(app)
+    health.init_app(app)
+    cli.register(app)
+    return app
+
+
+def current_settings() -> Settings:
+    from flask import current_app
+
+    return current_app.config["SDK_SETTINGS"]

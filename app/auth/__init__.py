@@ -1,0 +1,1 @@
+"""API credentials, roles and scopes."""

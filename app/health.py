@@ -1,0 +1,52 @@
+"""Liveness (``/healthz``) and readiness (``/readyz``) probes."""
+
+from __future__ import annotations
+
+from flask import Flask, jsonify
+from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
+
+from app.extensions import current_database
+from app.registry import schema
+
+
+def readiness_checks() -> dict[str, str]:
+    """Each dependency the service needs to answer correctly: ``ok`` or what is wrong."""
+    database = current_database()
+    checks: dict[str, str] = {}
+    try:
+        with database.engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+        checks["database"] = "ok"
+    except SQLAlchemyError as error:
+        checks["database"] = f"unreachable: {type(error).__name__}"
+        checks["migrations"] = "unknown: database unreachable"
+        return checks
+    try:
+        current = schema.current_revisions(database)
+        heads = schema.head_revisions()
+        checks["migrations"] = (
+            "ok"
+            if current == heads
+            else (
+                f"pending: database at {', '.join(sorted(current)) or 'nothing'}, code needs {', '.join(sorted(heads))}"
+            )
+        )
+    except SQLAlchemyError as error:
+        checks["migrations"] = f"unknown: {type(error).__name__}"
+    return checks
+
+
+def init_app(app: Flask) -> None:
+    @app.get("/healthz")
+    def healthz():
+        return jsonify(status="ok")
+
+    @app.get("/readyz")
+    def readyz():
+        checks = readiness_checks()
+        ready = all(value == "ok" for value in checks.values())
+        response = jsonify(status="ready" if ready else "not ready", checks=checks)
+        response.status_code = 200 if ready else 503
+        response.headers["Cache-Control"] = "no-store"
+        return response

@@ -1,0 +1,311 @@
+"""Identifier rules of the federation: pure functions and immutable values, no Flask, no database.
+
+Participant identifiers (``iso6523-actorid-upis::{icd}:{id}``) are case-insensitive: they are folded to
+lower case when parsed, so the stored, hashed and echoed form is always the canonical one. Document and
+process identifiers keep their case (OASIS SMP §2.4 lets a scheme say so; Peppol's policy does) unless
+the :class:`IdentifierPolicy` says otherwise.
+
+``scheme::value`` is split at the *first* ``::`` only (SMP 2.0 §3.7.3): a value may itself contain ``::``.
+URL path segments are split first and percent-decoded afterwards (SMP 2.0 §3.3), so ``%2F`` inside an
+identifier never splits a path; :func:`url_segment` emits ``quote(s, safe='')``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from urllib.parse import quote, unquote
+
+import idna
+
+PARTICIPANT_SCHEME = "iso6523-actorid-upis"
+DOCUMENT_SCHEME = "busdox-docid-qns"
+PROCESS_SCHEME = "urn:fdc:digg.se:edelivery:process"
+NO_PROCESS = "bdx:noprocess"
+
+ICD_DOMAIN_NAME = "0203"
+ICD_SWEDISH_ORGANISATION_NUMBER = "0007"
+ICD_GLN = "0088"
+
+MAX_PARTICIPANT_VALUE = 135  # 4-digit ICD, ':' and 130 characters (Peppol policy for identifiers 4.4)
+MAX_DOCUMENT_VALUE = 500
+MAX_PROCESS_VALUE = 200
+MAX_SCHEME = 100
+MAX_FUNCTION_ADDRESS_IDENTIFIER = 256
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_SCHEME = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._\-]|:(?!:))*")
+_LDH_LABEL = re.compile(r"[a-z0-9](?:[a-z0-9\-]{0,61}[a-z0-9])?")
+_FUNCTION_ADDRESS = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._:\-@+/]*[A-Za-z0-9])?")
+_GENERIC_PARTICIPANT_ID = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._:\-@+]*)")
+
+
+class IdentifierError(ValueError):
+    """An identifier that does not follow the federation's rules; the message says which rule."""
+
+
+@dataclass(frozen=True)
+class IdentifierPolicy:
+    """The parts of the identifier rules that the federation chooses by setting."""
+
+    participant_icds: frozenset[str] = field(default_factory=lambda: frozenset({ICD_DOMAIN_NAME}))
+    case_sensitive_document_ids: bool = True
+
+
+DEFAULT_POLICY = IdentifierPolicy()
+# Reading (SMP lookups, the discovery client, published data) accepts every ICD whose syntax we know,
+# so that a narrowed setting never makes already-published participants unreadable.
+LENIENT_POLICY = IdentifierPolicy(
+    participant_icds=frozenset({ICD_DOMAIN_NAME, ICD_SWEDISH_ORGANISATION_NUMBER, ICD_GLN})
+)
+
+
+def split_scheme(text: str) -> tuple[str, str]:
+    """Split ``scheme::value`` at the first ``::``; surrounding white space is dropped."""
+    scheme, separator, value = text.strip().partition("::")
+    if not separator:
+        raise IdentifierError(f"{_show(text)} has no '::' between scheme and value")
+    return scheme.strip(), value.strip()
+
+
+def _show(text: str) -> str:
+    return repr(text if len(text) <= 80 else text[:77] + "...")
+
+
+def _check_text(kind: str, value: str, limit: int) -> None:
+    if not value:
+        raise IdentifierError(f"{kind} value is empty")
+    if len(value) > limit:
+        raise IdentifierError(f"{kind} value is longer than {limit} characters")
+    if _CONTROL.search(value):
+        raise IdentifierError(f"{kind} value contains a control character")
+
+
+def _check_scheme(kind: str, scheme: str) -> None:
+    if not scheme:
+        raise IdentifierError(f"{kind} scheme is empty")
+    if len(scheme) > MAX_SCHEME or not _SCHEME.fullmatch(scheme):
+        raise IdentifierError(f"{kind} scheme {_show(scheme)} is not a valid identifier scheme")
+
+
+@dataclass(frozen=True, order=True)
+class ParticipantId:
+    """``iso6523-actorid-upis::{icd}:{id}``, always in canonical (lower-case) form."""
+
+    scheme: str
+    value: str
+
+    @classmethod
+    def parse(cls, text: str, policy: IdentifierPolicy = DEFAULT_POLICY) -> ParticipantId:
+        """Parse ``scheme::icd:id``; a bare ``icd:id`` gets the default scheme."""
+        if "::" in text:
+            scheme, value = split_scheme(text)
+        else:
+            scheme, value = PARTICIPANT_SCHEME, text.strip()
+        return cls.of(scheme, value, policy)
+
+    @classmethod
+    def of(cls, scheme: str, value: str, policy: IdentifierPolicy = DEFAULT_POLICY) -> ParticipantId:
+        scheme = scheme.strip().lower()
+        if scheme != PARTICIPANT_SCHEME:
+            raise IdentifierError(f"participant scheme must be {PARTICIPANT_SCHEME}, got {_show(scheme)}")
+        return cls(scheme, canonical_participant_value(value, policy))
+
+    @property
+    def icd(self) -> str:
+        return self.value[:4]
+
+    @property
+    def local_id(self) -> str:
+        return self.value[5:]
+
+    def __str__(self) -> str:
+        return f"{self.scheme}::{self.value}"
+
+
+def canonical_participant_value(value: str, policy: IdentifierPolicy = DEFAULT_POLICY) -> str:
+    """Validate ``{icd}:{id}`` under ``iso6523-actorid-upis`` and return its canonical form."""
+    value = value.strip()
+    _check_text("participant", value, MAX_PARTICIPANT_VALUE)
+    icd, separator, local = value.partition(":")
+    if not separator or not re.fullmatch(r"\d{4}", icd):
+        raise IdentifierError(
+            f"participant value {_show(value)} must be ICD:ID with a four-digit ICD, e.g. 0203:exempel.se"
+        )
+    if icd not in policy.participant_icds:
+        allowed = ", ".join(sorted(policy.participant_icds))
+        raise IdentifierError(f"ICD {icd} is not allowed in this federation (allowed: {allowed})")
+    if icd == ICD_DOMAIN_NAME:
+        local = validate_domain_name(local)
+    elif icd == ICD_SWEDISH_ORGANISATION_NUMBER:
+        local = normalise_organisation_number(local)
+    elif icd == ICD_GLN:
+        local = validate_gln(local)
+    else:
+        if not _GENERIC_PARTICIPANT_ID.fullmatch(local):
+            raise IdentifierError(f"participant identifier {_show(local)} contains characters not allowed")
+        local = local.lower()
+    return f"{icd}:{local}"
+
+
+def validate_domain_name(name: str, *, min_labels: int = 2) -> str:
+    """Return the lower-case A-label form of an internet domain name, or raise :class:`IdentifierError`.
+
+    Unicode names (``höganäs.se``) are accepted and converted with IDNA 2008 + UTS 46 mapping, so both
+    spellings name the same participant; the ASCII form is what is stored, hashed and published.
+    """
+    if not name:
+        raise IdentifierError("domain name is empty")
+    if name.endswith(".") or ".." in name or name.startswith("."):
+        raise IdentifierError(f"domain name {_show(name)} has an empty label")
+    if name.isascii():
+        ascii_name = name.lower()
+    else:
+        try:
+            ascii_name = idna.encode(name, uts46=True).decode("ascii")
+        except (idna.IDNAError, UnicodeError) as error:
+            raise IdentifierError(f"domain name {_show(name)} is not a valid IDNA name: {error}") from None
+    labels = ascii_name.split(".")
+    if len(ascii_name) > 253:
+        raise IdentifierError("domain name is longer than 253 characters")
+    if len(labels) < min_labels:
+        raise IdentifierError(f"domain name {_show(name)} needs a top domain and at least one sub-domain")
+    for label in labels:
+        if len(label) > 63:
+            raise IdentifierError(f"domain label {_show(label)} is longer than 63 characters")
+        if not _LDH_LABEL.fullmatch(label):
+            raise IdentifierError(f"domain label {_show(label)} may hold only letters, digits and inner hyphens")
+        if label.startswith("xn--"):
+            try:
+                idna.decode(label)
+            except (idna.IDNAError, UnicodeError):
+                raise IdentifierError(f"domain label {_show(label)} is not a valid IDNA A-label") from None
+        elif label[2:4] == "--":
+            raise IdentifierError(f"domain label {_show(label)} has '--' in positions 3-4 (reserved)")
+    if labels[-1].isdigit():
+        raise IdentifierError(f"top domain {_show(labels[-1])} cannot be all digits")
+    return ascii_name
+
+
+def luhn_valid(digits: str) -> bool:
+    total = 0
+    for position, char in enumerate(reversed(digits)):
+        digit = int(char)
+        if position % 2 == 1:
+            digit *= 2
+            if digit > 9:
+                digit -= 9
+        total += digit
+    return total % 10 == 0
+
+
+def normalise_organisation_number(text: str) -> str:
+    """A Swedish organisation number as ten digits (``NNNNNN-NNNN`` is accepted), Luhn-checked."""
+    digits = text.strip().replace("-", "", 1) if re.fullmatch(r"\s*\d{6}-\d{4}\s*", text) else text.strip()
+    if not re.fullmatch(r"\d{10}", digits):
+        raise IdentifierError(f"organisation number {_show(text)} must be ten digits (NNNNNN-NNNN)")
+    if not luhn_valid(digits):
+        raise IdentifierError(f"organisation number {_show(text)} has a wrong check digit")
+    return digits
+
+
+def gln_check_digit(first_twelve: str) -> int:
+    total = sum(int(d) * (3 if i % 2 else 1) for i, d in enumerate(first_twelve))
+    return (10 - total % 10) % 10
+
+
+def validate_gln(text: str) -> str:
+    """A GS1 Global Location Number: 13 digits with the GS1 mod-10 check digit."""
+    if not re.fullmatch(r"\d{13}", text):
+        raise IdentifierError(f"GLN {_show(text)} must be 13 digits")
+    if gln_check_digit(text[:12]) != int(text[12]):
+        raise IdentifierError(f"GLN {_show(text)} has a wrong check digit")
+    return text
+
+
+@dataclass(frozen=True, order=True)
+class DocumentTypeId:
+    """``busdox-docid-qns::{root namespace}::{local name}##{subtype}``; case kept unless policy folds it."""
+
+    scheme: str
+    value: str
+
+    @classmethod
+    def parse(cls, text: str, policy: IdentifierPolicy = DEFAULT_POLICY) -> DocumentTypeId:
+        scheme, value = split_scheme(text)
+        return cls.of(scheme, value, policy)
+
+    @classmethod
+    def of(cls, scheme: str, value: str, policy: IdentifierPolicy = DEFAULT_POLICY) -> DocumentTypeId:
+        scheme, value = scheme.strip(), value.strip()
+        _check_scheme("document type", scheme)
+        _check_text("document type", value, MAX_DOCUMENT_VALUE)
+        if not policy.case_sensitive_document_ids:
+            value = value.lower()
+        return cls(scheme, value)
+
+    def __str__(self) -> str:
+        return f"{self.scheme}::{self.value}"
+
+
+@dataclass(frozen=True, order=True)
+class ProcessId:
+    """``urn:fdc:digg.se:edelivery:process::bdx:noprocess`` and the like; case kept unless policy folds it."""
+
+    scheme: str
+    value: str
+
+    @classmethod
+    def parse(cls, text: str, policy: IdentifierPolicy = DEFAULT_POLICY) -> ProcessId:
+        scheme, value = split_scheme(text)
+        return cls.of(scheme, value, policy)
+
+    @classmethod
+    def of(cls, scheme: str, value: str, policy: IdentifierPolicy = DEFAULT_POLICY) -> ProcessId:
+        scheme, value = scheme.strip(), value.strip()
+        _check_scheme("process", scheme)
+        _check_text("process", value, MAX_PROCESS_VALUE)
+        if not policy.case_sensitive_document_ids:
+            value = value.lower()
+        return cls(scheme, value)
+
+    def __str__(self) -> str:
+        return f"{self.scheme}::{self.value}"
+
+
+NO_PROCESS_ID = ProcessId(PROCESS_SCHEME, NO_PROCESS)
+
+
+def url_segment(identifier: ParticipantId | DocumentTypeId | ProcessId | str) -> str:
+    """Percent-encode one path segment exactly as SMP 1.0 §2.4 shows: every reserved character escaped."""
+    return quote(str(identifier), safe="")
+
+
+def decode_url_segment(segment: str) -> str:
+    """Percent-decode one already split path segment; any hex case, raw ``:`` accepted."""
+    try:
+        return unquote(segment, encoding="utf-8", errors="strict")
+    except UnicodeDecodeError:
+        raise IdentifierError("path segment is not valid percent-encoded UTF-8") from None
+
+
+def validate_function_address_identifier(text: str) -> str:
+    """A function address identifier such as ``sdk:inkorg:0203:exempel.se``; case is kept as given."""
+    identifier = text.strip()
+    if not identifier:
+        raise IdentifierError("function address identifier is empty")
+    if len(identifier) > MAX_FUNCTION_ADDRESS_IDENTIFIER:
+        raise IdentifierError(
+            f"function address identifier is longer than {MAX_FUNCTION_ADDRESS_IDENTIFIER} characters"
+        )
+    if not _FUNCTION_ADDRESS.fullmatch(identifier):
+        raise IdentifierError(
+            "function address identifier may hold letters a-z, digits and . _ : - @ + / "
+            "and must start and end with a letter or digit"
+        )
+    return identifier
+
+
+def fold(text: str) -> str:
+    """The case-insensitive key under which identifiers are kept unique."""
+    return text.lower()

@@ -1,0 +1,155 @@
+"""Use cases for access-point operators, their access points and endpoint configurations."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from urllib.parse import urlsplit
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app import audit
+from app.audit import Action, Actor
+from app.identifiers import normalise_organisation_number
+from app.registry.errors import Conflict, FieldError, ValidationFailed
+from app.registry.models import (
+    DESCRIPTION_MAX,
+    NAME_MAX,
+    URL_MAX,
+    AccessPoint,
+    AccessPointOperator,
+    EndpointConfiguration,
+)
+from app.registry.validation import Checker, get_or_not_found
+from app.trust.certificates import CertificateError, describe, load_certificate
+
+
+def check_url(
+    check: Checker, field: str, value: object, *, required: bool = True, https_only: bool = False
+) -> str | None:
+    url = check.text(field, value, maximum=URL_MAX, required=required)
+    if url is None:
+        return None
+    parts = urlsplit(url)
+    schemes = ("https",) if https_only else ("http", "https")
+    if parts.scheme not in schemes or not parts.hostname or " " in url:
+        check.fail(field, f"must be an absolute {' or '.join(schemes)} URL")
+        return None
+    return url
+
+
+def create_ap_operator(
+    session: Session,
+    actor: Actor,
+    *,
+    name: str,
+    organisation_number: str | None = None,
+    contact_email: str | None = None,
+) -> AccessPointOperator:
+    check = Checker()
+    name = check.text("name", name, maximum=NAME_MAX, required=True)
+    number = check.identifier("organisationNumber", organisation_number, normalise_organisation_number, required=False)
+    email = check.text("contactEmail", contact_email, maximum=320)
+    if email is not None and ("@" not in email or email.startswith("@") or email.endswith("@")):
+        check.fail("contactEmail", "must be an e-mail address")
+    check.done()
+    if session.scalar(select(AccessPointOperator).where(AccessPointOperator.name == name)):
+        raise Conflict(f"an access point operator named {name!r} exists", field="name")
+    operator = AccessPointOperator(id=uuid.uuid4(), name=name, organisation_number=number, contact_email=email)
+    session.add(operator)
+    session.flush()
+    audit.record(session, actor, Action.AP_OPERATOR_CREATE, "ap_operator", operator.id, after=audit.snapshot(operator))
+    return operator
+
+
+def create_access_point(
+    session: Session, actor: Actor, *, ap_operator_id: uuid.UUID | str, certificate: str
+) -> AccessPoint:
+    """Register an access point from its certificate; the AP id is the certificate's CN."""
+    operator = get_or_not_found(session, AccessPointOperator, ap_operator_id, "access point operator")
+    try:
+        facts = describe(load_certificate(certificate))
+    except CertificateError as error:
+        raise ValidationFailed(FieldError("certificate", str(error))) from None
+    if not facts.common_name:
+        raise ValidationFailed(
+            FieldError("certificate", "has no subject CN, which names the access point (e.g. AP0001-SDK-QA)")
+        )
+    if session.scalar(select(AccessPoint).where(AccessPoint.ap_id == facts.common_name)):
+        raise Conflict(f"access point {facts.common_name} is already registered", field="certificate")
+    access_point = AccessPoint(
+        id=uuid.uuid4(),
+        ap_operator_id=operator.id,
+        ap_id=facts.common_name,
+        certificate_pem=facts.pem,
+        certificate_sha256=facts.sha256,
+        subject=facts.subject,
+        issuer=facts.issuer,
+        serial_number=facts.serial_number,
+        not_before=facts.not_before,
+        not_after=facts.not_after,
+    )
+    session.add(access_point)
+    session.flush()
+    audit.record(
+        session, actor, Action.ACCESS_POINT_CREATE, "access_point", access_point.id, after=audit.snapshot(access_point)
+    )
+    return access_point
+
+
+@dataclass(frozen=True)
+class EndpointConfigurationInput:
+    access_point: uuid.UUID | str
+    name: str
+    transport_profile: str
+    endpoint_url: str
+    technical_contact_url: str
+    description: str
+    technical_information_url: str | None = None
+    activation_date: datetime | None = None
+    expiration_date: datetime | None = None
+
+
+def create_endpoint_configuration(
+    session: Session, actor: Actor, data: EndpointConfigurationInput, *, transport_profiles: tuple[str, ...]
+) -> EndpointConfiguration:
+    access_point = get_or_not_found(session, AccessPoint, data.access_point, "access point")
+    check = Checker()
+    name = check.text("name", data.name, maximum=NAME_MAX, required=True)
+    if data.transport_profile not in transport_profiles:
+        check.fail("transportProfile", f"must be one of the federation's profiles: {', '.join(transport_profiles)}")
+    endpoint_url = check_url(check, "endpointUrl", data.endpoint_url)
+    contact = check.text("technicalContactUrl", data.technical_contact_url, maximum=URL_MAX, required=True)
+    information = check_url(check, "technicalInformationUrl", data.technical_information_url, required=False)
+    description = check.text("description", data.description, maximum=DESCRIPTION_MAX, required=True, multiline=True)
+    for field, value in (("activationDate", data.activation_date), ("expirationDate", data.expiration_date)):
+        if value is not None and value.tzinfo is None:
+            check.fail(field, "must carry a time zone (UTC)")
+    if data.activation_date and data.expiration_date and data.activation_date >= data.expiration_date:
+        check.fail("expirationDate", "must be after activationDate")
+    check.done()
+    configuration = EndpointConfiguration(
+        id=uuid.uuid4(),
+        access_point_id=access_point.id,
+        name=name,
+        transport_profile=data.transport_profile,
+        endpoint_url=endpoint_url,
+        technical_contact_url=contact,
+        technical_information_url=information,
+        description=description,
+        activation_date=data.activation_date,
+        expiration_date=data.expiration_date,
+    )
+    session.add(configuration)
+    session.flush()
+    audit.record(
+        session,
+        actor,
+        Action.ENDPOINT_CONFIGURATION_CREATE,
+        "endpoint_configuration",
+        configuration.id,
+        after=audit.snapshot(configuration),
+    )
+    return configuration

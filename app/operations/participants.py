@@ -1,0 +1,137 @@
+"""Use cases for a participant's SMP data: the services it receives and its O2O certificates.
+
+Here they apply at once; the approval gates of the federation (new document types and certificate
+changes wait for the operator) wrap these functions in the approval workflow.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app import audit
+from app.audit import Action, Actor
+from app.identifiers import DEFAULT_POLICY, DocumentTypeId, IdentifierPolicy, ProcessId
+from app.registry.errors import Conflict, FieldError, ValidationFailed
+from app.registry.models import (
+    CERTIFICATE_USAGES,
+    EndpointConfiguration,
+    Organisation,
+    ParticipantCertificate,
+    ParticipantService,
+)
+from app.registry.validation import Checker, get_or_not_found
+from app.trust.certificates import CertificateError, describe, load_certificate
+
+
+def _participant(session: Session, organisation_id: uuid.UUID | str) -> Organisation:
+    organisation = get_or_not_found(session, Organisation, organisation_id, "organisation")
+    if organisation.type != "o":
+        raise ValidationFailed(FieldError("organisation", "only an organisation of type o is an SMP participant"))
+    return organisation
+
+
+def add_service(
+    session: Session,
+    actor: Actor,
+    organisation_id: uuid.UUID | str,
+    *,
+    document_type: str,
+    process: str,
+    endpoint_configuration_id: uuid.UUID | str,
+    allowed_document_types: tuple[str, ...] | None = None,
+    policy: IdentifierPolicy = DEFAULT_POLICY,
+) -> ParticipantService:
+    organisation = _participant(session, organisation_id)
+    check = Checker()
+    document = check.identifier("documentType", document_type, lambda v: DocumentTypeId.parse(v, policy))
+    process_id = check.identifier("process", process, lambda v: ProcessId.parse(v, policy))
+    if document is not None and allowed_document_types is not None and str(document) not in allowed_document_types:
+        check.fail("documentType", "is not one of the federation's document types (SDK_DOCUMENT_TYPES)")
+    configuration_id = check.uuid("endpointConfiguration", endpoint_configuration_id, required=True)
+    configuration = session.get(EndpointConfiguration, configuration_id) if configuration_id else None
+    if configuration_id and configuration is None:
+        check.fail("endpointConfiguration", "no such endpoint configuration")
+    check.done()
+    duplicate = session.scalar(
+        select(ParticipantService).where(
+            ParticipantService.organisation_id == organisation.id,
+            ParticipantService.document_scheme == document.scheme,
+            ParticipantService.document_value == document.value,
+            ParticipantService.process_scheme == process_id.scheme,
+            ParticipantService.process_value == process_id.value,
+        )
+    )
+    if duplicate is not None:
+        raise Conflict(f"{organisation.participant_identifier} already receives {document}", field="documentType")
+    service = ParticipantService(
+        id=uuid.uuid4(),
+        organisation_id=organisation.id,
+        document_scheme=document.scheme,
+        document_value=document.value,
+        process_scheme=process_id.scheme,
+        process_value=process_id.value,
+        endpoint_configuration_id=configuration.id,
+    )
+    session.add(service)
+    session.flush()
+    audit.record(
+        session,
+        actor,
+        Action.PARTICIPANT_SERVICE_CREATE,
+        "participant_service",
+        service.id,
+        organisation_id=organisation.id,
+        after=audit.snapshot(service),
+    )
+    return service
+
+
+def add_certificate(
+    session: Session, actor: Actor, organisation_id: uuid.UUID | str, *, usage: str, certificate: str
+) -> ParticipantCertificate:
+    organisation = _participant(session, organisation_id)
+    check = Checker()
+    if usage not in CERTIFICATE_USAGES:
+        check.fail("usage", "must be signing or encryption")
+    facts = None
+    try:
+        facts = describe(load_certificate(certificate))
+    except CertificateError as error:
+        check.fail("certificate", str(error))
+    check.done()
+    duplicate = session.scalar(
+        select(ParticipantCertificate).where(
+            ParticipantCertificate.organisation_id == organisation.id,
+            ParticipantCertificate.usage == usage,
+            ParticipantCertificate.certificate_sha256 == facts.sha256,
+        )
+    )
+    if duplicate is not None:
+        raise Conflict(f"this {usage} certificate is already registered", field="certificate")
+    record = ParticipantCertificate(
+        id=uuid.uuid4(),
+        organisation_id=organisation.id,
+        usage=usage,
+        certificate_pem=facts.pem,
+        certificate_sha256=facts.sha256,
+        subject=facts.subject,
+        issuer=facts.issuer,
+        serial_number=facts.serial_number,
+        not_before=facts.not_before,
+        not_after=facts.not_after,
+    )
+    session.add(record)
+    session.flush()
+    audit.record(
+        session,
+        actor,
+        Action.PARTICIPANT_CERTIFICATE_CREATE,
+        "participant_certificate",
+        record.id,
+        organisation_id=organisation.id,
+        after=audit.snapshot(record),
+    )
+    return record

@@ -1,0 +1,65 @@
+"""Typed domain errors. The HTTP layer maps each to problem+json with a stable ``type`` in one place."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class RegistryError(Exception):
+    """Base of every error a use case raises on purpose."""
+
+    #: Stable, machine-readable error kind (the tail of the problem ``type`` URI).
+    kind = "error"
+
+    def __init__(self, message: str | None = None) -> None:
+        super().__init__(message or (self.__doc__ or self.kind).strip())
+
+
+@dataclass(frozen=True)
+class FieldError:
+    field: str
+    reason: str
+
+
+class ValidationFailed(RegistryError):
+    """The input breaks a rule; ``errors`` names each field and the reason."""
+
+    kind = "validation"
+
+    def __init__(self, errors: list[FieldError] | FieldError) -> None:
+        self.errors = [errors] if isinstance(errors, FieldError) else list(errors)
+        super().__init__("; ".join(f"{e.field}: {e.reason}" for e in self.errors))
+
+
+class NotFound(RegistryError):
+    """No such resource."""
+
+    kind = "not-found"
+
+
+class Conflict(RegistryError):
+    """The change conflicts with data already stored (for example a duplicate identifier)."""
+
+    kind = "conflict"
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class InvalidTransition(RegistryError):
+    """The lifecycle does not allow this change from the current state."""
+
+    kind = "invalid-transition"
+
+
+class VersionMismatch(RegistryError):
+    """The resource changed since the client read it (optimistic locking)."""
+
+    kind = "version-mismatch"
+
+
+class InUse(RegistryError):
+    """The resource cannot be removed while other data refers to it."""
+
+    kind = "in-use"

@@ -1,0 +1,419 @@
+"""ORM models: every entity of the federation, with its invariants in the database too.
+
+Every mutable row has ``created_at``, ``updated_at`` and ``version``; ``version`` is SQLAlchemy's
+``version_id_col``, so an UPDATE that races another writer fails instead of silently overwriting it.
+Identifiers that are unique case-insensitively keep a ``*_folded`` twin column with the unique
+constraint (portable across SQLite and PostgreSQL, and visible to Alembic's autogenerate).
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    CheckConstraint,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    Uuid,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, declared_attr, mapped_column, relationship
+
+from app.registry.columns import UtcDateTime, utcnow
+from app.registry.lifecycle import FederationStatus
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+# SQLite only auto-increments an INTEGER PRIMARY KEY; PostgreSQL gets a 64-bit identity.
+AutoId = BigInteger().with_variant(Integer(), "sqlite")
+
+NAME_MAX = 256
+DESCRIPTION_MAX = 1024
+URL_MAX = 2048
+
+ORGANISATION_TYPES = ("o", "ou")
+FUNCTION_ADDRESS_STATUSES = ("active", "inactive")
+CERTIFICATE_USAGES = ("signing", "encryption")
+ROLES = ("operator", "ap_operator", "org_admin")
+PENDING_CHANGE_KINDS = ("add_service", "add_certificate", "replace_certificate", "remove_certificate")
+PENDING_CHANGE_STATUSES = ("pending", "approved", "rejected", "withdrawn")
+PUBLICATION_FLAVOURS = ("smp1", "smp2", "peppol")
+DNS_OPERATIONS = ("upsert", "delete")
+
+
+def _in(column: str, values: tuple[str, ...]) -> str:
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class Versioned:
+    """``created_at``/``updated_at`` stamps and the optimistic-locking ``version`` counter."""
+
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, onupdate=utcnow)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+
+    @declared_attr.directive
+    def __mapper_args__(cls) -> dict[str, Any]:
+        return {"version_id_col": cls.__table__.c.version}
+
+
+def _uuid_pk() -> Mapped[uuid.UUID]:
+    return mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+
+
+class AccessPointOperator(Versioned, Base):
+    """A company that runs access points and registers the participants it serves."""
+
+    __tablename__ = "ap_operators"
+
+    id: Mapped[uuid.UUID] = _uuid_pk()
+    name: Mapped[str] = mapped_column(String(NAME_MAX), unique=True)
+    organisation_number: Mapped[str | None] = mapped_column(String(10))
+    contact_email: Mapped[str | None] = mapped_column(String(320))
+
+    access_points: Mapped[list[AccessPoint]] = relationship(back_populates="ap_operator")
+
+
+class AccessPoint(Versioned, Base):
+    """An AS4 access point; its id is the CN of its federation-issued certificate (e.g. AP0001-SDK-QA)."""
+
+    __tablename__ = "access_points"
+
+    id: Mapped[uuid.UUID] = _uuid_pk()
+    ap_operator_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("ap_operators.id", ondelete="RESTRICT"), index=True)
+    ap_id: Mapped[str] = mapped_column(String(64), unique=True)
+    certificate_pem: Mapped[str] = mapped_column(Text)
+    certificate_sha256: Mapped[str] = mapped_column(String(64))
+    subject: Mapped[str] = mapped_column(String(1024))
+    issuer: Mapped[str] = mapped_column(String(1024))
+    serial_number: Mapped[str] = mapped_column(String(64))
+    not_before: Mapped[datetime] = mapped_column(UtcDateTime)
+    not_after: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
+
+    ap_operator: Mapped[AccessPointOperator] = relationship(back_populates="access_points")
+    endpoint_configurations: Mapped[list[EndpointConfiguration]] = relationship(back_populates="access_point")
+
+
+class EndpointConfiguration(Versioned, Base):
+    """Where and how an access point receives: shared by many participant services."""
+
+    __tablename__ = "endpoint_configurations"
+    __table_args__ = (
+        CheckConstraint(
+            "activation_date IS NULL OR expiration_date IS NULL OR activation_date < expiration_date",
+            name="activation_before_expiration",
+        ),
+    )
+
+    id: Mapped[uuid.UUID] = _uuid_pk()
+    access_point_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("access_points.id", ondelete="RESTRICT"), index=True)
+    name: Mapped[str] = mapped_column(String(NAME_MAX))
+    transport_profile: Mapped[str] = mapped_column(String(255))
+    endpoint_url: Mapped[str] = mapped_column(String(URL_MAX))
+    technical_contact_url: Mapped[str] = mapped_column(String(URL_MAX))
+    technical_information_url: Mapped[str | None] = mapped_column(String(URL_MAX))
+    description: Mapped[str] = mapped_column(String(DESCRIPTION_MAX))
+    activation_date: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    expiration_date: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+    access_point: Mapped[AccessPoint] = relationship(back_populates="endpoint_configurations")
+    services: Mapped[list[ParticipantService]] = relationship(back_populates="endpoint_configuration")
+
+
+class Organisation(Versioned, Base):
+    """A participant organisation (``o``, with a participant id) or a sub-organisation (``ou``)."""
+
+    __tablename__ = "organisations"
+    __table_args__ = (
+        UniqueConstraint("participant_scheme", "participant_value"),
+        CheckConstraint(_in("type", ORGANISATION_TYPES), name="type"),
+        CheckConstraint(_in("federation_status", tuple(s.value for s in FederationStatus)), name="federation_status"),
+        CheckConstraint(
+            "(type = 'o' AND participant_value IS NOT NULL AND participant_scheme IS NOT NULL"
+            " AND parent_id IS NULL AND federation_status IS NOT NULL)"
+            " OR (type = 'ou' AND participant_value IS NULL AND participant_scheme IS NULL"
+            " AND parent_id IS NOT NULL AND federation_status IS NULL)",
+            name="shape_by_type",
+        ),
+        CheckConstraint("country_code IS NULL OR length(country_code) = 2", name="country_code"),
+        CheckConstraint("parent_id IS NULL OR parent_id <> id", name="not_own_parent"),
+    )
+
+    id: Mapped[uuid.UUID] = _uuid_pk()
+    type: Mapped[str] = mapped_column(String(2))
+    participant_scheme: Mapped[str | None] = mapped_column(String(64))
+    participant_value: Mapped[str | None] = mapped_column(String(135))
+    organisation_number: Mapped[str | None] = mapped_column(String(10), index=True)
+    name: Mapped[str] = mapped_column(String(NAME_MAX))
+    alternate_name: Mapped[str | None] = mapped_column(String(NAME_MAX))
+    description: Mapped[str | None] = mapped_column(String(DESCRIPTION_MAX))
+    country_code: Mapped[str | None] = mapped_column(String(2))
+    parent_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("organisations.id", ondelete="RESTRICT"), index=True)
+    ap_operator_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("ap_operators.id", ondelete="RESTRICT"), index=True
+    )
+    federation_status: Mapped[str | None] = mapped_column(String(16), index=True)
+    status_reason: Mapped[str | None] = mapped_column(String(DESCRIPTION_MAX))
+    status_changed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+    parent: Mapped[Organisation | None] = relationship(remote_side=[id], back_populates="children")
+    children: Mapped[list[Organisation]] = relationship(back_populates="parent")
+    ap_operator: Mapped[AccessPointOperator | None] = relationship()
+    function_addresses: Mapped[list[FunctionAddress]] = relationship(back_populates="organisation")
+    services: Mapped[list[ParticipantService]] = relationship(
+        back_populates="organisation", cascade="all, delete-orphan"
+    )
+    certificates: Mapped[list[ParticipantCertificate]] = relationship(
+        back_populates="organisation", cascade="all, delete-orphan"
+    )
+
+    @property
+    def participant_identifier(self) -> str | None:
+        if self.participant_value is None:
+            return None
+        return f"{self.participant_scheme}::{self.participant_value}"
+
+    @property
+    def participant_organisation(self) -> Organisation:
+        """The ``o`` this organisation belongs to (itself for an ``o``)."""
+        return self if self.parent is None else self.parent.participant_organisation
+
+
+class CodeSystem(Versioned, Base):
+    """A kodverk: the code list that categorises function addresses."""
+
+    __tablename__ = "code_systems"
+
+    id: Mapped[uuid.UUID] = _uuid_pk()
+    identifier: Mapped[str] = mapped_column(String(255), unique=True)
+    name: Mapped[str] = mapped_column(String(NAME_MAX))
+    description: Mapped[str | None] = mapped_column(String(DESCRIPTION_MAX))
+    code_system_version: Mapped[str | None] = mapped_column(String(64))
+
+    codes: Mapped[list[Code]] = relationship(back_populates="code_system", cascade="all, delete-orphan")
+
+
+class Code(Versioned, Base):
+    __tablename__ = "codes"
+    __table_args__ = (UniqueConstraint("code_system_id", "code"),)
+
+    id: Mapped[uuid.UUID] = _uuid_pk()
+    code_system_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("code_systems.id", ondelete="CASCADE"), index=True)
+    code: Mapped[str] = mapped_column(String(128))
+    display_name: Mapped[str] = mapped_column(String(NAME_MAX))
+    description: Mapped[str | None] = mapped_column(String(DESCRIPTION_MAX))
+
+    code_system: Mapped[CodeSystem] = relationship(back_populates="codes")
+
+
+function_address_categories = Table(
+    "function_address_categories",
+    Base.metadata,
+    Column(
+        "function_address_id",
+        Uuid,
+        ForeignKey("function_addresses.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("code_id", Uuid, ForeignKey("codes.id", ondelete="RESTRICT"), primary_key=True, index=True),
+)
+
+
+class FunctionAddress(Versioned, Base):
+    """A function mailbox inside an organisation ("Registrator"); in the directory, never in SMP/DNS."""
+
+    __tablename__ = "function_addresses"
+    __table_args__ = (CheckConstraint(_in("status", FUNCTION_ADDRESS_STATUSES), name="status"),)
+
+    id: Mapped[uuid.UUID] = _uuid_pk()
+    organisation_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organisations.id", ondelete="RESTRICT"), index=True)
+    identifier: Mapped[str] = mapped_column(String(256))
+    identifier_folded: Mapped[str] = mapped_column(String(256), unique=True)
+    name: Mapped[str] = mapped_column(String(NAME_MAX))
+    description: Mapped[str | None] = mapped_column(String(DESCRIPTION_MAX))
+    keywords: Mapped[list[str]] = mapped_column(JSON, default=list)
+    status: Mapped[str] = mapped_column(String(16), default="active", index=True)
+
+    organisation: Mapped[Organisation] = relationship(back_populates="function_addresses")
+    categories: Mapped[list[Code]] = relationship(secondary=function_address_categories, order_by=Code.code)
+
+
+class ParticipantService(Versioned, Base):
+    """One document type (and process) an organisation receives, at an endpoint configuration."""
+
+    __tablename__ = "participant_services"
+    __table_args__ = (
+        UniqueConstraint("organisation_id", "document_scheme", "document_value", "process_scheme", "process_value"),
+    )
+
+    id: Mapped[uuid.UUID] = _uuid_pk()
+    organisation_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organisations.id", ondelete="CASCADE"), index=True)
+    document_scheme: Mapped[str] = mapped_column(String(100))
+    document_value: Mapped[str] = mapped_column(String(500))
+    process_scheme: Mapped[str] = mapped_column(String(100))
+    process_value: Mapped[str] = mapped_column(String(200))
+    endpoint_configuration_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("endpoint_configurations.id", ondelete="RESTRICT"), index=True
+    )
+
+    organisation: Mapped[Organisation] = relationship(back_populates="services")
+    endpoint_configuration: Mapped[EndpointConfiguration] = relationship(back_populates="services")
+
+    @property
+    def document_identifier(self) -> str:
+        return f"{self.document_scheme}::{self.document_value}"
+
+    @property
+    def process_identifier(self) -> str:
+        return f"{self.process_scheme}::{self.process_value}"
+
+
+class ParticipantCertificate(Versioned, Base):
+    """An organisation-to-organisation (O2O) certificate, published in SMP as the CertPub extension."""
+
+    __tablename__ = "participant_certificates"
+    __table_args__ = (
+        UniqueConstraint("organisation_id", "usage", "certificate_sha256"),
+        CheckConstraint(_in("usage", CERTIFICATE_USAGES), name="usage"),
+    )
+
+    id: Mapped[uuid.UUID] = _uuid_pk()
+    organisation_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organisations.id", ondelete="CASCADE"), index=True)
+    usage: Mapped[str] = mapped_column(String(16))
+    certificate_pem: Mapped[str] = mapped_column(Text)
+    certificate_sha256: Mapped[str] = mapped_column(String(64))
+    subject: Mapped[str] = mapped_column(String(1024))
+    issuer: Mapped[str] = mapped_column(String(1024))
+    serial_number: Mapped[str] = mapped_column(String(64))
+    not_before: Mapped[datetime] = mapped_column(UtcDateTime)
+    not_after: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
+
+    organisation: Mapped[Organisation] = relationship(back_populates="certificates")
+
+
+class PendingChange(Versioned, Base):
+    """A gated change (new document type, new O2O certificate) waiting for the federation operator."""
+
+    __tablename__ = "pending_changes"
+    __table_args__ = (
+        CheckConstraint(_in("kind", PENDING_CHANGE_KINDS), name="kind"),
+        CheckConstraint(_in("status", PENDING_CHANGE_STATUSES), name="status"),
+    )
+
+    id: Mapped[uuid.UUID] = _uuid_pk()
+    organisation_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organisations.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(16), default="pending", index=True)
+    reason: Mapped[str | None] = mapped_column(String(DESCRIPTION_MAX))
+    requested_by: Mapped[str] = mapped_column(String(NAME_MAX))
+    decided_by: Mapped[str | None] = mapped_column(String(NAME_MAX))
+    decided_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+    organisation: Mapped[Organisation] = relationship()
+
+
+class Credential(Versioned, Base):
+    """An API token: only its SHA-256 is stored; the token itself is shown once, at creation."""
+
+    __tablename__ = "credentials"
+    __table_args__ = (
+        CheckConstraint(_in("role", ROLES), name="role"),
+        CheckConstraint(
+            "(role = 'operator' AND scope_id IS NULL) OR (role <> 'operator' AND scope_id IS NOT NULL)",
+            name="scope_by_role",
+        ),
+    )
+
+    id: Mapped[uuid.UUID] = _uuid_pk()
+    name: Mapped[str] = mapped_column(String(NAME_MAX))
+    role: Mapped[str] = mapped_column(String(16))
+    scope_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    token_prefix: Mapped[str] = mapped_column(String(16))
+    created_by: Mapped[str] = mapped_column(String(NAME_MAX))
+    expires_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    last_used_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+class AuditEvent(Base):
+    """Append-only audit trail; each event carries the hash of the one before it (tamper evidence)."""
+
+    __tablename__ = "audit_events"
+    __table_args__ = (Index(None, "entity_type", "entity_id"),)
+
+    id: Mapped[int] = mapped_column(AutoId, primary_key=True, autoincrement=True)
+    occurred_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
+    actor: Mapped[str] = mapped_column(String(NAME_MAX), index=True)
+    role: Mapped[str] = mapped_column(String(16))
+    action: Mapped[str] = mapped_column(String(64), index=True)
+    entity_type: Mapped[str] = mapped_column(String(64))
+    entity_id: Mapped[str] = mapped_column(String(64))
+    organisation_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, index=True)
+    before: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    after: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    request_id: Mapped[str | None] = mapped_column(String(64))
+    previous_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64), unique=True)
+
+
+class Publication(Base):
+    """A signed SMP document exactly as served: the read path is one indexed lookup of this row."""
+
+    __tablename__ = "publications"
+    __table_args__ = (
+        UniqueConstraint("flavour", "path_key"),
+        CheckConstraint(_in("flavour", PUBLICATION_FLAVOURS), name="flavour"),
+    )
+
+    id: Mapped[uuid.UUID] = _uuid_pk()
+    organisation_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organisations.id", ondelete="CASCADE"), index=True)
+    flavour: Mapped[str] = mapped_column(String(8))
+    path_key: Mapped[str] = mapped_column(String(1024))
+    document: Mapped[bytes] = mapped_column(LargeBinary)
+    etag: Mapped[str] = mapped_column(String(80))
+    published_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class DnsChange(Base):
+    """Outbox of DNS record changes not yet confirmed by the DNS primary (RFC 2136 mode)."""
+
+    __tablename__ = "dns_changes"
+    __table_args__ = (
+        CheckConstraint(_in("operation", DNS_OPERATIONS), name="operation"),
+        Index(None, "applied_at", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(AutoId, primary_key=True, autoincrement=True)
+    operation: Mapped[str] = mapped_column(String(8))
+    name: Mapped[str] = mapped_column(String(255))
+    rtype: Mapped[str] = mapped_column(String(8))
+    ttl: Mapped[int] = mapped_column(Integer)
+    rdata: Mapped[list[str] | None] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    applied_at: Mapped[datetime | None] = mapped_column(UtcDateTime)

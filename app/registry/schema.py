@@ -1,0 +1,60 @@
+"""Apply and inspect the Alembic migrations of the registry schema."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+
+from app.extensions import Database
+
+
+def _migrations_dir() -> Path:
+    """``migrations/`` beside the ``app`` package (source tree), else the installed ``migrations`` package."""
+    beside = Path(__file__).resolve().parents[2] / "migrations"
+    if (beside / "env.py").is_file():
+        return beside
+    import migrations
+
+    return Path(migrations.__file__).parent
+
+
+MIGRATIONS_DIR = _migrations_dir()
+
+
+def alembic_config() -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    return config
+
+
+def head_revisions() -> set[str]:
+    return set(ScriptDirectory.from_config(alembic_config()).get_heads())
+
+
+def current_revisions(database: Database) -> set[str]:
+    with database.engine.connect() as connection:
+        return set(MigrationContext.configure(connection).get_current_heads())
+
+
+def is_current(database: Database) -> bool:
+    return current_revisions(database) == head_revisions()
+
+
+def upgrade(database: Database, revision: str = "head") -> None:
+    """Bring the schema to ``revision``; safe to run again (it does nothing when current)."""
+    config = alembic_config()
+    with database.engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, revision)
+
+
+def autogenerate(database: Database, message: str) -> None:
+    """Write a new migration with the difference between the models and the database (developer aid)."""
+    config = alembic_config()
+    with database.engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.revision(config, message=message, autogenerate=True)

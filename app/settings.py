@@ -1,0 +1,389 @@
+"""Every ``SDK_*`` setting, parsed and validated in one place.
+
+Settings come from the process environment, falling back to a ``.env`` file in the working directory
+(or the file named by ``SDK_ENV_FILE``). A bad value raises :class:`SettingsError`, whose message is one
+line naming the setting and the reason; the CLI prints it and exits with status 2.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import os
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
+from urllib.parse import urlsplit
+
+from app import identifiers
+
+T = TypeVar("T")
+
+SDK_MESSAGE_DOCUMENT_TYPE = (
+    "busdox-docid-qns::urn:riv:infrastructure:messaging:MessageWithAttachments:3::messagePayload"
+    "##3.0::tm-base-ext-sigenc"
+)
+SDK_RECEIPT_DOCUMENT_TYPE = (
+    "busdox-docid-qns::urn:oasis:names:specification:ubl:schema:xsd:ApplicationResponse-2::ApplicationResponse"
+    "##fdc:digg.se:edelivery:messagetype:response:1::2.1::tm-base-ext-sigenc"
+)
+DEFAULT_DOCUMENT_TYPES = (SDK_MESSAGE_DOCUMENT_TYPE, SDK_RECEIPT_DOCUMENT_TYPE)
+# Digg's Transportprofil AS4 v1.0 names the first; a later revision (v1.2, from 2024-11-18) the second.
+DEFAULT_TRANSPORT_PROFILES = ("digg-transport-as4-v1_0", "digg-transport-as4-v1_2")
+TSIG_ALGORITHMS = ("hmac-sha256", "hmac-sha384", "hmac-sha512", "hmac-sha224", "hmac-sha1")
+
+
+class SettingsError(Exception):
+    """A setting has a value the service cannot run with."""
+
+    def __init__(self, name: str, reason: str) -> None:
+        super().__init__(f"{name}: {reason}")
+        self.name = name
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class HostPort:
+    host: str
+    port: int
+
+    def __str__(self) -> str:
+        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+
+
+@dataclass(frozen=True)
+class Settings:
+    instance_dir: Path
+    database_url: str
+    mode: str = "development"
+    public_url: str = "http://127.0.0.1:8080"
+    public_url_configured: bool = False
+    smp_path: str = "/smp"
+    smp_cache_max_age: int = 300
+    sml_zone: str = "sml.sdk-addressbook.test"
+    dns_mode: str = "embedded"
+    dns_listen: HostPort = HostPort("127.0.0.1", 5353)
+    dns_primary: HostPort | None = None
+    dns_tsig_key_name: str | None = None
+    dns_tsig_secret: str | None = None
+    dns_tsig_algorithm: str = "hmac-sha256"
+    dns_record_types: frozenset[str] = frozenset({"naptr"})
+    dns_ttl: int = 60
+    http_listen: HostPort = HostPort("127.0.0.1", 8080)
+    http_workers: int = 1
+    http_threads: int = 8
+    signing_key: Path | None = None
+    signing_cert: Path | None = None
+    signing_key_password: str | None = None
+    trust_ap_ca: Path | None = None
+    trust_smp_ca: Path | None = None
+    trust_o2o_ca: Path | None = None
+    transport_profiles: tuple[str, ...] = DEFAULT_TRANSPORT_PROFILES
+    document_types: tuple[str, ...] = DEFAULT_DOCUMENT_TYPES
+    participant_icds: frozenset[str] = frozenset({"0203"})
+    case_sensitive_document_ids: bool = True
+    cert_warn_days: int = 30
+    log_level: str = "INFO"
+
+    @property
+    def pki_dir(self) -> Path:
+        """Where ``init`` keeps the development PKI."""
+        return self.instance_dir / "pki"
+
+    @property
+    def smp_base_url(self) -> str:
+        """The SMP root URL published in NAPTR records and used in ServiceGroup references."""
+        return self.public_url + self.smp_path
+
+    @property
+    def identifier_policy(self) -> identifiers.IdentifierPolicy:
+        return identifiers.IdentifierPolicy(
+            participant_icds=self.participant_icds,
+            case_sensitive_document_ids=self.case_sensitive_document_ids,
+        )
+
+
+def read_env_file(path: Path) -> dict[str, str]:
+    """Read ``KEY=value`` lines; ``#`` comments, blank lines, ``export`` and quotes are allowed."""
+    values: dict[str, str] = {}
+    if not path.is_file():
+        return values
+    for number, raw in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        line = line.removeprefix("export ").strip()
+        key, sep, value = line.partition("=")
+        if not sep or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", key.strip()):
+            raise SettingsError(str(path), f"line {number} is not KEY=value")
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+            value = value[1:-1]
+        values[key.strip()] = value
+    return values
+
+
+def load_settings(environ: Mapping[str, str] | None = None, *, cwd: Path | None = None) -> Settings:
+    """Build :class:`Settings` from ``environ`` (default: ``os.environ``) and the ``.env`` file."""
+    cwd = cwd or Path.cwd()
+    environ = dict(os.environ if environ is None else environ)
+    env_file = Path(environ.get("SDK_ENV_FILE", cwd / ".env"))
+    source = {**read_env_file(env_file), **environ}
+    unknown = sorted(k for k in source if k.startswith("SDK_") and k not in _KNOWN and not k.startswith("SDK_TEST_"))
+    if unknown:
+        raise SettingsError(unknown[0], "is not a setting this service knows (misspelt?)")
+    return _Reader(source, cwd).settings()
+
+
+class _Reader:
+    def __init__(self, source: Mapping[str, str], cwd: Path) -> None:
+        self.source = source
+        self.cwd = cwd
+
+    def raw(self, name: str) -> str | None:
+        value = self.source.get(name)
+        if value is None or value.strip() == "":
+            return None
+        return value.strip()
+
+    def get(self, name: str, parse: Callable[[str, str], T], default: T) -> T:
+        value = self.raw(name)
+        return default if value is None else parse(name, value)
+
+    def settings(self) -> Settings:
+        instance_dir = self.get("SDK_INSTANCE_DIR", self._path, self.cwd / "instance")
+        database_url = self.get(
+            "SDK_DATABASE_URL", _database_url, f"sqlite:///{instance_dir / 'sdk-addressbook.sqlite3'}"
+        )
+        public_url_raw = self.raw("SDK_PUBLIC_URL")
+        http_listen = self.get("SDK_HTTP_LISTEN", _host_port, HostPort("127.0.0.1", 8080))
+        public_url = _public_url("SDK_PUBLIC_URL", public_url_raw) if public_url_raw else f"http://{http_listen}"
+        dns_mode = self.get("SDK_DNS_MODE", _choice("embedded", "rfc2136"), "embedded")
+        values = {
+            "instance_dir": instance_dir,
+            "database_url": database_url,
+            "mode": self.get("SDK_MODE", _choice("development", "production"), "development"),
+            "public_url": public_url,
+            "public_url_configured": public_url_raw is not None,
+            "smp_path": self.get("SDK_SMP_PATH", _url_path, "/smp"),
+            "smp_cache_max_age": self.get("SDK_SMP_CACHE_MAX_AGE", _integer(0, 31_536_000), 300),
+            "sml_zone": self.get("SDK_SML_ZONE", _zone, "sml.sdk-addressbook.test"),
+            "dns_mode": dns_mode,
+            "dns_listen": self.get("SDK_DNS_LISTEN", _host_port, HostPort("127.0.0.1", 5353)),
+            "dns_primary": self.get("SDK_DNS_PRIMARY", _host_port, None),
+            "dns_tsig_key_name": self.get("SDK_DNS_TSIG_KEY_NAME", _zone, None),
+            "dns_tsig_secret": self.get("SDK_DNS_TSIG_SECRET", _base64, None),
+            "dns_tsig_algorithm": self.get("SDK_DNS_TSIG_ALGORITHM", _choice(*TSIG_ALGORITHMS), "hmac-sha256"),
+            "dns_record_types": self.get("SDK_DNS_RECORD_TYPES", _record_types, frozenset({"naptr"})),
+            "dns_ttl": self.get("SDK_DNS_TTL", _integer(0, 2_147_483_647), 60),
+            "http_listen": http_listen,
+            "http_workers": self.get("SDK_HTTP_WORKERS", _integer(1, 64), 1),
+            "http_threads": self.get("SDK_HTTP_THREADS", _integer(1, 256), 8),
+            "signing_key": self.get("SDK_SIGNING_KEY", self._existing_file, None),
+            "signing_cert": self.get("SDK_SIGNING_CERT", self._existing_file, None),
+            "signing_key_password": self.raw("SDK_SIGNING_KEY_PASSWORD"),
+            "trust_ap_ca": self.get("SDK_TRUST_AP_CA", self._existing_file, None),
+            "trust_smp_ca": self.get("SDK_TRUST_SMP_CA", self._existing_file, None),
+            "trust_o2o_ca": self.get("SDK_TRUST_O2O_CA", self._existing_file, None),
+            "transport_profiles": self.get("SDK_TRANSPORT_PROFILES", _transport_profiles, DEFAULT_TRANSPORT_PROFILES),
+            "document_types": self.get("SDK_DOCUMENT_TYPES", _document_types, DEFAULT_DOCUMENT_TYPES),
+            "participant_icds": self.get("SDK_PARTICIPANT_ICDS", _icds, frozenset({"0203"})),
+            "case_sensitive_document_ids": self.get("SDK_CASE_SENSITIVE_DOCUMENT_IDS", _boolean, True),
+            "cert_warn_days": self.get("SDK_CERT_WARN_DAYS", _integer(1, 3650), 30),
+            "log_level": self.get("SDK_LOG_LEVEL", _choice("DEBUG", "INFO", "WARNING", "ERROR", upper=True), "INFO"),
+        }
+        self._check_combinations(values)
+        return Settings(**values)
+
+    def _check_combinations(self, values: dict) -> None:
+        if (values["signing_key"] is None) != (values["signing_cert"] is None):
+            missing = "SDK_SIGNING_CERT" if values["signing_cert"] is None else "SDK_SIGNING_KEY"
+            raise SettingsError(missing, "SDK_SIGNING_KEY and SDK_SIGNING_CERT must be set together")
+        if values["dns_mode"] == "rfc2136":
+            for name in ("SDK_DNS_PRIMARY", "SDK_DNS_TSIG_KEY_NAME", "SDK_DNS_TSIG_SECRET"):
+                if self.raw(name) is None:
+                    raise SettingsError(name, "is required when SDK_DNS_MODE=rfc2136")
+        if values["mode"] == "production" and values["database_url"].startswith("sqlite"):
+            raise SettingsError("SDK_DATABASE_URL", "production mode needs PostgreSQL (postgresql+psycopg://…)")
+
+    def _path(self, name: str, value: str) -> Path:
+        path = Path(value)
+        return path if path.is_absolute() else (self.cwd / path)
+
+    def _existing_file(self, name: str, value: str) -> Path:
+        path = self._path(name, value)
+        if not path.is_file():
+            raise SettingsError(name, f"no such file: {path}")
+        return path
+
+
+_KNOWN = {
+    "SDK_ENV_FILE",
+    "SDK_INSTANCE_DIR",
+    "SDK_DATABASE_URL",
+    "SDK_MODE",
+    "SDK_PUBLIC_URL",
+    "SDK_SMP_PATH",
+    "SDK_SMP_CACHE_MAX_AGE",
+    "SDK_SML_ZONE",
+    "SDK_DNS_MODE",
+    "SDK_DNS_LISTEN",
+    "SDK_DNS_PRIMARY",
+    "SDK_DNS_TSIG_KEY_NAME",
+    "SDK_DNS_TSIG_SECRET",
+    "SDK_DNS_TSIG_ALGORITHM",
+    "SDK_DNS_RECORD_TYPES",
+    "SDK_DNS_TTL",
+    "SDK_HTTP_LISTEN",
+    "SDK_HTTP_WORKERS",
+    "SDK_HTTP_THREADS",
+    "SDK_SIGNING_KEY",
+    "SDK_SIGNING_CERT",
+    "SDK_SIGNING_KEY_PASSWORD",
+    "SDK_TRUST_AP_CA",
+    "SDK_TRUST_SMP_CA",
+    "SDK_TRUST_O2O_CA",
+    "SDK_TRANSPORT_PROFILES",
+    "SDK_DOCUMENT_TYPES",
+    "SDK_PARTICIPANT_ICDS",
+    "SDK_CASE_SENSITIVE_DOCUMENT_IDS",
+    "SDK_CERT_WARN_DAYS",
+    "SDK_LOG_LEVEL",
+}
+
+
+def _choice(*allowed: str, upper: bool = False) -> Callable[[str, str], str]:
+    def parse(name: str, value: str) -> str:
+        candidate = value.upper() if upper else value.lower()
+        if candidate not in allowed:
+            raise SettingsError(name, f"must be one of {', '.join(allowed)}, got {value!r}")
+        return candidate
+
+    return parse
+
+
+def _integer(low: int, high: int) -> Callable[[str, str], int]:
+    def parse(name: str, value: str) -> int:
+        try:
+            number = int(value, 10)
+        except ValueError:
+            raise SettingsError(name, f"must be a whole number from {low} to {high}, got {value!r}") from None
+        if not low <= number <= high:
+            raise SettingsError(name, f"must be a whole number from {low} to {high}, got {value!r}")
+        return number
+
+    return parse
+
+
+def _boolean(name: str, value: str) -> bool:
+    lowered = value.lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise SettingsError(name, f"must be true or false, got {value!r}")
+
+
+def _host_port(name: str, value: str) -> HostPort:
+    match = re.fullmatch(r"\[(?P<v6>[0-9A-Fa-f:.]+)\]:(?P<port>\d+)|(?P<host>[A-Za-z0-9.\-]+):(?P<port2>\d+)", value)
+    if not match:
+        raise SettingsError(name, f"must be HOST:PORT (IPv6 as [ADDR]:PORT), got {value!r}")
+    host = match.group("v6") or match.group("host")
+    port = int(match.group("port") or match.group("port2"))
+    if not 0 < port < 65536:
+        raise SettingsError(name, f"port must be from 1 to 65535, got {port}")
+    return HostPort(host, port)
+
+
+def _database_url(name: str, value: str) -> str:
+    if value.startswith("sqlite:///") or value == "sqlite://":
+        return value
+    if value.startswith(("postgresql+psycopg://", "postgresql://", "postgres://")):
+        _scheme, _, rest = value.partition("://")
+        return "postgresql+psycopg://" + rest
+    raise SettingsError(name, "must be sqlite:///PATH or postgresql+psycopg://USER@HOST:PORT/DB")
+
+
+def _public_url(name: str, value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise SettingsError(name, f"must be an absolute http(s) URL such as https://smp.example.se, got {value!r}")
+    if parts.query or parts.fragment or "!" in value or any(c.isspace() for c in value):
+        raise SettingsError(name, "must not contain a query, a fragment, '!' or white space")
+    return value.rstrip("/")
+
+
+def _url_path(name: str, value: str) -> str:
+    if not re.fullmatch(r"/?([A-Za-z0-9._~\-]+/?)*", value):
+        raise SettingsError(name, f"must be a URL path such as /smp, got {value!r}")
+    path = "/" + value.strip("/")
+    return "" if path == "/" else path
+
+
+def _zone(name: str, value: str) -> str:
+    zone = value.rstrip(".").lower()
+    try:
+        identifiers.validate_domain_name(zone, min_labels=1)
+    except identifiers.IdentifierError as error:
+        raise SettingsError(name, f"must be a DNS name: {error}") from None
+    return zone
+
+
+def _base64(name: str, value: str) -> str:
+    try:
+        decoded = base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        raise SettingsError(name, "must be base64 (as written by tsig-keygen)") from None
+    if len(decoded) < 16:
+        raise SettingsError(name, "is too short: use at least 128 bits (tsig-keygen makes 256)")
+    return value
+
+
+def _record_types(name: str, value: str) -> frozenset[str]:
+    wanted = {part.strip().lower() for part in value.split(",") if part.strip()}
+    if wanted == {"all"}:
+        return frozenset({"naptr", "cname"})
+    if not wanted or not wanted <= {"naptr", "cname"}:
+        raise SettingsError(name, f"must be naptr, cname, naptr,cname or all, got {value!r}")
+    return frozenset(wanted)
+
+
+def _comma_list(value: str) -> list[str]:
+    return [part.strip() for part in value.split(",") if part.strip()]
+
+
+def _transport_profiles(name: str, value: str) -> tuple[str, ...]:
+    profiles = _comma_list(value)
+    for profile in profiles:
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._:\-]{0,254}", profile):
+            raise SettingsError(name, f"{profile!r} is not a transport profile identifier")
+    if not profiles:
+        raise SettingsError(name, "must name at least one transport profile")
+    return tuple(dict.fromkeys(profiles))
+
+
+def _document_types(name: str, value: str) -> tuple[str, ...]:
+    # Document identifiers contain commas nowhere in practice, but may contain almost anything else;
+    # they are separated by white space or newlines here.
+    items = [part for part in re.split(r"[\s,]+", value) if part]
+    parsed = []
+    for item in items:
+        try:
+            parsed.append(str(identifiers.DocumentTypeId.parse(item)))
+        except identifiers.IdentifierError as error:
+            raise SettingsError(name, f"{item!r}: {error}") from None
+    if not parsed:
+        raise SettingsError(name, "must name at least one document type")
+    return tuple(dict.fromkeys(parsed))
+
+
+def _icds(name: str, value: str) -> frozenset[str]:
+    icds = set(_comma_list(value))
+    for icd in icds:
+        if not re.fullmatch(r"\d{4}", icd):
+            raise SettingsError(name, f"{icd!r} is not a four-digit ICD code")
+    if not icds:
+        raise SettingsError(name, "must allow at least one ICD, such as 0203")
+    return frozenset(icds)

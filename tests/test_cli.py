@@ -1,0 +1,134 @@
+"""The command line: init, seed-demo, token create, audit verify; errors are one line and non-zero."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from sqlalchemy import func, select, update
+
+from app.auth.tokens import find_credential
+from app.cli import cli
+from app.extensions import Database
+from app.registry.models import AuditEvent, Organisation
+
+EXECUTABLE = str(Path(sys.executable).with_name("sdk-addressbook"))
+
+
+@pytest.fixture
+def environment(instance_dir, database_url, monkeypatch):
+    """The CLI reads its settings from the environment, like in production."""
+    for key in list(os.environ):
+        if key.startswith("SDK_") and not key.startswith("SDK_TEST_"):
+            monkeypatch.delenv(key)
+    monkeypatch.setenv("SDK_INSTANCE_DIR", str(instance_dir))
+    monkeypatch.setenv("SDK_DATABASE_URL", database_url)
+    monkeypatch.setenv("SDK_ENV_FILE", str(instance_dir / "none.env"))
+    return dict(os.environ)
+
+
+@pytest.fixture
+def fresh_database_url(database_url, db):
+    """The CLI tests run init themselves, on the emptied (but migrated) test database."""
+    return database_url
+
+
+def run(*args):
+    result = CliRunner().invoke(cli, list(args), catch_exceptions=False)
+    return result
+
+
+def test_init_and_seed_demo_are_idempotent(environment, fresh_database_url, instance_dir):
+    first = run("init")
+    assert first.exit_code == 0, first.output
+    assert "development PKI" in first.output
+    assert run("init").exit_code == 0
+    seeded = run("seed-demo")
+    assert seeded.exit_code == 0 and "demo federation loaded" in seeded.output
+    again = run("seed-demo")
+    assert again.exit_code == 0 and "nothing changed" in again.output
+    database = Database(fresh_database_url)
+    with database.reader() as session:
+        assert session.scalar(select(func.count()).select_from(Organisation)) == 4
+    database.dispose()
+    assert (instance_dir / "pki" / "smp-signing.key").stat().st_mode & 0o077 == 0
+
+
+def test_seed_demo_without_init_says_what_to_do(environment, fresh_database_url):
+    result = subprocess.run([EXECUTABLE, "seed-demo"], env=environment, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1
+    pki = f"{environment['SDK_INSTANCE_DIR']}/pki"
+    assert result.stderr.strip().splitlines() == [
+        f"sdk-addressbook: no development PKI in {pki}: run 'sdk-addressbook init' first"
+    ]
+
+
+def test_token_create_prints_the_token_once_and_stores_its_hash(environment, fresh_database_url):
+    assert run("init").exit_code == 0
+    result = CliRunner().invoke(cli, ["token", "create", "--role", "operator", "--name", "ci"])
+    assert result.exit_code == 0, result.output
+    token = result.stdout.strip().splitlines()[0]
+    assert re.fullmatch(r"sdkab_[A-Za-z0-9_\-]{43}", token)
+    database = Database(fresh_database_url)
+    with database.reader() as session:
+        credential = find_credential(session, token)
+        assert credential is not None and credential.role == "operator"
+        assert credential.token_hash != token and token not in credential.token_prefix + credential.token_hash
+    database.dispose()
+
+
+def test_token_create_refuses_a_scope_that_does_not_exist(environment, fresh_database_url):
+    assert run("init").exit_code == 0
+    result = subprocess.run(
+        [
+            EXECUTABLE,
+            "token",
+            "create",
+            "--role",
+            "org_admin",
+            "--scope",
+            "5c9a5e0e-0000-0000-0000-000000000000",
+            "--name",
+            "admin",
+        ],
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 1
+    assert result.stderr.strip() == "sdk-addressbook: scope: no organisation of type o has this id"
+
+
+def test_audit_verify_reports_the_first_broken_event(environment, fresh_database_url):
+    assert run("init").exit_code == 0
+    assert run("seed-demo").exit_code == 0
+    ok = subprocess.run([EXECUTABLE, "audit", "verify"], env=environment, capture_output=True, text=True, timeout=60)
+    assert ok.returncode == 0 and ok.stdout.startswith("audit chain intact: ")
+    database = Database(fresh_database_url)
+    with database.writer() as session:
+        target = session.scalars(select(AuditEvent.id).order_by(AuditEvent.id)).all()[4]
+        session.execute(update(AuditEvent).where(AuditEvent.id == target).values(after={"name": "forged"}))
+    database.dispose()
+    broken = subprocess.run(
+        [EXECUTABLE, "audit", "verify"], env=environment, capture_output=True, text=True, timeout=60
+    )
+    assert broken.returncode == 1
+    assert broken.stderr.strip() == (
+        f"sdk-addressbook: audit chain broken at event {target}: its content does not match its hash (it was changed)"
+    )
+
+
+def test_flask_cli_offers_the_same_commands(environment, fresh_database_url):
+    flask = str(Path(sys.executable).with_name("flask"))
+    result = subprocess.run(
+        [flask, "--app", "app", "--help"], env=environment, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    for command in ("init", "seed-demo", "serve", "token", "audit"):
+        assert re.search(rf"^\s+{command}\b", result.stdout, re.MULTILINE), command

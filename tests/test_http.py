@@ -1,0 +1,109 @@
+"""Liveness, readiness, request ids and the JSON request log; serve as a real process."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+from app import create_app
+from app.extensions import Database
+from app.requestlog import JsonFormatter
+from tests.conftest import make_settings
+
+
+def test_healthz(client):
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    assert response.json == {"status": "ok"}
+
+
+def test_readyz_when_everything_is_in_place(client):
+    response = client.get("/readyz")
+    assert response.status_code == 200
+    assert response.json == {"status": "ready", "checks": {"database": "ok", "migrations": "ok"}}
+    assert response.headers["Cache-Control"] == "no-store"
+
+
+def test_readyz_fails_while_migrations_are_pending_and_recovers(tmp_path, instance_dir):
+    from app.registry import schema
+
+    url = f"sqlite:///{tmp_path / 'pending.sqlite3'}"
+    database = Database(url)
+    app = create_app(make_settings(instance_dir, url), database=database)
+    response = app.test_client().get("/readyz")
+    assert response.status_code == 503
+    assert response.json["checks"]["migrations"].startswith("pending: database at nothing")
+    schema.upgrade(database)
+    assert app.test_client().get("/readyz").status_code == 200
+    database.dispose()
+
+
+def test_readyz_fails_when_the_database_is_unreachable(instance_dir):
+    url = "postgresql+psycopg://postgres@127.0.0.1:1/unreachable"  # port 1 refuses at once
+    database = Database(url)
+    app = create_app(make_settings(instance_dir, url), database=database)
+    response = app.test_client().get("/readyz")
+    assert response.status_code == 503
+    assert response.json["checks"]["database"].startswith("unreachable")
+    database.dispose()
+
+
+def test_request_id_is_echoed_or_made(client):
+    assert client.get("/healthz", headers={"X-Request-ID": "abc-123"}).headers["X-Request-ID"] == "abc-123"
+    made = client.get("/healthz", headers={"X-Request-ID": "bad id with spaces"}).headers["X-Request-ID"]
+    assert made != "bad id with spaces" and len(made) == 32
+
+
+def test_each_request_is_logged_as_one_json_object(client, caplog):
+    caplog.set_level(logging.INFO, logger="sdk_addressbook.request")
+    client.get("/healthz", headers={"X-Request-ID": "log-1"})
+    [record] = [r for r in caplog.records if r.name == "sdk_addressbook.request"]
+    line = JsonFormatter().format(record)
+    assert "\n" not in line
+    entry = json.loads(line)
+    assert entry["request_id"] == "log-1"
+    assert (entry["method"], entry["path"], entry["status"]) == ("GET", "/healthz", 200)
+    assert entry["duration_ms"] >= 0
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_serve_runs_under_gunicorn_and_logs_json(tmp_path, database_url, db):
+    port = _free_port()
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("SDK_") or k.startswith("SDK_TEST_")}
+    environ.update(
+        SDK_INSTANCE_DIR=str(tmp_path / "instance"),
+        SDK_DATABASE_URL=database_url,
+        SDK_HTTP_LISTEN=f"127.0.0.1:{port}",
+        SDK_ENV_FILE=str(tmp_path / "none.env"),
+    )
+    executable = str(Path(sys.executable).with_name("sdk-addressbook"))
+    process = subprocess.Popen([executable, "serve"], env=environ, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        body = None
+        for _ in range(100):
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=2) as response:
+                    body = json.load(response)
+                break
+            except OSError:
+                time.sleep(0.1)
+        assert body == {"status": "ready", "checks": {"database": "ok", "migrations": "ok"}}
+    finally:
+        process.terminate()
+        _out, err = process.communicate(timeout=30)
+    assert process.returncode == 0
+    json_lines = [json.loads(line) for line in err.decode().splitlines() if line.startswith("{")]
+    assert any(entry.get("path") == "/readyz" and entry.get("status") == 200 for entry in json_lines)
+    assert any(entry.get("logger") == "gunicorn.error" for entry in json_lines)

@@ -1,0 +1,183 @@
+"""The schema: migrations equal the models, and invariants are enforced by the database itself."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import insert, text
+from sqlalchemy.exc import DataError, IntegrityError, StatementError
+from sqlalchemy.orm.exc import StaleDataError
+
+from app.extensions import Database
+from app.registry import schema
+from app.registry.columns import utcnow
+from app.registry.models import AccessPointOperator, Base, FunctionAddress, Organisation
+
+
+def test_models_and_migrations_agree(db):
+    """Autogenerate finds nothing to do: the migrations build exactly what the models describe."""
+    with db.engine.connect() as connection:
+        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        assert compare_metadata(context, Base.metadata) == []
+    assert schema.is_current(db)
+
+
+def test_upgrade_is_idempotent(db):
+    before = schema.current_revisions(db)
+    schema.upgrade(db)
+    assert schema.current_revisions(db) == before == schema.head_revisions()
+
+
+def test_an_empty_database_is_not_current(tmp_path):
+    database = Database(f"sqlite:///{tmp_path / 'empty.sqlite3'}")
+    assert not schema.is_current(database)
+    schema.upgrade(database)
+    assert schema.is_current(database)
+    database.dispose()
+
+
+def _organisation(**overrides) -> dict:
+    now = utcnow()
+    values = {
+        "id": uuid.uuid4(),
+        "type": "o",
+        "participant_scheme": "iso6523-actorid-upis",
+        "participant_value": f"0203:{uuid.uuid4().hex[:8]}.se",
+        "organisation_number": "2021006883",
+        "name": "Org",
+        "country_code": "SE",
+        "federation_status": "pending",
+        "created_at": now,
+        "updated_at": now,
+        "version": 1,
+    }
+    values.update(overrides)
+    return values
+
+
+def _insert(db, table, **values):
+    with db.engine.begin() as connection:
+        connection.execute(insert(table), values)
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"type": "x"},
+        {"federation_status": "maybe"},
+        {"participant_value": None},  # an o needs a participant id
+        {"federation_status": None},  # an o has a federation status
+        {"type": "ou", "participant_value": None, "participant_scheme": None, "federation_status": None},  # no parent
+        {"country_code": "SWE"},
+    ],
+)
+def test_organisation_check_constraints(db, overrides):
+    with pytest.raises((IntegrityError, DataError)):
+        _insert(db, Organisation.__table__, **_organisation(**overrides))
+
+
+def test_participant_identifier_is_unique(db):
+    values = _organisation(participant_value="0203:same.se")
+    _insert(db, Organisation.__table__, **values)
+    with pytest.raises(IntegrityError):
+        _insert(db, Organisation.__table__, **_organisation(participant_value="0203:same.se"))
+
+
+def test_foreign_keys_are_enforced(db):
+    with pytest.raises(IntegrityError):
+        _insert(db, Organisation.__table__, **_organisation(ap_operator_id=uuid.uuid4()))
+
+
+def test_function_address_identifier_unique_case_insensitively(db):
+    organisation = _organisation()
+    _insert(db, Organisation.__table__, **organisation)
+    now = utcnow()
+    row = {
+        "organisation_id": organisation["id"],
+        "name": "Registrator",
+        "keywords": [],
+        "status": "active",
+        "created_at": now,
+        "updated_at": now,
+        "version": 1,
+    }
+    _insert(
+        db, FunctionAddress.__table__, id=uuid.uuid4(), identifier="sdk:Inkorg", identifier_folded="sdk:inkorg", **row
+    )
+    with pytest.raises(IntegrityError):
+        _insert(
+            db,
+            FunctionAddress.__table__,
+            id=uuid.uuid4(),
+            identifier="SDK:INKORG",
+            identifier_folded="sdk:inkorg",
+            **row,
+        )
+    with pytest.raises(IntegrityError):
+        _insert(
+            db,
+            FunctionAddress.__table__,
+            id=uuid.uuid4(),
+            identifier="x",
+            identifier_folded="x",
+            **{**row, "status": "gone"},
+        )
+
+
+def test_naive_timestamps_are_refused(db):
+    with pytest.raises(StatementError, match="naive datetime"):
+        _insert(
+            db,
+            AccessPointOperator.__table__,
+            id=uuid.uuid4(),
+            name="x",
+            created_at=utcnow().replace(tzinfo=None),
+            updated_at=utcnow(),
+            version=1,
+        )
+
+
+def test_timestamps_come_back_in_utc(db):
+    with db.writer() as session:
+        operator = AccessPointOperator(name="Tidszon AB")
+        session.add(operator)
+    with db.reader() as session:
+        stored = session.get(AccessPointOperator, operator.id)
+        assert stored.created_at.utcoffset().total_seconds() == 0
+        assert abs((stored.created_at - operator.created_at).total_seconds()) < 0.001
+
+
+def test_a_stale_writer_cannot_overwrite_a_newer_version(db):
+    """Two clients read version 1 in separate transactions; the second write must not win silently."""
+    with db.writer() as session:
+        operator = AccessPointOperator(name="Version AB")
+        session.add(operator)
+    first = db._write_sessions()
+    second = db._write_sessions()
+    try:
+        mine = first.get(AccessPointOperator, operator.id)
+        first.commit()
+        theirs = second.get(AccessPointOperator, operator.id)
+        second.commit()
+        mine.name = "Version AB (first)"
+        first.commit()
+        theirs.name = "Version AB (second)"
+        with pytest.raises(StaleDataError):
+            second.commit()
+    finally:
+        first.close()
+        second.close()
+    with db.reader() as session:
+        stored = session.get(AccessPointOperator, operator.id)
+        assert (stored.name, stored.version) == ("Version AB (first)", 2)
+
+
+def test_sqlite_runs_with_foreign_keys_and_wal(tmp_path):
+    database = Database(f"sqlite:///{tmp_path / 'pragmas.sqlite3'}")
+    with database.engine.connect() as connection:
+        assert connection.execute(text("PRAGMA foreign_keys")).scalar() == 1
+        assert connection.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+    database.dispose()
