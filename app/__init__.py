@@ -14,14 +14,17 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     ``database`` lets tests share one connection pool between several apps.
     """
     from app import cli, health, requestlog
+    from app.publishing import views as smp_views
 
     settings = settings or load_settings()
     app = Flask(__name__, instance_path=str(settings.instance_dir))
     app.config["SDK_SETTINGS"] = settings
     app.json.sort_keys = False
-    (database or Database(settings.database_url)).init_app(app)
+    database = database or Database(settings.database_url)
+    database.init_app(app)
     requestlog.init_app(app)
     health.init_app(app)
+    smp_views.init_app(app, settings, database)
     cli.register(app)
     return app
 

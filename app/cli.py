@@ -10,6 +10,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
+from pathlib import Path
 
 import click
 from flask import Flask, current_app, has_app_context
@@ -96,6 +97,8 @@ def seed_demo() -> None:
 @cli.command(help="Run the service: HTTP (gunicorn) on SDK_HTTP_LISTEN.")
 def serve() -> None:
     from app.extensions import current_database
+    from app.publishing.keys import SigningKeyError
+    from app.publishing.views import current_publisher
     from app.registry import schema
     from app.requestlog import configure_json_logging
     from app.server import run
@@ -104,16 +107,88 @@ def serve() -> None:
         settings = _settings(app)
         if not schema.is_current(current_database()):
             _fail("the database schema is not current: run 'sdk-addressbook init' first")
+        try:
+            signer = current_publisher(app).signer
+        except SigningKeyError as error:
+            _fail(f"SDK_SIGNING_KEY: {error}", EXIT_BAD_SETTING)
         configure_json_logging(settings.log_level)
         base = f"http://{settings.http_listen}"
+        smp = f"{base}{settings.smp_path}/iso6523-actorid-upis%3A%3A0203%3Aexempelkommun.se"
         click.echo(
             f"SDK Address Book on {base} (public URL {settings.public_url})\n"
+            f"  SMP signing key: {signer.credentials.certificate.subject.rfc4514_string()}"
+            f"{' (development PKI)' if signer.credentials.development else ''}\n"
             f"  liveness:   curl {base}/healthz\n"
             f"  readiness:  curl {base}/readyz\n"
+            f"  SMP 1.0:    curl '{smp}'   (demo participant; also /bdxr-smp-2/ and /peppol/)\n"
             "  stop with Ctrl-C",
             err=True,
         )
         run(app, settings)
+
+
+@cli.group(help="SMP publications.")
+def smp() -> None:
+    pass
+
+
+@smp.command("resign", help="Sign every publication again (after a signing key or public URL change).")
+@click.option("--batch-size", type=click.IntRange(1, 10_000), default=200, show_default=True)
+def smp_resign(batch_size: int) -> None:
+    from sqlalchemy import select
+
+    from app.extensions import current_database
+    from app.publishing.keys import SigningKeyError
+    from app.publishing.publisher import republish
+    from app.publishing.views import current_publisher
+    from app.registry.models import Organisation
+
+    with _application() as app:
+        try:
+            signer = current_publisher(app).reload_key()
+        except SigningKeyError as error:
+            _fail(f"SDK_SIGNING_KEY: {error}", EXIT_BAD_SETTING)
+        database = current_database()
+        with database.reader() as session:
+            ids = list(
+                session.scalars(select(Organisation.id).where(Organisation.type == "o").order_by(Organisation.id))
+            )
+        signed = withdrawn = 0
+        with click.progressbar(length=len(ids), label="re-signing", file=sys.stderr) as bar:
+            for start in range(0, len(ids), batch_size):
+                with database.writer() as session:
+                    for organisation in session.scalars(
+                        select(Organisation).where(Organisation.id.in_(ids[start : start + batch_size]))
+                    ):
+                        result = republish(session, organisation, force=True)
+                        signed += result.signed
+                        withdrawn += result.withdrawn
+                bar.update(len(ids[start : start + batch_size]))
+    subject = signer.credentials.certificate.subject.rfc4514_string()
+    click.echo(f"{signed} documents signed with {subject}; {withdrawn} withdrawn; {len(ids)} participants")
+
+
+@smp.command("export-static", help="Write the published tree as files plus an nginx snippet.")
+@click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
+@click.option(
+    "--upstream", default=None, help="Where nginx sends what the files cannot answer (default: SDK_HTTP_LISTEN)."
+)
+def smp_export_static(directory: Path, upstream: str | None) -> None:
+    from app.extensions import current_database
+    from app.publishing.export import ExportError, export_static
+
+    with _application() as app:
+        settings = _settings(app)
+        try:
+            with current_database().reader() as session:
+                result = export_static(
+                    session, settings, directory, upstream=upstream or f"http://{settings.http_listen}"
+                )
+        except ExportError as error:
+            _fail(str(error))
+    click.echo(f"{result.files} documents written to {directory}; nginx snippet {result.nginx_snippet}")
+    if result.skipped:
+        click.echo(f"{result.skipped} documents have identifiers that cannot be file names; the service answers them")
 
 
 @cli.group(help="API tokens.")

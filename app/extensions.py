@@ -7,8 +7,9 @@ a read snapshot cannot be upgraded (WAL mode); readers start with a plain ``BEGI
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Any
 
 from flask import Flask, current_app
 from sqlalchemy import create_engine, event
@@ -31,6 +32,18 @@ class Database:
         self._write_sessions = sessionmaker(
             self.engine.execution_options(**{_WRITE_OPTION: True}), expire_on_commit=False
         )
+        #: Collaborators every write session carries in ``session.info`` (the publisher, the DNS outbox).
+        self.session_info: dict[str, Any] = {}
+        self._after_commit: list[Callable[[Session], None]] = []
+        event.listen(self._write_sessions, "after_commit", self._run_after_commit)
+
+    def on_commit(self, callback: Callable[[Session], None]) -> None:
+        """Call ``callback(session)`` after each committed write transaction of this process."""
+        self._after_commit.append(callback)
+
+    def _run_after_commit(self, session: Session) -> None:
+        for callback in self._after_commit:
+            callback(session)
 
     @property
     def dialect(self) -> str:
@@ -39,7 +52,7 @@ class Database:
     @contextmanager
     def writer(self) -> Iterator[Session]:
         """One write transaction: committed when the block ends, rolled back if it raises."""
-        with self._write_sessions() as session, session.begin():
+        with self._write_sessions(info=dict(self.session_info)) as session, session.begin():
             yield session
 
     @contextmanager

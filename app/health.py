@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from flask import Flask, jsonify
+from datetime import UTC, datetime
+
+from flask import Flask, current_app, jsonify
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -34,7 +36,23 @@ def readiness_checks() -> dict[str, str]:
         )
     except SQLAlchemyError as error:
         checks["migrations"] = f"unknown: {type(error).__name__}"
+    checks["signing_key"] = _signing_key_check()
     return checks
+
+
+def _signing_key_check() -> str:
+    from app.publishing.keys import SigningKeyError
+
+    publisher = current_app.extensions.get("sdk.publisher")
+    if publisher is None:
+        return "not configured"
+    try:
+        certificate = publisher.signer.credentials.certificate
+    except SigningKeyError as error:
+        return f"unusable: {error}"
+    if certificate.not_valid_after_utc <= datetime.now(UTC):
+        return f"expired on {certificate.not_valid_after_utc.date().isoformat()}"
+    return "ok"
 
 
 def init_app(app: Flask) -> None:

@@ -62,6 +62,7 @@ class Settings:
     public_url_configured: bool = False
     smp_path: str = "/smp"
     smp_cache_max_age: int = 300
+    smp_memory_cache_seconds: float = 1.0
     sml_zone: str = "sml.sdk-addressbook.test"
     dns_mode: str = "embedded"
     dns_listen: HostPort = HostPort("127.0.0.1", 5353)
@@ -169,6 +170,7 @@ class _Reader:
             "public_url_configured": public_url_raw is not None,
             "smp_path": self.get("SDK_SMP_PATH", _url_path, "/smp"),
             "smp_cache_max_age": self.get("SDK_SMP_CACHE_MAX_AGE", _integer(0, 31_536_000), 300),
+            "smp_memory_cache_seconds": self.get("SDK_SMP_MEMORY_CACHE_SECONDS", _seconds(0, 3600), 1.0),
             "sml_zone": self.get("SDK_SML_ZONE", _zone, "sml.sdk-addressbook.test"),
             "dns_mode": dns_mode,
             "dns_listen": self.get("SDK_DNS_LISTEN", _host_port, HostPort("127.0.0.1", 5353)),
@@ -227,6 +229,7 @@ _KNOWN = {
     "SDK_PUBLIC_URL",
     "SDK_SMP_PATH",
     "SDK_SMP_CACHE_MAX_AGE",
+    "SDK_SMP_MEMORY_CACHE_SECONDS",
     "SDK_SML_ZONE",
     "SDK_DNS_MODE",
     "SDK_DNS_LISTEN",
@@ -272,6 +275,19 @@ def _integer(low: int, high: int) -> Callable[[str, str], int]:
             raise SettingsError(name, f"must be a whole number from {low} to {high}, got {value!r}") from None
         if not low <= number <= high:
             raise SettingsError(name, f"must be a whole number from {low} to {high}, got {value!r}")
+        return number
+
+    return parse
+
+
+def _seconds(low: float, high: float) -> Callable[[str, str], float]:
+    def parse(name: str, value: str) -> float:
+        try:
+            number = float(value)
+        except ValueError:
+            raise SettingsError(name, f"must be a number of seconds from {low:g} to {high:g}, got {value!r}") from None
+        if not low <= number <= high or number != number:
+            raise SettingsError(name, f"must be a number of seconds from {low:g} to {high:g}, got {value!r}")
         return number
 
     return parse

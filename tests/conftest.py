@@ -107,10 +107,29 @@ def _empty_all_tables(database: Database) -> None:
         raw.close()
 
 
+@pytest.fixture(scope="session")
+def pki_instance_dir(tmp_path_factory) -> Path:
+    """An instance folder with a development PKI, made once per test session (RSA keys are slow)."""
+    from app import demo
+    from app.trust.devpki import ensure_development_pki
+
+    path = tmp_path_factory.mktemp("instance-with-pki")
+    ensure_development_pki(path / "pki", access_points=[demo.AP_ID], participants=demo.participants_of_demo())
+    return path
+
+
 @pytest.fixture
-def db(migrated_database) -> Iterator[Database]:
-    """The migrated database of the current backend, emptied after each test."""
+def db(migrated_database, pki_instance_dir) -> Iterator[Database]:
+    """The migrated database of the current backend, emptied after each test.
+
+    Its write sessions carry a publisher signing with the session's development PKI, as in the service.
+    """
+    from app.publishing.publisher import SESSION_KEY, Publisher
+
+    migrated_database.session_info[SESSION_KEY] = Publisher(make_settings(pki_instance_dir, migrated_database.url))
     yield migrated_database
+    migrated_database.session_info.clear()
+    migrated_database._after_commit.clear()
     _empty_all_tables(migrated_database)
 
 
@@ -127,8 +146,8 @@ def make_settings(instance_dir: Path, database_url: str, **environ: str) -> Sett
 
 
 @pytest.fixture
-def settings(instance_dir, db) -> Settings:
-    return make_settings(instance_dir, db.url)
+def settings(pki_instance_dir, db) -> Settings:
+    return make_settings(pki_instance_dir, db.url)
 
 
 @pytest.fixture

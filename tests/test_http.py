@@ -27,16 +27,16 @@ def test_healthz(client):
 def test_readyz_when_everything_is_in_place(client):
     response = client.get("/readyz")
     assert response.status_code == 200
-    assert response.json == {"status": "ready", "checks": {"database": "ok", "migrations": "ok"}}
+    assert response.json == {"status": "ready", "checks": {"database": "ok", "migrations": "ok", "signing_key": "ok"}}
     assert response.headers["Cache-Control"] == "no-store"
 
 
-def test_readyz_fails_while_migrations_are_pending_and_recovers(tmp_path, instance_dir):
+def test_readyz_fails_while_migrations_are_pending_and_recovers(tmp_path, pki_instance_dir):
     from app.registry import schema
 
     url = f"sqlite:///{tmp_path / 'pending.sqlite3'}"
     database = Database(url)
-    app = create_app(make_settings(instance_dir, url), database=database)
+    app = create_app(make_settings(pki_instance_dir, url), database=database)
     response = app.test_client().get("/readyz")
     assert response.status_code == 503
     assert response.json["checks"]["migrations"].startswith("pending: database at nothing")
@@ -53,6 +53,13 @@ def test_readyz_fails_when_the_database_is_unreachable(instance_dir):
     assert response.status_code == 503
     assert response.json["checks"]["database"].startswith("unreachable")
     database.dispose()
+
+
+def test_readyz_fails_without_a_usable_signing_key(instance_dir, db):
+    app = create_app(make_settings(instance_dir, db.url), database=db)  # an instance folder without keys
+    response = app.test_client().get("/readyz")
+    assert response.status_code == 503
+    assert response.json["checks"]["signing_key"].startswith("unusable: no signing key configured")
 
 
 def test_request_id_is_echoed_or_made(client):
@@ -79,11 +86,11 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def test_serve_runs_under_gunicorn_and_logs_json(tmp_path, database_url, db):
+def test_serve_runs_under_gunicorn_and_logs_json(tmp_path, pki_instance_dir, database_url, db):
     port = _free_port()
     environ = {k: v for k, v in os.environ.items() if not k.startswith("SDK_") or k.startswith("SDK_TEST_")}
     environ.update(
-        SDK_INSTANCE_DIR=str(tmp_path / "instance"),
+        SDK_INSTANCE_DIR=str(pki_instance_dir),
         SDK_DATABASE_URL=database_url,
         SDK_HTTP_LISTEN=f"127.0.0.1:{port}",
         SDK_ENV_FILE=str(tmp_path / "none.env"),
@@ -99,7 +106,7 @@ def test_serve_runs_under_gunicorn_and_logs_json(tmp_path, database_url, db):
                 break
             except OSError:
                 time.sleep(0.1)
-        assert body == {"status": "ready", "checks": {"database": "ok", "migrations": "ok"}}
+        assert body == {"status": "ready", "checks": {"database": "ok", "migrations": "ok", "signing_key": "ok"}}
     finally:
         process.terminate()
         _out, err = process.communicate(timeout=30)

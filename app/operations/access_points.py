@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 from urllib.parse import urlsplit
 
 from sqlalchemy import select
@@ -13,6 +14,7 @@ from sqlalchemy.orm import Session
 from app import audit
 from app.audit import Action, Actor
 from app.identifiers import normalise_organisation_number
+from app.publishing.publisher import republish
 from app.registry.errors import Conflict, FieldError, ValidationFailed
 from app.registry.models import (
     DESCRIPTION_MAX,
@@ -21,8 +23,10 @@ from app.registry.models import (
     AccessPoint,
     AccessPointOperator,
     EndpointConfiguration,
+    Organisation,
+    ParticipantService,
 )
-from app.registry.validation import Checker, get_or_not_found
+from app.registry.validation import Checker, check_version, get_or_not_found, reject_unknown
 from app.trust.certificates import CertificateError, describe, load_certificate
 
 
@@ -153,3 +157,141 @@ def create_endpoint_configuration(
         after=audit.snapshot(configuration),
     )
     return configuration
+
+
+ENDPOINT_UPDATABLE = {
+    "name": "name",
+    "transportProfile": "transport_profile",
+    "endpointUrl": "endpoint_url",
+    "technicalContactUrl": "technical_contact_url",
+    "technicalInformationUrl": "technical_information_url",
+    "description": "description",
+    "activationDate": "activation_date",
+    "expirationDate": "expiration_date",
+}
+
+
+def _organisations_using(session: Session, configuration_ids: list[uuid.UUID]) -> list[Organisation]:
+    return list(
+        session.scalars(
+            select(Organisation)
+            .where(
+                Organisation.id.in_(
+                    select(ParticipantService.organisation_id).where(
+                        ParticipantService.endpoint_configuration_id.in_(configuration_ids)
+                    )
+                )
+            )
+            .order_by(Organisation.id)
+        )
+    )
+
+
+def republish_users_of(session: Session, configuration_ids: list[uuid.UUID]) -> int:
+    """Re-publish every participant whose services use these endpoint configurations; return how many."""
+    organisations = _organisations_using(session, configuration_ids)
+    for organisation in organisations:
+        republish(session, organisation)
+    return len(organisations)
+
+
+def update_endpoint_configuration(
+    session: Session,
+    actor: Actor,
+    configuration_id: uuid.UUID | str,
+    changes: dict[str, Any],
+    *,
+    transport_profiles: tuple[str, ...],
+    expected_version: int | None = None,
+) -> EndpointConfiguration:
+    """Change where and how an access point receives; applies at once and re-publishes every user."""
+    configuration = get_or_not_found(session, EndpointConfiguration, configuration_id, "endpoint configuration")
+    check_version(configuration, expected_version)
+    reject_unknown(changes, ENDPOINT_UPDATABLE)
+    before = audit.snapshot(configuration)
+    check = Checker()
+    values: dict[str, Any] = {}
+    if "name" in changes:
+        values["name"] = check.text("name", changes["name"], maximum=NAME_MAX, required=True)
+    if "transportProfile" in changes:
+        if changes["transportProfile"] not in transport_profiles:
+            check.fail("transportProfile", f"must be one of the federation's profiles: {', '.join(transport_profiles)}")
+        values["transport_profile"] = changes["transportProfile"]
+    if "endpointUrl" in changes:
+        values["endpoint_url"] = check_url(check, "endpointUrl", changes["endpointUrl"])
+    if "technicalContactUrl" in changes:
+        values["technical_contact_url"] = check.text(
+            "technicalContactUrl", changes["technicalContactUrl"], maximum=URL_MAX, required=True
+        )
+    if "technicalInformationUrl" in changes:
+        values["technical_information_url"] = check_url(
+            check, "technicalInformationUrl", changes["technicalInformationUrl"], required=False
+        )
+    if "description" in changes:
+        values["description"] = check.text(
+            "description", changes["description"], maximum=DESCRIPTION_MAX, required=True, multiline=True
+        )
+    for field in ("activationDate", "expirationDate"):
+        if field in changes:
+            value = changes[field]
+            if value is not None and (not isinstance(value, datetime) or value.tzinfo is None):
+                check.fail(field, "must be a date and time with a time zone")
+            values[ENDPOINT_UPDATABLE[field]] = value
+    activation = values.get("activation_date", configuration.activation_date)
+    expiration = values.get("expiration_date", configuration.expiration_date)
+    if activation and expiration and activation >= expiration:
+        check.fail("expirationDate", "must be after activationDate")
+    check.done()
+    for attribute, value in values.items():
+        setattr(configuration, attribute, value)
+    after = audit.snapshot(configuration)
+    if after == before:
+        return configuration
+    session.flush()
+    republish_users_of(session, [configuration.id])
+    audit.record(
+        session, actor, Action.ENDPOINT_CONFIGURATION_UPDATE, "endpoint_configuration", configuration.id,
+        before=before, after=audit.snapshot(configuration),
+    )  # fmt: skip
+    return configuration
+
+
+def replace_access_point_certificate(
+    session: Session,
+    actor: Actor,
+    access_point_id: uuid.UUID | str,
+    certificate: str,
+    *,
+    expected_version: int | None = None,
+) -> AccessPoint:
+    """Renew an access point's certificate (same AP id); applies at once and re-publishes every user."""
+    access_point = get_or_not_found(session, AccessPoint, access_point_id, "access point")
+    check_version(access_point, expected_version)
+    try:
+        facts = describe(load_certificate(certificate))
+    except CertificateError as error:
+        raise ValidationFailed(FieldError("certificate", str(error))) from None
+    if facts.common_name != access_point.ap_id:
+        raise ValidationFailed(
+            FieldError(
+                "certificate", f"its CN is {facts.common_name!r}, not the access point's id {access_point.ap_id}"
+            )
+        )
+    if facts.sha256 == access_point.certificate_sha256:
+        return access_point
+    before = audit.snapshot(access_point)
+    access_point.certificate_pem = facts.pem
+    access_point.certificate_sha256 = facts.sha256
+    access_point.subject, access_point.issuer, access_point.serial_number = (
+        facts.subject,
+        facts.issuer,
+        facts.serial_number,
+    )
+    access_point.not_before, access_point.not_after = facts.not_before, facts.not_after
+    session.flush()
+    republish_users_of(session, [c.id for c in access_point.endpoint_configurations])
+    audit.record(
+        session, actor, Action.ACCESS_POINT_UPDATE, "access_point", access_point.id,
+        before=before, after=audit.snapshot(access_point),
+    )  # fmt: skip
+    return access_point

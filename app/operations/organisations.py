@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from app import audit
 from app.audit import Action, Actor
 from app.identifiers import DEFAULT_POLICY, IdentifierPolicy, ParticipantId, normalise_organisation_number
+from app.publishing.publisher import republish
 from app.registry import lifecycle
 from app.registry.columns import utcnow
 from app.registry.errors import Conflict, FieldError, InUse, ValidationFailed
@@ -248,6 +249,8 @@ def change_status(
     organisation.status_reason = reason
     organisation.status_changed_at = utcnow()
     session.flush()
+    # Approval publishes; every other state withdraws whatever was published.
+    republish(session, organisation)
     audit.record(
         session,
         actor,

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from app import audit
 from app.audit import Action, Actor
 from app.identifiers import DEFAULT_POLICY, DocumentTypeId, IdentifierPolicy, ProcessId
+from app.publishing.publisher import republish
 from app.registry.errors import Conflict, FieldError, ValidationFailed
 from app.registry.models import (
     CERTIFICATE_USAGES,
@@ -77,6 +78,7 @@ def add_service(
     )
     session.add(service)
     session.flush()
+    republish(session, organisation)
     audit.record(
         session,
         actor,
@@ -125,6 +127,7 @@ def add_certificate(
     )
     session.add(record)
     session.flush()
+    republish(session, organisation)
     audit.record(
         session,
         actor,

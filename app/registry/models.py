@@ -394,6 +394,8 @@ class Publication(Base):
     path_key: Mapped[str] = mapped_column(String(1024))
     document: Mapped[bytes] = mapped_column(LargeBinary)
     etag: Mapped[str] = mapped_column(String(80))
+    #: SHA-256 of the unsigned document and the signing certificate: unchanged content is never re-signed.
+    source_hash: Mapped[str] = mapped_column(String(64))
     published_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
 
 
