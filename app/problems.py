@@ -10,6 +10,17 @@ CONTENT_TYPE = "application/problem+json"
 TYPE_PREFIX = "urn:sdk-addressbook:problem:"
 
 
+def problem_body(
+    status: int, kind: str, title: str, detail: str | None = None, *, errors: list[dict[str, str]] | None = None
+) -> bytes:
+    body: dict[str, object] = {"type": TYPE_PREFIX + kind, "title": title, "status": status}
+    if detail:
+        body["detail"] = detail
+    if errors:
+        body["errors"] = errors
+    return json.dumps(body, ensure_ascii=False).encode("utf-8")
+
+
 def problem(
     status: int,
     kind: str,
@@ -19,12 +30,8 @@ def problem(
     errors: list[dict[str, str]] | None = None,
     headers: dict[str, str] | None = None,
 ) -> Response:
-    body: dict[str, object] = {"type": TYPE_PREFIX + kind, "title": title, "status": status}
-    if detail:
-        body["detail"] = detail
-    if errors:
-        body["errors"] = errors
-    response = Response(json.dumps(body, ensure_ascii=False), status=status, content_type=CONTENT_TYPE)
+    body = problem_body(status, kind, title, detail, errors=errors)
+    response = Response(body, status=status, content_type=CONTENT_TYPE)
     for name, value in (headers or {}).items():
         response.headers[name] = value
     return response

@@ -45,11 +45,41 @@ def current_request_id() -> str | None:
     return g.get("request_id")
 
 
+def inbound_request_id(value: str | None) -> str:
+    """The client's ``X-Request-ID`` when it is a sane token, a new random one otherwise."""
+    return value if value and _INBOUND_ID.fullmatch(value) else uuid.uuid4().hex
+
+
+def log_request(
+    request_id: str, method: str, path: str, status: int, started: float, remote: str | None, size: int | None
+) -> None:
+    """The one request log line, for the Flask app and the SMP front alike."""
+    if not logger.isEnabledFor(logging.INFO):
+        return
+    logger.info(
+        "%s %s %s",
+        method,
+        path,
+        status,
+        extra={
+            "fields": {
+                "event": "request",
+                "request_id": request_id,
+                "method": method,
+                "path": path,
+                "status": status,
+                "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+                "remote_addr": remote,
+                "bytes": size,
+            }
+        },
+    )
+
+
 def init_app(app: Flask) -> None:
     @app.before_request
     def start() -> None:
-        inbound = request.headers.get("X-Request-ID", "")
-        g.request_id = inbound if _INBOUND_ID.fullmatch(inbound) else uuid.uuid4().hex
+        g.request_id = inbound_request_id(request.headers.get("X-Request-ID"))
         g.request_started = time.perf_counter()
 
     @app.after_request
@@ -57,24 +87,13 @@ def init_app(app: Flask) -> None:
         request_id = g.get("request_id")
         if request_id:
             response.headers["X-Request-ID"] = request_id
-        started = g.get("request_started")
-        duration_ms = round((time.perf_counter() - started) * 1000, 2) if started else None
-        logger.info(
-            "%s %s %s",
+        log_request(
+            request_id or "-",
             request.method,
             request.path,
             response.status_code,
-            extra={
-                "fields": {
-                    "event": "request",
-                    "request_id": request_id,
-                    "method": request.method,
-                    "path": request.path,
-                    "status": response.status_code,
-                    "duration_ms": duration_ms,
-                    "remote_addr": request.remote_addr,
-                    "bytes": response.calculate_content_length(),
-                }
-            },
+            g.get("request_started", time.perf_counter()),
+            request.remote_addr,
+            response.calculate_content_length(),
         )
         return response

@@ -63,6 +63,7 @@ class Settings:
     smp_path: str = "/smp"
     smp_cache_max_age: int = 300
     smp_memory_cache_seconds: float = 1.0
+    smp_memory_cache_mb: int = 128
     sml_zone: str = "sml.sdk-addressbook.test"
     dns_mode: str = "embedded"
     dns_listen: HostPort = HostPort("127.0.0.1", 5353)
@@ -171,6 +172,7 @@ class _Reader:
             "smp_path": self.get("SDK_SMP_PATH", _url_path, "/smp"),
             "smp_cache_max_age": self.get("SDK_SMP_CACHE_MAX_AGE", _integer(0, 31_536_000), 300),
             "smp_memory_cache_seconds": self.get("SDK_SMP_MEMORY_CACHE_SECONDS", _seconds(0, 3600), 1.0),
+            "smp_memory_cache_mb": self.get("SDK_SMP_MEMORY_CACHE_MB", _integer(0, 65_536), 128),
             "sml_zone": self.get("SDK_SML_ZONE", _zone, "sml.sdk-addressbook.test"),
             "dns_mode": dns_mode,
             "dns_listen": self.get("SDK_DNS_LISTEN", _host_port, HostPort("127.0.0.1", 5353)),
@@ -230,6 +232,7 @@ _KNOWN = {
     "SDK_SMP_PATH",
     "SDK_SMP_CACHE_MAX_AGE",
     "SDK_SMP_MEMORY_CACHE_SECONDS",
+    "SDK_SMP_MEMORY_CACHE_MB",
     "SDK_SML_ZONE",
     "SDK_DNS_MODE",
     "SDK_DNS_LISTEN",

@@ -45,7 +45,18 @@ def xmlsec1_verify(document: bytes, trusted_ca: Path) -> subprocess.CompletedPro
     """Independent check: xmlsec1 trusts the embedded certificate only if it chains to ``trusted_ca``."""
     program = require_program("xmlsec1")
     return subprocess.run(
-        [program, "--verify", "--trusted-pem", str(trusted_ca), "--enabled-key-data", "x509",
-         "--enabled-reference-uris", "empty", "-"],
-        input=document, capture_output=True, timeout=30,
-    )  # fmt: skip
+        [
+            program,
+            "--verify",
+            "--trusted-pem",
+            str(trusted_ca),
+            "--enabled-key-data",
+            "x509",
+            "--enabled-reference-uris",
+            "empty",
+            "-",
+        ],
+        input=document,
+        capture_output=True,
+        timeout=30,
+    )

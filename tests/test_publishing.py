@@ -173,9 +173,12 @@ def test_changing_an_endpoint_configuration_republishes_every_participant_using_
     with seeded.writer() as session:
         configuration = session.scalar(select(EndpointConfiguration))
         access_points.update_endpoint_configuration(
-            session, OPERATOR, configuration.id, {"endpointUrl": "https://ny.ap.example.se/as4"},
+            session,
+            OPERATOR,
+            configuration.id,
+            {"endpointUrl": "https://ny.ap.example.se/as4"},
             transport_profiles=settings.transport_profiles,
-        )  # fmt: skip
+        )
     after = publications(seeded)
     changed = [p for p in after if before[(p.flavour, p.path_key)] != p.etag]
     # every service document of the three participants in the three flavours; service groups do not carry URLs
@@ -208,9 +211,13 @@ def test_a_pending_participant_or_one_without_services_is_not_published(db, sett
     with db.writer() as session:
         configuration = _configuration(session, settings)
         participants.add_service(
-            session, OPERATOR, pending.id, document_type=SDK_MESSAGE_DOCUMENT_TYPE,
-            process="urn:fdc:digg.se:edelivery:process::bdx:noprocess", endpoint_configuration_id=configuration.id,
-        )  # fmt: skip
+            session,
+            OPERATOR,
+            pending.id,
+            document_type=SDK_MESSAGE_DOCUMENT_TYPE,
+            process="urn:fdc:digg.se:edelivery:process::bdx:noprocess",
+            endpoint_configuration_id=configuration.id,
+        )
     with db.reader() as session:
         assert session.scalar(select(func.count()).select_from(Publication)) == 0
 
@@ -222,14 +229,18 @@ def _configuration(session, settings):
         session, OPERATOR, ap_operator_id=operator.id, certificate=pki.access_point(demo.AP_ID).certificate.read_text()
     )
     return access_points.create_endpoint_configuration(
-        session, OPERATOR,
+        session,
+        OPERATOR,
         access_points.EndpointConfigurationInput(
-            access_point=access_point.id, name="AS4", transport_profile=settings.transport_profiles[0],
-            endpoint_url="https://ap.example.se/as4", technical_contact_url="https://ap.example.se/kontakt",
+            access_point=access_point.id,
+            name="AS4",
+            transport_profile=settings.transport_profiles[0],
+            endpoint_url="https://ap.example.se/as4",
+            technical_contact_url="https://ap.example.se/kontakt",
             description="AP",
         ),
         transport_profiles=settings.transport_profiles,
-    )  # fmt: skip
+    )
 
 
 def test_renewing_the_access_point_certificate_republishes(seeded, settings, tmp_path):

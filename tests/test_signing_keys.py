@@ -119,12 +119,17 @@ def test_ecdsa_signatures_verify_with_xmlsec1_and_our_verifier(tmp_path):
     ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "EC test CA")])
     now = datetime.now(UTC) - timedelta(minutes=1)
     ca = (
-        x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name).public_key(ca_key.public_key())
-        .serial_number(1).not_valid_before(now).not_valid_after(now + timedelta(days=30))
+        x509.CertificateBuilder()
+        .subject_name(ca_name)
+        .issuer_name(ca_name)
+        .public_key(ca_key.public_key())
+        .serial_number(1)
+        .not_valid_before(now)
+        .not_valid_after(now + timedelta(days=30))
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
         .add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True)
         .sign(ca_key, hashes.SHA256())
-    )  # fmt: skip
+    )
     key = ec.generate_private_key(ec.SECP256R1())
     settings = _settings(
         tmp_path,

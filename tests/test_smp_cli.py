@@ -86,9 +86,10 @@ def test_nginx_serves_the_export_byte_identical(cli_environment, tmp_path):
     export = tmp_path / "export"
     upstream_port = _free_port()  # nothing listens: unanswerable requests must reach the fallback, not files
     result = CliRunner().invoke(
-        cli, ["smp", "export-static", str(export), "--upstream", f"http://127.0.0.1:{upstream_port}"],
+        cli,
+        ["smp", "export-static", str(export), "--upstream", f"http://127.0.0.1:{upstream_port}"],
         catch_exceptions=False,
-    )  # fmt: skip
+    )
     assert result.exit_code == 0, result.output
     assert "27 documents written" in result.stdout
     port = _free_port()
@@ -107,8 +108,9 @@ def test_nginx_serves_the_export_byte_identical(cli_environment, tmp_path):
     )
     process = subprocess.Popen(
         [nginx, "-p", str(prefix), "-c", str(prefix / "nginx.conf"), "-e", str(prefix / "error.log")],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         base = f"http://127.0.0.1:{port}"
         for _ in range(50):

@@ -181,8 +181,13 @@ def test_smp2_and_peppol_flavours(seeded_client):
 def test_smp_path_and_cache_age_follow_the_settings(db, pki_instance_dir):
     from app import create_app
 
-    settings = make_settings(pki_instance_dir, db.url, SDK_SMP_PATH="/x/smp", SDK_SMP_CACHE_MAX_AGE="60",
-                             SDK_PUBLIC_URL="https://smp.example.se")  # fmt: skip
+    settings = make_settings(
+        pki_instance_dir,
+        db.url,
+        SDK_SMP_PATH="/x/smp",
+        SDK_SMP_CACHE_MAX_AGE="60",
+        SDK_PUBLIC_URL="https://smp.example.se",
+    )
     app = create_app(settings, database=db)
     with db.writer() as session:
         demo.seed(session, settings, DevelopmentPki(settings.pki_dir))

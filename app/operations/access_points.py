@@ -250,9 +250,14 @@ def update_endpoint_configuration(
     session.flush()
     republish_users_of(session, [configuration.id])
     audit.record(
-        session, actor, Action.ENDPOINT_CONFIGURATION_UPDATE, "endpoint_configuration", configuration.id,
-        before=before, after=audit.snapshot(configuration),
-    )  # fmt: skip
+        session,
+        actor,
+        Action.ENDPOINT_CONFIGURATION_UPDATE,
+        "endpoint_configuration",
+        configuration.id,
+        before=before,
+        after=audit.snapshot(configuration),
+    )
     return configuration
 
 
@@ -291,7 +296,12 @@ def replace_access_point_certificate(
     session.flush()
     republish_users_of(session, [c.id for c in access_point.endpoint_configurations])
     audit.record(
-        session, actor, Action.ACCESS_POINT_UPDATE, "access_point", access_point.id,
-        before=before, after=audit.snapshot(access_point),
-    )  # fmt: skip
+        session,
+        actor,
+        Action.ACCESS_POINT_UPDATE,
+        "access_point",
+        access_point.id,
+        before=before,
+        after=audit.snapshot(access_point),
+    )
     return access_point

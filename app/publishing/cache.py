@@ -1,15 +1,24 @@
-"""A short-lived in-process cache of publications for the read path.
+"""The in-process cache of the SMP read path.
 
-Each entry lives ``ttl`` seconds, so a worker that did not make a change serves it at most that late;
-the worker that commits a change clears its own cache at once. A negative entry (no such document)
-is cached the same way, so floods of lookups for unknown participants do not reach the database.
+Entries live until the publications change, not for a fixed time: each committed change moves a
+generation counter in the database (one row, written in the same transaction), and every worker
+compares its counter with the database's at most once per ``check_interval`` seconds, clearing its
+cache when it moved. A change made by this process clears the cache at once. So another worker serves
+a changed document at most ``check_interval`` late, and an unchanged one never costs a query twice.
+
+Documents are kept in least-recently-used order within a memory budget; absences (unknown paths) in
+a separate, smaller table, so a flood of made-up paths cannot push real documents out.
 """
 
 from __future__ import annotations
 
 import threading
 import time
+from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
+
+_ENTRY_OVERHEAD = 400  # bytes of bookkeeping per entry, roughly (key, tuple, dict slot)
 
 
 @dataclass(frozen=True)
@@ -17,39 +26,96 @@ class CachedDocument:
     body: bytes
     etag: str
     last_modified: str  # HTTP date
-    content_type: str
-
-
-_MISSING = object()
+    headers: tuple[tuple[str, str], ...]  # everything a 200 answer carries except the request id
 
 
 class PublicationCache:
-    def __init__(self, ttl: float, max_entries: int = 50_000) -> None:
-        self.ttl = ttl
-        self.max_entries = max_entries
-        self._entries: dict[tuple[str, str], tuple[float, CachedDocument | None]] = {}
+    def __init__(
+        self,
+        generation: Callable[[], int | None],
+        *,
+        check_interval: float,
+        budget_bytes: int,
+        max_absences: int = 20_000,
+    ) -> None:
+        self._generation = generation
+        self.check_interval = check_interval
+        self.budget_bytes = budget_bytes
+        self.max_absences = max_absences
+        self._documents: OrderedDict[str, CachedDocument] = OrderedDict()
+        self._absent: OrderedDict[str, None] = OrderedDict()
+        self._size = 0
+        self._seen_generation: int | None = None
+        self._next_check = 0.0
         self._lock = threading.Lock()
 
-    def get(self, key: tuple[str, str]) -> CachedDocument | object | None:
-        """The cached document, ``None`` for a cached absence, or ``MISSING``."""
-        if self.ttl <= 0:
-            return _MISSING
-        entry = self._entries.get(key)
-        if entry is None or entry[0] < time.monotonic():
-            return _MISSING
-        return entry[1]
-
-    def put(self, key: tuple[str, str], document: CachedDocument | None) -> None:
-        if self.ttl <= 0:
+    def _revalidate(self) -> None:
+        now = time.monotonic()
+        if now < self._next_check:
             return
         with self._lock:
-            if len(self._entries) >= self.max_entries:
-                self._entries.clear()
-            self._entries[key] = (time.monotonic() + self.ttl, document)
+            if now < self._next_check:
+                return
+            self._next_check = now + self.check_interval
+        current = self._generation()
+        if current is None or current != self._seen_generation:
+            self.clear()
+            self._seen_generation = current
+
+    def get(self, key: str) -> CachedDocument | bool | None:
+        """The document, ``None`` for a known absence, ``False`` when the cache does not know."""
+        if self.budget_bytes <= 0:
+            return False
+        self._revalidate()
+        document = self._documents.get(key)
+        if document is not None:
+            with self._lock:
+                if key in self._documents:
+                    self._documents.move_to_end(key)
+            return document
+        if key in self._absent:
+            return None
+        return False
+
+    def put(self, key: str, document: CachedDocument | None, generation: int | None) -> None:
+        """Keep what was read at ``generation``; a read from another generation is served but not kept."""
+        if self.budget_bytes <= 0:
+            return
+        self._revalidate()
+        if generation is None or generation != self._seen_generation:
+            return
+        with self._lock:
+            if document is None:
+                self._absent[key] = None
+                if len(self._absent) > self.max_absences:
+                    self._absent.popitem(last=False)
+                return
+            size = len(document.body) + len(key) + _ENTRY_OVERHEAD
+            if size > self.budget_bytes:
+                return
+            previous = self._documents.pop(key, None)
+            if previous is not None:
+                self._size -= len(previous.body) + len(key) + _ENTRY_OVERHEAD
+            self._documents[key] = document
+            self._size += size
+            while self._size > self.budget_bytes:
+                old_key, old = self._documents.popitem(last=False)
+                self._size -= len(old.body) + len(old_key) + _ENTRY_OVERHEAD
 
     def clear(self) -> None:
         with self._lock:
-            self._entries.clear()
+            self._documents.clear()
+            self._absent.clear()
+            self._size = 0
 
+    def invalidate(self) -> None:
+        """This process changed publications: forget everything and re-read the generation next time."""
+        self.clear()
+        self._next_check = 0.0
 
-MISSING = _MISSING
+    @property
+    def size_bytes(self) -> int:
+        return self._size
+
+    def __len__(self) -> int:
+        return len(self._documents)

@@ -99,10 +99,11 @@ def load_signing_credentials(settings: Settings, *, now: datetime | None = None)
         raise SigningKeyError(f"{cert_path}: no certificate found")
     public = key.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
     matching = [
-        c for c in certificates
+        c
+        for c in certificates
         if c.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
         == public
-    ]  # fmt: skip
+    ]
     if not matching:
         raise SigningKeyError(f"the signing key {key_path} does not match the certificate {cert_path}")
     certificate = matching[0]

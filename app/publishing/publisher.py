@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from cryptography.hazmat.primitives import hashes
 from lxml import etree
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from app.publishing.content import Participant, load_participant
@@ -22,7 +22,7 @@ from app.publishing.keys import load_signing_credentials
 from app.publishing.paths import service_group_key, service_metadata_key
 from app.publishing.signing import Signer, serialize
 from app.registry.columns import utcnow
-from app.registry.models import Organisation, Publication
+from app.registry.models import Organisation, Publication, PublicationState
 from app.settings import Settings
 
 SESSION_KEY = "sdk.publisher"
@@ -126,9 +126,21 @@ class Publisher:
             result.signed += 1
             result.keys.append((document.flavour.name, document.key))
         if result.signed or result.withdrawn:
+            _advance_generation(session)
             session.info[CHANGED_KEY] = True
         session.flush()
         return result
+
+
+def _advance_generation(session: Session) -> None:
+    """Tell every worker's read cache that publications changed (in this same transaction)."""
+    moved = session.execute(
+        update(PublicationState)
+        .where(PublicationState.id == 1)
+        .values(generation=PublicationState.generation + 1, changed_at=utcnow())
+    ).rowcount
+    if not moved:
+        session.add(PublicationState(id=1, generation=1, changed_at=utcnow()))
 
 
 def publisher_for(session: Session) -> Publisher:

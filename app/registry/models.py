@@ -399,6 +399,17 @@ class Publication(Base):
     published_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
 
 
+class PublicationState(Base):
+    """One row: a counter every change of publications moves, so each worker knows when its cache is stale."""
+
+    __tablename__ = "publication_state"
+    __table_args__ = (CheckConstraint("id = 1", name="single_row"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    generation: Mapped[int] = mapped_column(BigInteger)
+    changed_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
 class DnsChange(Base):
     """Outbox of DNS record changes not yet confirmed by the DNS primary (RFC 2136 mode)."""
 
