@@ -9,7 +9,8 @@ from __future__ import annotations
 from lxml import etree
 
 from app.identifiers import url_segment
-from app.publishing.content import Participant, Service, xml_datetime
+from app.publishing.content import Participant, Service
+from app.publishing.smp1x import append_endpoint_details
 
 NS = "http://busdox.org/serviceMetadata/publishing/1.0/"
 IDS = "http://busdox.org/transport/identifiers/1.0/"
@@ -47,14 +48,5 @@ def service_metadata(participant: Participant, service: Service) -> etree._Eleme
         for endpoint in entry.endpoints:
             element = _element(endpoints, "Endpoint", transportProfile=endpoint.transport_profile)
             _element(_element(element, "EndpointReference", namespace=WSA), "Address", endpoint.url, WSA)
-            _element(element, "RequireBusinessLevelSignature", "false")
-            if endpoint.activation is not None:
-                _element(element, "ServiceActivationDate", xml_datetime(endpoint.activation))
-            if endpoint.expiration is not None:
-                _element(element, "ServiceExpirationDate", xml_datetime(endpoint.expiration))
-            _element(element, "Certificate", endpoint.certificate)
-            _element(element, "ServiceDescription", endpoint.description)
-            _element(element, "TechnicalContactUrl", endpoint.technical_contact_url)
-            if endpoint.technical_information_url:
-                _element(element, "TechnicalInformationUrl", endpoint.technical_information_url)
+            append_endpoint_details(element, NS, endpoint)
     return root

@@ -10,7 +10,8 @@ from __future__ import annotations
 from lxml import etree
 
 from app.identifiers import url_segment
-from app.publishing.content import CERTPUB_EXTENSION_ID, Participant, Service, xml_datetime
+from app.publishing.content import CERTPUB_EXTENSION_ID, Participant, Service
+from app.publishing.smp1x import append_endpoint_details
 
 NS = "http://docs.oasis-open.org/bdxr/ns/SMP/2016/05"
 SMC = "http://docs.oasis-open.org/bdxr/ns/SMP/2/AggregateComponents"
@@ -52,16 +53,7 @@ def service_metadata(participant: Participant, service: Service) -> etree._Eleme
         for endpoint in entry.endpoints:
             element = _element(endpoints, "Endpoint", transportProfile=endpoint.transport_profile)
             _element(element, "EndpointURI", endpoint.url)
-            _element(element, "RequireBusinessLevelSignature", "false")
-            if endpoint.activation is not None:
-                _element(element, "ServiceActivationDate", xml_datetime(endpoint.activation))
-            if endpoint.expiration is not None:
-                _element(element, "ServiceExpirationDate", xml_datetime(endpoint.expiration))
-            _element(element, "Certificate", endpoint.certificate)
-            _element(element, "ServiceDescription", endpoint.description)
-            _element(element, "TechnicalContactUrl", endpoint.technical_contact_url)
-            if endpoint.technical_information_url:
-                _element(element, "TechnicalInformationUrl", endpoint.technical_information_url)
+            append_endpoint_details(element, NS, endpoint)
     for certificate in participant.certificates:
         extension = _element(information, "Extension")
         _element(extension, "ExtensionID", CERTPUB_EXTENSION_ID)
