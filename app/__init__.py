@@ -13,7 +13,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
 
     ``database`` lets tests share one connection pool between several apps.
     """
-    from app import cli, health, requestlog
+    from app import cli, health, metrics, requestlog
     from app.publishing import views as smp_views
 
     settings = settings or load_settings()
@@ -24,6 +24,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     database.init_app(app)
     requestlog.init_app(app)
     health.init_app(app)
+    metrics.init_app(app)
     smp_views.init_app(app, settings, database)
     cli.register(app)
     return app

@@ -96,6 +96,7 @@ def seed_demo() -> None:
 
 @cli.command(help="Run the service: HTTP (gunicorn) on SDK_HTTP_LISTEN.")
 def serve() -> None:
+    from app.dns.service import start_child
     from app.extensions import current_database
     from app.publishing.keys import SigningKeyError
     from app.publishing.views import current_publisher
@@ -112,6 +113,9 @@ def serve() -> None:
         except SigningKeyError as error:
             _fail(f"SDK_SIGNING_KEY: {error}", EXIT_BAD_SETTING)
         configure_json_logging(settings.log_level)
+        # The parent's pooled connections must not be shared with the children forked below.
+        current_database().engine.dispose()
+        dns_process = start_child(settings)
         base = f"http://{settings.http_listen}"
         smp = f"{base}{settings.smp_path}/iso6523-actorid-upis%3A%3A0203%3Aexempelkommun.se"
         click.echo(
@@ -121,10 +125,15 @@ def serve() -> None:
             f"  liveness:   curl {base}/healthz\n"
             f"  readiness:  curl {base}/readyz\n"
             f"  SMP 1.0:    curl '{smp}'   (demo participant; also /bdxr-smp-2/ and /peppol/)\n"
+            f"  DNS:        {_dns_hint(settings)}\n"
             "  stop with Ctrl-C",
             err=True,
         )
-        run(app, settings)
+        try:
+            run(app, settings)
+        finally:
+            dns_process.terminate()
+            dns_process.join(timeout=10)
 
 
 @cli.group(help="SMP publications.")
@@ -132,14 +141,17 @@ def smp() -> None:
     pass
 
 
-@smp.command("resign", help="Sign every publication again (after a signing key or public URL change).")
+@smp.command(
+    "resign",
+    help="Publish everything again: sign every SMP document, recompute DNS records (after a key or settings change).",
+)
 @click.option("--batch-size", type=click.IntRange(1, 10_000), default=200, show_default=True)
 def smp_resign(batch_size: int) -> None:
     from sqlalchemy import select
 
     from app.extensions import current_database
+    from app.operations.publication import refresh_participant
     from app.publishing.keys import SigningKeyError
-    from app.publishing.publisher import republish
     from app.publishing.views import current_publisher
     from app.registry.models import Organisation
 
@@ -160,7 +172,7 @@ def smp_resign(batch_size: int) -> None:
                     for organisation in session.scalars(
                         select(Organisation).where(Organisation.id.in_(ids[start : start + batch_size]))
                     ):
-                        result = republish(session, organisation, force=True)
+                        result = refresh_participant(session, organisation, force=True)
                         signed += result.signed
                         withdrawn += result.withdrawn
                 bar.update(len(ids[start : start + batch_size]))
@@ -189,6 +201,76 @@ def smp_export_static(directory: Path, upstream: str | None) -> None:
     click.echo(f"{result.files} documents written to {directory}; nginx snippet {result.nginx_snippet}")
     if result.skipped:
         click.echo(f"{result.skipped} documents have identifiers that cannot be file names; the service answers them")
+
+
+def _dns_hint(settings: Settings) -> str:
+    if settings.dns_mode == "embedded":
+        listen = settings.dns_listen
+        return f"dig @{listen.host} -p {listen.port} {settings.sml_zone} SOA   (embedded server)"
+    return f"RFC 2136 updates to {settings.dns_primary} (zone {settings.sml_zone})"
+
+
+@cli.command(help="Run the DNS side alone: the embedded server, or the RFC 2136 outbox publisher.")
+def worker() -> None:
+    from app.dns.service import run_until_signalled
+    from app.requestlog import configure_json_logging
+
+    with _application() as app:
+        settings = _settings(app)
+    configure_json_logging(settings.log_level)
+    click.echo(f"DNS worker ({settings.dns_mode}): {_dns_hint(settings)}", err=True)
+    run_until_signalled(settings)
+
+
+@cli.group(help="The SML zone.")
+def zone() -> None:
+    pass
+
+
+@zone.command("export", help="Write the zone as a standard zone file (to FILE, or standard output).")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path), required=False)
+def zone_export(file: Path | None) -> None:
+    from app.dns.zonefile import export_zone
+    from app.extensions import current_database
+
+    with _application() as app, current_database().reader() as session:
+        lines = export_zone(session, _settings(app))
+        if file is None:
+            for line in lines:
+                click.echo(line, nl=False)
+        else:
+            with file.open("w", encoding="utf-8") as handle:
+                handle.writelines(lines)
+            click.echo(f"zone written to {file}", err=True)
+
+
+@cli.command(help="Compare the DNS primary's zone (AXFR) with the database and repair the difference.")
+@click.option("--dry-run", is_flag=True, help="Only print the difference.")
+def reconcile(dry_run: bool) -> None:
+    from app.dns.reconcile import reconcile as run_reconcile
+    from app.dns.rfc2136 import PublishError
+    from app.extensions import current_database
+
+    with _application() as app:
+        settings = _settings(app)
+        if settings.dns_mode != "rfc2136":
+            _fail(
+                "reconcile compares a DNS primary with the database: set SDK_DNS_MODE=rfc2136 (the embedded "
+                "server answers from the database itself)"
+            )
+        try:
+            with current_database().reader() as session:
+                drift, repaired = run_reconcile(session, settings, dry_run=dry_run)
+        except PublishError as error:
+            _fail(str(error))
+    for line in drift.lines():
+        click.echo(line)
+    if drift.clean:
+        click.echo("zone and database agree")
+    elif dry_run:
+        click.echo(f"{len(drift.lines())} record sets differ (dry run: nothing changed)")
+    else:
+        click.echo(f"{repaired} record sets repaired")
 
 
 @cli.group(help="API tokens.")

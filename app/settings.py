@@ -329,8 +329,9 @@ def _public_url(name: str, value: str) -> str:
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise SettingsError(name, f"must be an absolute http(s) URL such as https://smp.example.se, got {value!r}")
-    if parts.query or parts.fragment or "!" in value or any(c.isspace() for c in value):
-        raise SettingsError(name, "must not contain a query, a fragment, '!' or white space")
+    if parts.query or parts.fragment or any(c in value for c in '!"\\') or any(c.isspace() for c in value):
+        # It is written into a quoted NAPTR regexp ("!^.*$!URL!"): these would break the record.
+        raise SettingsError(name, "must not contain a query, a fragment, '!', '\"', '\\' or white space")
     return value.rstrip("/")
 
 

@@ -124,9 +124,12 @@ def db(migrated_database, pki_instance_dir) -> Iterator[Database]:
 
     Its write sessions carry a publisher signing with the session's development PKI, as in the service.
     """
+    from app.dns.outbox import SETTINGS_KEY
     from app.publishing.publisher import SESSION_KEY, Publisher
 
-    migrated_database.session_info[SESSION_KEY] = Publisher(make_settings(pki_instance_dir, migrated_database.url))
+    settings = make_settings(pki_instance_dir, migrated_database.url)
+    migrated_database.session_info[SESSION_KEY] = Publisher(settings)
+    migrated_database.session_info[SETTINGS_KEY] = settings
     yield migrated_database
     migrated_database.session_info.clear()
     migrated_database._after_commit.clear()

@@ -62,6 +62,25 @@ def test_readyz_fails_without_a_usable_signing_key(instance_dir, db):
     assert response.json["checks"]["signing_key"].startswith("unusable: no signing key configured")
 
 
+def test_metrics(client, db, settings):
+    from app import demo
+    from app.trust.devpki import DevelopmentPki
+
+    with db.writer() as session:
+        demo.seed(session, settings, DevelopmentPki(settings.pki_dir))
+    response = client.get("/metrics")
+    assert response.status_code == 200
+    assert response.headers["Content-Type"].startswith("text/plain; version=0.0.4")
+    text = response.text
+    assert "# TYPE sdk_dns_outbox_pending gauge" in text
+    assert "\nsdk_dns_outbox_pending 3\n" in text
+    assert "\nsdk_dns_records 3\n" in text
+    assert 'sdk_smp_publications{flavour="smp1"} 9' in text
+    assert "\nsdk_dns_publish_errors_total 0\n" in text
+    oldest = next(line for line in text.splitlines() if line.startswith("sdk_dns_outbox_oldest_pending_seconds "))
+    assert 0 <= float(oldest.split()[1]) < 60
+
+
 def test_request_id_is_echoed_or_made(client):
     assert client.get("/healthz", headers={"X-Request-ID": "abc-123"}).headers["X-Request-ID"] == "abc-123"
     made = client.get("/healthz", headers={"X-Request-ID": "bad id with spaces"}).headers["X-Request-ID"]
@@ -86,13 +105,25 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def test_serve_runs_under_gunicorn_and_logs_json(tmp_path, pki_instance_dir, database_url, db):
+def test_serve_runs_under_gunicorn_and_logs_json(tmp_path, pki_instance_dir, database_url, db, settings):
+    import dns.message
+    import dns.query
+    import dns.rcode
+
+    from app import demo
+    from app.dns.naming import naptr_name
+    from app.trust.devpki import DevelopmentPki
+
+    with db.writer() as session:
+        demo.seed(session, settings, DevelopmentPki(settings.pki_dir))
     port = _free_port()
+    dns_port = _free_port()
     environ = {k: v for k, v in os.environ.items() if not k.startswith("SDK_") or k.startswith("SDK_TEST_")}
     environ.update(
         SDK_INSTANCE_DIR=str(pki_instance_dir),
         SDK_DATABASE_URL=database_url,
         SDK_HTTP_LISTEN=f"127.0.0.1:{port}",
+        SDK_DNS_LISTEN=f"127.0.0.1:{dns_port}",
         SDK_ENV_FILE=str(tmp_path / "none.env"),
     )
     executable = str(Path(sys.executable).with_name("sdk-addressbook"))
@@ -107,6 +138,10 @@ def test_serve_runs_under_gunicorn_and_logs_json(tmp_path, pki_instance_dir, dat
             except OSError:
                 time.sleep(0.1)
         assert body == {"status": "ready", "checks": {"database": "ok", "migrations": "ok", "signing_key": "ok"}}
+        name = naptr_name("iso6523-actorid-upis", "0203:exempelkommun.se", settings.sml_zone)
+        answer = dns.query.udp(dns.message.make_query(name, "NAPTR"), "127.0.0.1", port=dns_port, timeout=3)
+        assert answer.rcode() == dns.rcode.NOERROR
+        assert answer.answer[0][0].regexp == b"!^.*$!http://127.0.0.1:8080/smp!"
     finally:
         process.terminate()
         _out, err = process.communicate(timeout=30)

@@ -74,6 +74,7 @@ def test_env_file_is_read_and_the_environment_wins(tmp_path):
         ("SDK_PUBLIC_URL", "smp.example.se", "absolute http"),
         ("SDK_PUBLIC_URL", "https://smp.example.se/?x=1", "query"),
         ("SDK_PUBLIC_URL", "https://smp.example.se/a!b", "'!'"),
+        ("SDK_PUBLIC_URL", 'https://smp.example.se/a"b', "'!'"),
         ("SDK_SMP_PATH", "/smp/<x>", "URL path"),
         ("SDK_SML_ZONE", "bad_zone!", "DNS name"),
         ("SDK_DNS_RECORD_TYPES", "naptr,a", "naptr, cname"),

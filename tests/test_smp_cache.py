@@ -68,9 +68,11 @@ def test_another_workers_change_is_served_within_the_check_interval(db, pki_inst
     reader_worker = create_app(settings, database=db).test_client()
     writer_worker_database = type(db)(db.url)  # a separate process would have its own pool
     try:
+        from app.dns.outbox import SETTINGS_KEY
         from app.publishing.publisher import SESSION_KEY, Publisher
 
         writer_worker_database.session_info[SESSION_KEY] = Publisher(settings)
+        writer_worker_database.session_info[SETTINGS_KEY] = settings
         with writer_worker_database.writer() as session:
             demo.seed(session, settings, DevelopmentPki(settings.pki_dir))
         time.sleep(0.35)

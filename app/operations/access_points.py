@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from app import audit
 from app.audit import Action, Actor
 from app.identifiers import normalise_organisation_number
-from app.publishing.publisher import republish
+from app.operations.publication import refresh_participant
 from app.registry.errors import Conflict, FieldError, ValidationFailed
 from app.registry.models import (
     DESCRIPTION_MAX,
@@ -191,7 +191,7 @@ def republish_users_of(session: Session, configuration_ids: list[uuid.UUID]) -> 
     """Re-publish every participant whose services use these endpoint configurations; return how many."""
     organisations = _organisations_using(session, configuration_ids)
     for organisation in organisations:
-        republish(session, organisation)
+        refresh_participant(session, organisation)
     return len(organisations)
 
 

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from app import audit
 from app.audit import Action, Actor
 from app.identifiers import DEFAULT_POLICY, IdentifierPolicy, ParticipantId, normalise_organisation_number
-from app.publishing.publisher import republish
+from app.operations.publication import refresh_participant
 from app.registry import lifecycle
 from app.registry.columns import utcnow
 from app.registry.errors import Conflict, FieldError, InUse, ValidationFailed
@@ -250,7 +250,7 @@ def change_status(
     organisation.status_changed_at = utcnow()
     session.flush()
     # Approval publishes; every other state withdraws whatever was published.
-    republish(session, organisation)
+    refresh_participant(session, organisation)
     audit.record(
         session,
         actor,

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from app import audit
 from app.audit import Action, Actor
 from app.identifiers import DEFAULT_POLICY, DocumentTypeId, IdentifierPolicy, ProcessId
-from app.publishing.publisher import republish
+from app.operations.publication import refresh_participant
 from app.registry.errors import Conflict, FieldError, ValidationFailed
 from app.registry.models import (
     CERTIFICATE_USAGES,
@@ -78,7 +78,7 @@ def add_service(
     )
     session.add(service)
     session.flush()
-    republish(session, organisation)
+    refresh_participant(session, organisation)
     audit.record(
         session,
         actor,
@@ -127,7 +127,7 @@ def add_certificate(
     )
     session.add(record)
     session.flush()
-    republish(session, organisation)
+    refresh_participant(session, organisation)
     audit.record(
         session,
         actor,

@@ -31,6 +31,7 @@ CHANGED_KEY = "sdk.publications_changed"
 
 @dataclass
 class PublishResult:
+    published: bool = False  # whether the participant is published at all after this
     signed: int = 0
     unchanged: int = 0
     withdrawn: int = 0
@@ -85,7 +86,7 @@ class Publisher:
             (p.flavour, p.path_key): p
             for p in session.scalars(select(Publication).where(Publication.organisation_id == organisation.id))
         }
-        result = PublishResult()
+        result = PublishResult(published=participant is not None)
         desired = self.render(participant) if participant is not None else []
         wanted = {(d.flavour.name, d.key) for d in desired}
         for key, publication in existing.items():

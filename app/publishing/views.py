@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable
 from flask import Flask
 from sqlalchemy.exc import SQLAlchemyError
 
+from app.dns.outbox import SETTINGS_KEY
 from app.extensions import Database
 from app.problems import problem_body
 from app.publishing.publisher import CHANGED_KEY, SESSION_KEY, Publisher
@@ -73,6 +74,7 @@ def _problem(status: str, kind: str, detail: str) -> tuple[str, list[tuple[str, 
 def init_app(app: Flask, settings: Settings, database: Database) -> None:
     publisher = Publisher(settings)
     database.session_info[SESSION_KEY] = publisher
+    database.session_info[SETTINGS_KEY] = settings
     reader = SmpReader(settings, database.engine)
     app.extensions["sdk.publisher"] = publisher
     app.extensions["sdk.smp_reader"] = reader

@@ -410,6 +410,34 @@ class PublicationState(Base):
     changed_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
 
+class DnsRecord(Base):
+    """A participant's record as published in the SML zone (absolute lower-case name, presentation rdata)."""
+
+    __tablename__ = "dns_records"
+    __table_args__ = (UniqueConstraint("name", "rtype"),)
+
+    id: Mapped[int] = mapped_column(AutoId, primary_key=True, autoincrement=True)
+    organisation_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organisations.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(255))
+    rtype: Mapped[str] = mapped_column(String(8))
+    ttl: Mapped[int] = mapped_column(Integer)
+    rdata: Mapped[str] = mapped_column(String(1024))
+
+
+class DnsState(Base):
+    """One row: the zone's SOA serial (moves with every record change) and the publisher's progress."""
+
+    __tablename__ = "dns_state"
+    __table_args__ = (CheckConstraint("id = 1", name="single_row"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    serial: Mapped[int] = mapped_column(BigInteger)
+    changed_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    last_published_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    publish_errors: Mapped[int] = mapped_column(BigInteger, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+
 class DnsChange(Base):
     """Outbox of DNS record changes not yet confirmed by the DNS primary (RFC 2136 mode)."""
 

@@ -1,0 +1,83 @@
+"""Keep a participant's stored records in line with what should be published, in the caller's transaction.
+
+Each difference updates ``dns_records``, appends a ``dns_changes`` row (replace or delete one RRset) and
+moves the zone serial — all in the transaction that changed the participant, so DNS can never get
+ahead of, or lose track of, the database.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from app.dns.records import Record, participant_records
+from app.identifiers import ParticipantId
+from app.registry.columns import utcnow
+from app.registry.models import DnsChange, DnsRecord, DnsState, Organisation
+from app.settings import Settings
+
+SETTINGS_KEY = "sdk.settings"
+CHANGED_KEY = "sdk.dns_changed"
+
+
+def settings_for(session: Session) -> Settings:
+    settings = session.info.get(SETTINGS_KEY)
+    if settings is None:
+        raise RuntimeError("this session carries no settings: open it with Database.writer() of a configured app")
+    return settings
+
+
+def advance_serial(session: Session) -> None:
+    moved = session.execute(
+        update(DnsState).where(DnsState.id == 1).values(serial=DnsState.serial + 1, changed_at=utcnow())
+    ).rowcount
+    if not moved:
+        session.add(DnsState(id=1, serial=2, changed_at=utcnow(), publish_errors=0))
+
+
+def sync_participant(session: Session, organisation: Organisation, *, published: bool) -> int:
+    """Make the organisation's records match ``published``; return how many RRsets changed."""
+    settings = settings_for(session)
+    desired: dict[tuple[str, str], Record] = {}
+    if published:
+        participant = ParticipantId(organisation.participant_scheme, organisation.participant_value)
+        desired = {(r.name, r.rtype): r for r in participant_records(participant, settings)}
+    current = {
+        (row.name, row.rtype): row
+        for row in session.scalars(select(DnsRecord).where(DnsRecord.organisation_id == organisation.id))
+    }
+    removed = [row for key, row in current.items() if key not in desired]
+    written = [
+        record
+        for key, record in desired.items()
+        if key not in current or (current[key].ttl, current[key].rdata) != (record.ttl, record.rdata)
+    ]
+    if not removed and not written:
+        return 0
+    # Take the serial's row lock before any outbox row gets its id: concurrent writers then allocate ids
+    # in commit order, so readers of the outbox in id order never skip a change committed late.
+    advance_serial(session)
+    for row in removed:
+        session.delete(row)
+        session.add(DnsChange(operation="delete", name=row.name, rtype=row.rtype, ttl=row.ttl, rdata=None))
+    for record in written:
+        row = current.get((record.name, record.rtype))
+        if row is None:
+            session.add(
+                DnsRecord(
+                    organisation_id=organisation.id,
+                    name=record.name,
+                    rtype=record.rtype,
+                    ttl=record.ttl,
+                    rdata=record.rdata,
+                )
+            )
+        else:
+            row.ttl, row.rdata = record.ttl, record.rdata
+        session.add(
+            DnsChange(operation="upsert", name=record.name, rtype=record.rtype, ttl=record.ttl, rdata=[record.rdata])
+        )
+    session.info[CHANGED_KEY] = True
+    session.flush()
+    changes = len(removed) + len(written)
+    return changes

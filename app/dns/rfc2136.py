@@ -1,0 +1,197 @@
+"""RFC 2136 mode: apply the ``dns_changes`` outbox to the DNS primary with TSIG-signed UPDATE messages.
+
+Changes are sent in id order, many RRsets per UPDATE message (``replace`` for an upsert, ``delete`` of
+the RRset for a removal: both idempotent, so re-sending after a crash is harmless). A row is marked
+applied only after the primary answered NOERROR; on failure the head of the queue waits with
+exponential back-off and nothing behind it overtakes it. One drainer at a time (a PostgreSQL advisory
+lock; SQLite runs a single process anyway).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import dns.exception
+import dns.message
+import dns.name
+import dns.query
+import dns.rcode
+import dns.tsig
+import dns.tsigkeyring
+import dns.update
+import dns.zone
+from sqlalchemy import select, text, update
+from sqlalchemy.orm import Session
+
+from app.extensions import Database
+from app.registry.columns import utcnow
+from app.registry.models import DnsChange, DnsState
+from app.settings import Settings
+
+logger = logging.getLogger("sdk_addressbook.dns")
+
+BATCH_SIZE = 200  # RRsets per UPDATE: ~15 KB of NAPTR, far below the 64 KiB TCP message limit
+MAX_BACKOFF = timedelta(seconds=60)
+_LOCK_KEY = 0x5D_4B_A0_D2
+
+
+class PublishError(Exception):
+    """The primary did not accept an update (unreachable, refused, bad TSIG)."""
+
+
+@dataclass(frozen=True)
+class Primary:
+    zone: dns.name.Name
+    host: str
+    port: int
+    keyring: dict
+    key_name: dns.name.Name
+    algorithm: dns.name.Name
+    timeout: float = 10.0
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Primary:
+        if settings.dns_primary is None or not settings.dns_tsig_key_name or not settings.dns_tsig_secret:
+            raise PublishError("SDK_DNS_PRIMARY and SDK_DNS_TSIG_* are needed in rfc2136 mode")
+        key_name = dns.name.from_text(settings.dns_tsig_key_name)
+        return cls(
+            zone=dns.name.from_text(settings.sml_zone),
+            host=settings.dns_primary.host,
+            port=settings.dns_primary.port,
+            keyring=dns.tsigkeyring.from_text({settings.dns_tsig_key_name: settings.dns_tsig_secret}),
+            key_name=key_name,
+            algorithm=dns.name.from_text(settings.dns_tsig_algorithm),
+        )
+
+    def new_update(self) -> dns.update.UpdateMessage:
+        return dns.update.UpdateMessage(
+            self.zone, keyring=self.keyring, keyname=self.key_name, keyalgorithm=self.algorithm
+        )
+
+    def send(self, message: dns.update.UpdateMessage) -> None:
+        try:
+            response = dns.query.tcp(message, self.host, port=self.port, timeout=self.timeout)
+        except (OSError, dns.exception.DNSException) as error:
+            raise PublishError(f"{self.host}:{self.port}: {type(error).__name__}: {error}") from None
+        if response.rcode() != dns.rcode.NOERROR:
+            raise PublishError(f"{self.host}:{self.port} answered {dns.rcode.to_text(response.rcode())}")
+
+    def transfer(self) -> dns.zone.Zone:
+        """AXFR of the zone (TSIG-signed), for the reconciler."""
+        try:
+            return dns.zone.from_xfr(
+                dns.query.xfr(
+                    self.host,
+                    self.zone,
+                    port=self.port,
+                    keyring=self.keyring,
+                    keyname=self.key_name,
+                    keyalgorithm=self.algorithm,
+                    timeout=self.timeout,
+                    lifetime=120,
+                    relativize=False,
+                ),
+                relativize=False,
+            )
+        except (OSError, dns.exception.DNSException) as error:
+            raise PublishError(
+                f"zone transfer from {self.host}:{self.port} failed: {type(error).__name__}: {error}"
+            ) from None
+
+
+def _add_change(message: dns.update.UpdateMessage, change: DnsChange) -> None:
+    name = dns.name.from_text(change.name + ".")
+    if change.operation == "delete":
+        message.delete(name, change.rtype)
+    else:
+        message.replace(name, change.ttl, change.rtype, *(change.rdata or []))
+
+
+def backoff(attempts: int) -> timedelta:
+    return min(timedelta(seconds=2 ** min(attempts, 10)), MAX_BACKOFF)
+
+
+class OutboxPublisher:
+    def __init__(self, settings: Settings, database: Database, *, batch_size: int = BATCH_SIZE) -> None:
+        self.settings = settings
+        self.database = database
+        self.primary = Primary.from_settings(settings)
+        self.batch_size = batch_size
+
+    def _pending(self, session: Session, now: datetime) -> list[DnsChange]:
+        head = session.scalar(select(DnsChange).where(DnsChange.applied_at.is_(None)).order_by(DnsChange.id).limit(1))
+        if head is None or (head.next_attempt_at is not None and head.next_attempt_at > now):
+            return []
+        return list(
+            session.scalars(
+                select(DnsChange).where(DnsChange.applied_at.is_(None)).order_by(DnsChange.id).limit(self.batch_size)
+            )
+        )
+
+    def publish_once(self) -> int:
+        """Send one batch; return how many changes the primary accepted (0: nothing due, or it failed)."""
+        with self.database.writer() as session:
+            postgresql = session.get_bind().dialect.name == "postgresql"
+            if postgresql and not session.scalar(text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": _LOCK_KEY}):
+                return 0  # another drainer is at work
+            now = utcnow()
+            changes = self._pending(session, now)
+            if not changes:
+                return 0
+            message = self.primary.new_update()
+            for change in changes:
+                _add_change(message, change)
+            try:
+                self.primary.send(message)
+            except PublishError as error:
+                head = changes[0]
+                head.attempts += 1
+                head.last_error = str(error)
+                head.next_attempt_at = now + backoff(head.attempts)
+                session.execute(
+                    update(DnsState)
+                    .where(DnsState.id == 1)
+                    .values(publish_errors=DnsState.publish_errors + 1, last_error=str(error))
+                )
+                logger.warning(
+                    "DNS update failed (attempt %d, next in %s): %s", head.attempts, backoff(head.attempts), error
+                )
+                return 0
+            for change in changes:
+                change.applied_at = now
+                change.attempts += 1
+            session.execute(update(DnsState).where(DnsState.id == 1).values(last_published_at=now, last_error=None))
+            return len(changes)
+
+    def drain(self) -> int:
+        """Publish until nothing is due; return how many changes were applied."""
+        total = 0
+        while applied := self.publish_once():
+            total += applied
+        return total
+
+    def prune(self, older_than: timedelta = timedelta(days=7)) -> None:
+        from sqlalchemy import delete
+
+        with self.database.writer() as session:
+            session.execute(
+                delete(DnsChange).where(DnsChange.applied_at.is_not(None), DnsChange.applied_at < utcnow() - older_than)
+            )
+
+    def run(self, stop: threading.Event, *, poll_interval: float = 0.2) -> None:
+        """The worker loop: drain, then wait for more (or for the back-off to pass)."""
+        rounds = 0
+        while not stop.is_set():
+            try:
+                applied = self.drain()
+                if applied:
+                    logger.info("applied %d DNS changes to %s:%d", applied, self.primary.host, self.primary.port)
+                rounds += 1
+                if rounds % 3000 == 0:
+                    self.prune()
+            except Exception:
+                logger.exception("DNS publisher round failed")
+            stop.wait(poll_interval)

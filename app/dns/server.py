@@ -1,0 +1,328 @@
+"""The embedded authoritative DNS server (``SDK_DNS_MODE=embedded``): UDP and TCP, AXFR over TCP.
+
+Ordinary queries (one question, class IN, optional EDNS OPT) are answered without parsing the message
+into objects: the question is copied from the query and the answer bytes come precomputed from the
+:class:`~app.dns.zone.ZoneTable`. Everything else (other opcodes, several questions, TSIG, malformed
+input) goes through dnspython. Names outside the zone are REFUSED; unknown names inside it get
+NXDOMAIN with the SOA; AXFR streams the whole zone.
+
+A follower thread keeps the table in line with the database: it loads every record at start, then
+polls the zone serial and applies the ``dns_changes`` rows it has not seen yet, in id order.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import socket
+import socketserver
+import struct
+import threading
+from collections.abc import Iterator
+from datetime import timedelta
+
+import dns.exception
+import dns.message
+import dns.opcode
+import dns.rcode
+import dns.rdatatype
+from sqlalchemy import delete, func, select, update
+
+from app.dns.records import apex_records
+from app.dns.zone import NXDOMAIN, REFUSED, ZoneTable
+from app.extensions import Database
+from app.registry.columns import utcnow
+from app.registry.models import DnsChange, DnsRecord, DnsState
+from app.settings import Settings
+
+logger = logging.getLogger("sdk_addressbook.dns")
+
+AXFR, IXFR, OPT = 252, 251, 41
+_HEADER = struct.Struct("!HHHHHH")
+_OPT_RR = b"\x00" + struct.pack("!HHIH", OPT, 1232, 0, 0)  # EDNS0: root owner, 1232-byte payload, no options
+MAX_UDP = 512
+
+
+class Answerer:
+    def __init__(self, table: ZoneTable) -> None:
+        self.table = table
+
+    def answer(self, data: bytes, *, udp: bool) -> bytes | None:
+        """The reply to one query message, or ``None`` to stay silent (responses, garbage)."""
+        if len(data) < 12:
+            return None
+        query_id, flags, questions, answers, authorities, additionals = _HEADER.unpack_from(data)
+        if flags & 0x8000:
+            return None  # a response: never answer those
+        if questions != 1 or answers or authorities or additionals > 1 or (flags >> 11) & 0xF:
+            return self._slow(data)
+        offset, starts = 12, []
+        try:
+            while True:
+                length = data[offset]
+                if length == 0:
+                    offset += 1
+                    break
+                if length & 0xC0:
+                    return self._slow(data)
+                starts.append(offset - 12)
+                offset += length + 1
+            qtype, qclass = struct.unpack_from("!HH", data, offset)
+        except (IndexError, struct.error):
+            return self._slow(data)
+        question_end = offset + 4
+        edns = False
+        if additionals:
+            if data[question_end : question_end + 3] != b"\x00\x00\x29":
+                return self._slow(data)  # an additional record that is not a plain OPT (TSIG, …)
+            edns = True
+        key = data[12:offset].lower()
+        if qclass != 1 or not self.table.in_zone(key, starts):
+            return _header(query_id, flags, REFUSED, 0, 0, edns) + data[12:question_end] + (_OPT_RR if edns else b"")
+        if qtype in (AXFR, IXFR):
+            return None if udp else self._slow(data)
+        result = self.table.lookup(key, qtype)
+        message = (
+            _header(query_id, flags, result.rcode, result.answer_count, result.authority_count, edns)
+            + data[12:question_end]
+            + result.answer
+            + result.authority
+            + (_OPT_RR if edns else b"")
+        )
+        limit = 1232 if edns else MAX_UDP
+        if udp and len(message) > limit:  # truncated: the client retries over TCP
+            return _header(query_id, flags | 0x0200, result.rcode, 0, 0, edns, truncated=True) + data[12:question_end]
+        return message
+
+    def _slow(self, data: bytes) -> bytes | None:
+        try:
+            query = dns.message.from_wire(data)
+        except dns.message.ShortHeader:
+            return None
+        except dns.exception.DNSException:
+            return (
+                _header(struct.unpack_from("!H", data)[0], 0, dns.rcode.FORMERR, 0, 0, False) if len(data) > 2 else None
+            )
+        response = dns.message.make_response(query)
+        response.flags |= dns.flags.AA
+        if query.opcode() != dns.opcode.QUERY:
+            response.set_rcode(dns.rcode.NOTIMP)
+        elif len(query.question) != 1:
+            response.set_rcode(dns.rcode.FORMERR)
+        else:
+            response.set_rcode(dns.rcode.REFUSED)  # TSIG-signed or otherwise unusual queries are not served
+        return response.to_wire()
+
+    def zone_transfer(self, data: bytes) -> Iterator[bytes]:
+        """AXFR: the SOA, every RRset, the SOA again, in messages under 64 KiB."""
+        query = dns.message.from_wire(data)
+        question = query.question[0]
+        if question.name != self.table.origin:
+            response = dns.message.make_response(query)
+            response.set_rcode(dns.rcode.NOTAUTH)
+            yield response.to_wire()
+            return
+        rrsets = self.table.rrsets()
+        soa = rrsets[0]
+        ordered = [soa, *rrsets[1:], soa]
+        for start in range(0, len(ordered), 300):
+            response = dns.message.make_response(query)
+            response.flags |= dns.flags.AA
+            response.answer = ordered[start : start + 300]
+            yield response.to_wire(max_size=65535)
+
+
+def _header(
+    query_id: int, flags: int, rcode: int, answers: int, authorities: int, edns: bool, truncated=False
+) -> bytes:
+    out = 0x8000 | 0x0400 | (flags & 0x0100) | (0x0200 if truncated else 0) | (rcode & 0xF)
+    return _HEADER.pack(query_id, out, 1, answers, authorities, 1 if edns else 0)
+
+
+# -- transports --------------------------------------------------------------------------------------
+
+
+class _TcpHandler(socketserver.BaseRequestHandler):
+    answerer: Answerer
+
+    def handle(self) -> None:
+        connection: socket.socket = self.request
+        connection.settimeout(10)
+        with contextlib.suppress(OSError, ConnectionError):
+            while True:
+                prefix = _receive(connection, 2)
+                if prefix is None:
+                    return
+                data = _receive(connection, struct.unpack("!H", prefix)[0])
+                if data is None:
+                    return
+                if _is_transfer(data):
+                    for message in self.answerer.zone_transfer(data):
+                        connection.sendall(struct.pack("!H", len(message)) + message)
+                    continue
+                reply = self.answerer.answer(data, udp=False)
+                if reply is not None:
+                    connection.sendall(struct.pack("!H", len(reply)) + reply)
+
+
+def _receive(connection: socket.socket, size: int) -> bytes | None:
+    chunks, remaining = [], size
+    while remaining:
+        chunk = connection.recv(remaining)
+        if not chunk:
+            return None
+        chunks.append(chunk)
+        remaining -= len(chunk)
+    return b"".join(chunks)
+
+
+def _is_transfer(data: bytes) -> bool:
+    try:
+        query = dns.message.from_wire(data)
+    except dns.exception.DNSException:
+        return False
+    return len(query.question) == 1 and query.question[0].rdtype in (AXFR, IXFR)
+
+
+class _ThreadingTcpServer(socketserver.ThreadingTCPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+
+class EmbeddedDnsServer:
+    """UDP and TCP listeners on ``SDK_DNS_LISTEN`` plus the follower; ``start()``/``stop()``."""
+
+    def __init__(self, settings: Settings, database: Database, *, poll_interval: float = 0.2) -> None:
+        self.settings = settings
+        self.database = database
+        self.table = ZoneTable(settings.sml_zone)
+        self.answerer = Answerer(self.table)
+        self.poll_interval = poll_interval
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._last_change_id = 0
+        family = socket.AF_INET6 if ":" in settings.dns_listen.host else socket.AF_INET
+        self._udp = socket.socket(family, socket.SOCK_DGRAM)
+        self._udp.bind((settings.dns_listen.host, settings.dns_listen.port))
+        self._udp.settimeout(0.5)
+        handler = type("Handler", (_TcpHandler,), {"answerer": self.answerer})
+        _ThreadingTcpServer.address_family = family
+        self._tcp = _ThreadingTcpServer((settings.dns_listen.host, settings.dns_listen.port), handler)
+
+    # -- data ------------------------------------------------------------------------------------
+
+    def load(self) -> None:
+        """Everything from the database: the outbox position first, so no later change is missed."""
+        with self.database.reader() as session:
+            self._last_change_id = session.scalar(select(func.max(DnsChange.id))) or 0
+            serial = session.scalar(select(DnsState.serial).where(DnsState.id == 1)) or 1
+            for name, rtype, ttl, rdata in session.execute(
+                select(DnsRecord.name, DnsRecord.rtype, DnsRecord.ttl, DnsRecord.rdata).execution_options(
+                    yield_per=5000
+                )
+            ):
+                self.table.set_rrset(name, rtype, ttl, [rdata])
+        self._set_serial(serial)
+        logger.info("zone %s loaded: %d names, serial %d", self.settings.sml_zone, len(self.table), serial)
+
+    def _set_serial(self, serial: int) -> None:
+        for record in apex_records(self.settings, serial):
+            self.table.set_rrset(record.name, record.rtype, record.ttl, [record.rdata])
+        self.table.serial = serial
+
+    def catch_up(self) -> int:
+        """Apply outbox rows committed since the last look; return how many."""
+        with self.database.reader() as session:
+            serial = session.scalar(select(DnsState.serial).where(DnsState.id == 1))
+            if serial is None or serial == self.table.serial:
+                return 0
+            rows = session.execute(
+                select(
+                    DnsChange.id, DnsChange.operation, DnsChange.name, DnsChange.rtype, DnsChange.ttl, DnsChange.rdata
+                )
+                .where(DnsChange.id > self._last_change_id)
+                .order_by(DnsChange.id)
+            ).all()
+        for change_id, operation, name, rtype, ttl, rdata in rows:
+            if operation == "delete":
+                self.table.delete_rrset(name, rtype)
+            else:
+                self.table.set_rrset(name, rtype, ttl, rdata or [])
+            self._last_change_id = change_id
+        self._set_serial(serial)
+        if rows:
+            self._mark_applied()
+        return len(rows)
+
+    def _mark_applied(self) -> None:
+        """Record progress, so outbox depth and publication lag mean the same in both modes."""
+        now = utcnow()
+        with self.database.writer() as session:
+            session.execute(
+                update(DnsChange)
+                .where(DnsChange.id <= self._last_change_id, DnsChange.applied_at.is_(None))
+                .values(applied_at=now)
+            )
+            session.execute(update(DnsState).where(DnsState.id == 1).values(last_published_at=now))
+
+    def prune(self, older_than: timedelta = timedelta(hours=1)) -> None:
+        """Outbox rows this mode no longer needs (applied long ago)."""
+        with self.database.writer() as session:
+            session.execute(
+                delete(DnsChange).where(DnsChange.applied_at.is_not(None), DnsChange.applied_at < utcnow() - older_than)
+            )
+
+    # -- threads ---------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self.load()
+        for target, name in (
+            (self._serve_udp, "dns-udp"),
+            (self._tcp.serve_forever, "dns-tcp"),
+            (self._follow, "dns-follow"),
+        ):
+            thread = threading.Thread(target=target, name=name, daemon=True)
+            thread.start()
+            self._threads.append(thread)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._tcp.shutdown()
+        self._tcp.server_close()
+        for thread in self._threads:
+            thread.join(timeout=5)
+        self._udp.close()
+
+    def _serve_udp(self) -> None:
+        sock, answer = self._udp, self.answerer.answer
+        while not self._stop.is_set():
+            try:
+                data, address = sock.recvfrom(4096)
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            try:
+                reply = answer(data, udp=True)
+            except Exception:
+                logger.exception("DNS query failed")
+                continue
+            if reply is not None:
+                with contextlib.suppress(OSError):
+                    sock.sendto(reply, address)
+
+    def _follow(self) -> None:
+        rounds = 0
+        while not self._stop.wait(self.poll_interval):
+            try:
+                applied = self.catch_up()
+                if applied:
+                    logger.info("applied %d DNS changes, serial %d", applied, self.table.serial)
+                rounds += 1
+                if rounds % 3000 == 0:  # every ten minutes at the default interval
+                    self.prune()
+            except Exception:
+                logger.exception("DNS follower could not read the database")
+
+
+__all__ = ["NXDOMAIN", "Answerer", "EmbeddedDnsServer"]

@@ -1,0 +1,270 @@
+"""RFC 2136 mode against a real named: batches, back-off, crashes of either side, reconciliation, zone files."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import dns.name
+import dns.query
+import dns.rcode
+import dns.tsigkeyring
+import dns.update
+import pytest
+from sqlalchemy import func, insert, select
+
+from app.dns.naming import naptr_name
+from app.dns.outbox import SETTINGS_KEY, sync_participant
+from app.dns.reconcile import reconcile
+from app.dns.rfc2136 import OutboxPublisher
+from app.registry.columns import utcnow
+from app.registry.models import DnsChange, DnsRecord, DnsState, Organisation
+from tests.conftest import make_settings, require_program
+from tests.named import KEY_NAME, start_named
+
+ZONE = "sml.rfc2136.test"
+
+
+@pytest.fixture
+def named(tmp_path):
+    server = start_named(tmp_path / "named", ZONE)
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def settings(db, pki_instance_dir, named):
+    settings = make_settings(pki_instance_dir, db.url, **named.environ)
+    db.session_info[SETTINGS_KEY] = settings
+    return settings
+
+
+def add_participants(db, count: int, start: int = 0) -> list[str]:
+    """Approved participants with DNS records through the real outbox code (no SMP signing needed)."""
+    values = [f"0203:deltagare{n}.test.se" for n in range(start, start + count)]
+    now = utcnow()
+    with db.writer() as session:
+        rows = [
+            {
+                "id": uuid.uuid4(),
+                "type": "o",
+                "participant_scheme": "iso6523-actorid-upis",
+                "participant_value": value,
+                "organisation_number": "2021006883",
+                "name": value,
+                "federation_status": "approved",
+                "created_at": now,
+                "updated_at": now,
+                "version": 1,
+            }
+            for value in values
+        ]
+        session.execute(insert(Organisation), rows)
+        for organisation in session.scalars(select(Organisation).where(Organisation.participant_value.in_(values))):
+            sync_participant(session, organisation, published=True)
+    return values
+
+
+def pending(db) -> int:
+    with db.reader() as session:
+        return session.scalar(select(func.count()).select_from(DnsChange).where(DnsChange.applied_at.is_(None)))
+
+
+def resolves(named, value: str) -> bool:
+    return named.query(naptr_name("iso6523-actorid-upis", value, ZONE)).rcode() == dns.rcode.NOERROR
+
+
+def test_changes_reach_named_in_batches(db, settings, named, monkeypatch):
+    from app.dns.rfc2136 import Primary
+
+    values = add_participants(db, 450)
+    publisher = OutboxPublisher(settings, db)
+    sent = []
+    original = Primary.send
+    monkeypatch.setattr(Primary, "send", lambda self, message: (sent.append(message), original(self, message))[1])
+    assert publisher.drain() == 450
+    assert len(sent) == 3  # 200 + 200 + 50 RRsets
+    assert all(resolves(named, value) for value in values[::45])
+    answer = named.query(naptr_name("iso6523-actorid-upis", values[0], ZONE)).answer[0]
+    assert answer.ttl == settings.dns_ttl
+    assert answer[0].to_text() == f'100 10 "U" "Meta:SMP" "!^.*$!{settings.smp_base_url}!" .'
+    assert pending(db) == 0
+    with db.reader() as session:
+        assert session.scalar(select(DnsState.last_published_at)) is not None
+
+
+def test_deletions_and_idempotent_resending(db, settings, named):
+    values = add_participants(db, 5)
+    publisher = OutboxPublisher(settings, db)
+    publisher.drain()
+    with db.writer() as session:
+        organisation = session.scalar(select(Organisation).where(Organisation.participant_value == values[0]))
+        sync_participant(session, organisation, published=False)
+    publisher.drain()
+    assert not resolves(named, values[0])
+    # sending everything again changes nothing: replace and delete are idempotent
+    with db.writer() as session:
+        for change in session.scalars(select(DnsChange)):
+            change.applied_at = None
+    assert publisher.drain() == 6
+    assert not resolves(named, values[0])
+    assert resolves(named, values[1])
+
+
+def test_named_down_means_back_off_and_nothing_lost(db, settings, named):
+    values = add_participants(db, 20)
+    named.stop()
+    publisher = OutboxPublisher(settings, db)
+    assert publisher.publish_once() == 0
+    with db.reader() as session:
+        head = session.scalars(select(DnsChange).order_by(DnsChange.id)).first()
+        errors = session.scalar(select(DnsState.publish_errors))
+    assert head.attempts == 1
+    assert head.next_attempt_at > utcnow()
+    assert errors == 1
+    assert publisher.publish_once() == 0  # still backing off: not even tried
+    named.start()
+    with db.writer() as session:
+        session.execute(DnsChange.__table__.update().values(next_attempt_at=None))  # skip the wait
+    assert publisher.drain() == 20
+    assert all(resolves(named, value) for value in values)
+
+
+def test_a_wrong_tsig_key_is_an_error_not_a_success(db, settings, named, pki_instance_dir):
+    add_participants(db, 1)
+    wrong = make_settings(
+        pki_instance_dir, db.url, **{**named.environ, "SDK_DNS_TSIG_SECRET": "d3JvbmctLXdyb25nLS13cm9uZy0tMTIzNDU2Nzg="}
+    )
+    assert OutboxPublisher(wrong, db).publish_once() == 0
+    assert pending(db) == 1
+
+
+def _worker(db, named, pki_instance_dir) -> subprocess.Popen:
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("SDK_") or k.startswith("SDK_TEST_")}
+    environ.update(
+        named.environ,
+        SDK_DATABASE_URL=db.url,
+        SDK_INSTANCE_DIR=str(pki_instance_dir),
+        SDK_ENV_FILE=str(pki_instance_dir / "none.env"),
+        SDK_LOG_LEVEL="WARNING",
+    )
+    executable = str(Path(sys.executable).with_name("sdk-addressbook"))
+    return subprocess.Popen([executable, "worker"], env=environ, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def _wait(condition, seconds: float, what: str) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, what
+        time.sleep(0.05)
+
+
+def _converged(db, settings) -> bool:
+    with db.reader() as session:
+        drift, _ = reconcile(session, settings, dry_run=True)
+    return drift.clean
+
+
+def test_killing_the_worker_or_named_mid_way_loses_nothing(db, settings, named, pki_instance_dir):
+    add_participants(db, 3000)
+    total = pending(db)
+    worker = _worker(db, named, pki_instance_dir)
+    try:
+        _wait(lambda: pending(db) < total, 30, "the worker applied nothing")
+        worker.send_signal(signal.SIGKILL)  # in the middle of the run (and quite possibly of a batch)
+        worker.wait(timeout=10)
+        left = pending(db)
+        assert 0 < left < total, "kill the worker while work remains"
+        worker = _worker(db, named, pki_instance_dir)
+        _wait(lambda: pending(db) < left, 30, "the restarted worker applied nothing")
+        named.stop(kill=True)  # the primary dies too, with updates in flight
+        time.sleep(0.5)
+        named.start()
+        _wait(lambda: pending(db) == 0, 60, "the outbox never drained after named came back")
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        worker.wait(timeout=20)
+    assert _converged(db, settings)
+    with db.reader() as session:
+        assert session.scalar(select(func.count()).select_from(DnsRecord)) == 3000
+
+
+def test_the_reconciler_finds_and_repairs_drift(db, settings, named):
+    values = add_participants(db, 10)
+    OutboxPublisher(settings, db).drain()
+    keyring = dns.tsigkeyring.from_text({KEY_NAME: named.secret})
+    behind_our_back = dns.update.UpdateMessage(ZONE, keyring=keyring, keyname=KEY_NAME, keyalgorithm="hmac-sha256")
+    stranger = naptr_name("iso6523-actorid-upis", "0203:okand.se", ZONE)
+    behind_our_back.add(
+        dns.name.from_text(stranger + "."), 60, "NAPTR", '100 10 "U" "Meta:SMP" "!^.*$!https://evil.example!" .'
+    )
+    behind_our_back.delete(dns.name.from_text(naptr_name("iso6523-actorid-upis", values[0], ZONE) + "."))
+    changed = dns.name.from_text(naptr_name("iso6523-actorid-upis", values[1], ZONE) + ".")
+    behind_our_back.replace(changed, 60, "NAPTR", '100 10 "U" "Meta:SMP" "!^.*$!https://other.example!" .')
+    assert dns.query.tcp(behind_our_back, "127.0.0.1", port=named.port, timeout=5).rcode() == dns.rcode.NOERROR
+
+    with db.reader() as session:
+        drift, repaired = reconcile(session, settings, dry_run=True)
+    assert repaired == 0
+    assert drift.missing == [(naptr_name("iso6523-actorid-upis", values[0], ZONE), "NAPTR")]
+    assert drift.different == [(changed.to_text(omit_final_dot=True), "NAPTR")]
+    assert drift.unexpected == [(stranger, "NAPTR")]
+    assert not resolves(named, values[0])
+
+    with db.reader() as session:
+        _, repaired = reconcile(session, settings, dry_run=False)
+    assert repaired == 3
+    assert _converged(db, settings)
+    assert resolves(named, values[0])
+    assert named.query(stranger).rcode() == dns.rcode.NXDOMAIN
+    assert named.query(f"other.{ZONE}", "A").answer[0][0].address == "127.0.0.2"  # outside our namespace: untouched
+
+
+def test_reconcile_command(db, settings, named, pki_instance_dir):
+    add_participants(db, 3)
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("SDK_") or k.startswith("SDK_TEST_")}
+    environ.update(
+        named.environ,
+        SDK_DATABASE_URL=db.url,
+        SDK_INSTANCE_DIR=str(pki_instance_dir),
+        SDK_ENV_FILE=str(pki_instance_dir / "none.env"),
+    )
+    executable = str(Path(sys.executable).with_name("sdk-addressbook"))
+    dry = subprocess.run(
+        [executable, "reconcile", "--dry-run"], env=environ, capture_output=True, text=True, timeout=60
+    )
+    assert dry.returncode == 0, dry.stderr
+    assert dry.stdout.count("(missing from the zone)") == 3
+    assert "dry run: nothing changed" in dry.stdout
+    fixed = subprocess.run([executable, "reconcile"], env=environ, capture_output=True, text=True, timeout=60)
+    assert "3 record sets repaired" in fixed.stdout
+    again = subprocess.run([executable, "reconcile"], env=environ, capture_output=True, text=True, timeout=60)
+    assert again.stdout.strip() == "zone and database agree"
+
+
+def test_zone_export_passes_named_checkzone(db, settings, pki_instance_dir, tmp_path):
+    checkzone = require_program("named-checkzone")
+    add_participants(db, 25)
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("SDK_") or k.startswith("SDK_TEST_")}
+    environ.update(
+        SDK_DATABASE_URL=db.url,
+        SDK_INSTANCE_DIR=str(pki_instance_dir),
+        SDK_SML_ZONE=ZONE,
+        SDK_ENV_FILE=str(pki_instance_dir / "none.env"),
+        SDK_DNS_RECORD_TYPES="naptr",
+    )
+    executable = str(Path(sys.executable).with_name("sdk-addressbook"))
+    zone_file = tmp_path / "sml.zone"
+    result = subprocess.run(
+        [executable, "zone", "export", str(zone_file)], env=environ, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    check = subprocess.run([checkzone, ZONE, str(zone_file)], capture_output=True, text=True, timeout=60)
+    assert check.returncode == 0, check.stdout + check.stderr
+    assert "OK" in check.stdout
+    assert zone_file.read_text().count(" IN NAPTR ") == 25

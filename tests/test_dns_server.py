@@ -1,0 +1,189 @@
+"""The embedded authoritative server, queried with dnspython and dig over real loopback sockets."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import time
+
+import dns.flags
+import dns.message
+import dns.query
+import dns.rcode
+import dns.rdatatype
+import dns.zone
+import pytest
+from hypothesis import given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
+from sqlalchemy import select
+
+from app import demo
+from app.audit import Actor
+from app.dns.naming import naptr_name
+from app.dns.server import Answerer, EmbeddedDnsServer
+from app.operations import organisations
+from app.registry.models import Organisation
+from app.trust.devpki import DevelopmentPki
+from tests.conftest import make_settings, require_program
+
+ZONE = "sml.sdk-addressbook.test"
+KOMMUN = naptr_name("iso6523-actorid-upis", "0203:exempelkommun.se", ZONE)
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp, socket.socket() as tcp:
+        tcp.bind(("127.0.0.1", 0))
+        port = tcp.getsockname()[1]
+        udp.bind(("127.0.0.1", port))
+        return port
+
+
+@pytest.fixture
+def server(db, pki_instance_dir):
+    settings = make_settings(pki_instance_dir, db.url, SDK_DNS_LISTEN=f"127.0.0.1:{_free_port()}")
+    with db.writer() as session:
+        demo.seed(session, settings, DevelopmentPki(settings.pki_dir))
+    server = EmbeddedDnsServer(settings, db, poll_interval=0.05)
+    server.start()
+    yield server
+    server.stop()
+
+
+def ask(server, name: str, rdtype: str = "NAPTR", *, tcp: bool = False, **options) -> dns.message.Message:
+    query = dns.message.make_query(name, rdtype, **options)
+    send = dns.query.tcp if tcp else dns.query.udp
+    return send(query, "127.0.0.1", port=server.settings.dns_listen.port, timeout=3)
+
+
+@pytest.mark.parametrize("tcp", [False, True])
+def test_naptr_answer(server, tcp):
+    response = ask(server, KOMMUN, tcp=tcp)
+    assert response.rcode() == dns.rcode.NOERROR
+    assert response.flags & dns.flags.AA
+    [rrset] = response.answer
+    assert rrset.ttl == 60
+    assert [r.to_text() for r in rrset] == ['100 10 "U" "Meta:SMP" "!^.*$!http://127.0.0.1:8080/smp!" .']
+
+
+def test_names_match_case_insensitively_and_keep_the_question(server):
+    upper = KOMMUN.upper()
+    response = ask(server, upper)
+    assert response.rcode() == dns.rcode.NOERROR
+    assert response.question[0].name.to_text() == upper + "."
+    assert response.answer[0].name.to_text() == upper + "."
+
+
+def test_unknown_name_in_the_zone_is_nxdomain_with_the_soa(server):
+    response = ask(server, "unknown." + "iso6523-actorid-upis." + ZONE)
+    assert response.rcode() == dns.rcode.NXDOMAIN
+    [soa] = response.authority
+    assert soa.rdtype == dns.rdatatype.SOA
+    assert soa.name.to_text() == ZONE + "."
+
+
+def test_empty_non_terminal_and_other_types_are_nodata(server):
+    for name, rdtype in [("iso6523-actorid-upis." + ZONE, "NAPTR"), (KOMMUN, "A")]:
+        response = ask(server, name, rdtype)
+        assert response.rcode() == dns.rcode.NOERROR
+        assert response.answer == []
+        assert response.authority[0].rdtype == dns.rdatatype.SOA
+
+
+@pytest.mark.parametrize("name", ["example.com", "sdk-addressbook.test", "xsml.sdk-addressbook.test"])
+def test_names_outside_the_zone_are_refused(server, name):
+    assert ask(server, name, "A").rcode() == dns.rcode.REFUSED
+
+
+def test_apex_soa_ns_and_glue(server):
+    soa = ask(server, ZONE, "SOA").answer[0]
+    assert soa[0].mname.to_text() == f"ns1.{ZONE}."
+    ns = ask(server, ZONE, "NS").answer[0]
+    assert ns[0].target.to_text() == f"ns1.{ZONE}."
+    assert ask(server, f"ns1.{ZONE}", "A").answer[0][0].address == "127.0.0.1"
+
+
+def test_edns_queries_get_an_opt_record(server):
+    response = ask(server, KOMMUN, use_edns=0, payload=1232)
+    assert response.edns == 0
+    assert response.answer
+
+
+def test_axfr_holds_every_record(server, db):
+    port = server.settings.dns_listen.port
+    zone = dns.zone.from_xfr(
+        dns.query.xfr("127.0.0.1", ZONE + ".", port=port, timeout=5, relativize=False), relativize=False
+    )
+    names = {name.to_text(omit_final_dot=True) for name, node in zone.nodes.items() if node.get_rdataset(1, 35)}
+    from app.registry.models import DnsRecord
+
+    with db.reader() as session:
+        assert names == set(session.scalars(select(DnsRecord.name).where(DnsRecord.rtype == "NAPTR")))
+
+
+def _serial(server) -> int:
+    return ask(server, ZONE, "SOA").answer[0][0].serial
+
+
+def test_changes_show_within_a_second_and_the_serial_increases(server, db):
+    first = _serial(server)
+    with db.writer() as session:
+        organisation = session.scalar(
+            select(Organisation).where(Organisation.participant_value == "0203:exempelkommun.se")
+        )
+        organisations.change_status(session, Actor("op", "operator"), organisation.id, "suspend")
+    started = time.monotonic()
+    while ask(server, KOMMUN).rcode() != dns.rcode.NXDOMAIN:
+        assert time.monotonic() - started < 1.0, "removal did not show within one second"
+        time.sleep(0.02)
+    suspended = _serial(server)
+    assert suspended > first
+    with db.writer() as session:
+        organisations.change_status(session, Actor("op", "operator"), organisation.id, "reinstate")
+    started = time.monotonic()
+    while ask(server, KOMMUN).rcode() != dns.rcode.NOERROR:
+        assert time.monotonic() - started < 1.0, "approval did not show within one second"
+        time.sleep(0.02)
+    assert _serial(server) > suspended
+
+
+def test_dig_sees_the_same(server):
+    dig = require_program("dig")
+    port = str(server.settings.dns_listen.port)
+    answer = subprocess.run(
+        [dig, "@127.0.0.1", "-p", port, "+short", KOMMUN, "NAPTR"], capture_output=True, text=True, timeout=10
+    ).stdout.strip()
+    assert answer == '100 10 "U" "Meta:SMP" "!^.*$!http://127.0.0.1:8080/smp!" .'
+    status = subprocess.run(
+        [dig, "@127.0.0.1", "-p", port, "nope." + ZONE, "NAPTR"], capture_output=True, text=True, timeout=10
+    ).stdout
+    assert "status: NXDOMAIN" in status
+    assert "flags: qr aa" in status
+    transfer = subprocess.run([dig, "@127.0.0.1", "-p", port, ZONE, "AXFR"], capture_output=True, text=True, timeout=10)
+    assert transfer.stdout.count("\tSOA\t") == 2
+    assert KOMMUN in transfer.stdout
+
+
+def test_queries_that_are_not_plain_get_a_proper_error(server):
+    port = server.settings.dns_listen.port
+    notify = dns.message.make_query(ZONE, "SOA")
+    notify.set_opcode(dns.opcode.NOTIFY)
+    assert dns.query.udp(notify, "127.0.0.1", port=port, timeout=3).rcode() == dns.rcode.NOTIMP
+
+
+@hypothesis_settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=300))
+def test_garbage_never_breaks_the_answerer(data):
+    from app.dns.zone import ZoneTable
+
+    answerer = Answerer(ZoneTable(ZONE))
+    reply = answerer.answer(data, udp=True)
+    assert reply is None or len(reply) >= 12
+
+
+def test_the_server_survives_garbage_packets(server):
+    port = server.settings.dns_listen.port
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        for payload in (b"", b"\x00", b"\xff" * 40, b"\x12\x34\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00\xc0\x0c"):
+            sock.sendto(payload, ("127.0.0.1", port))
+    assert ask(server, KOMMUN).rcode() == dns.rcode.NOERROR
