@@ -88,7 +88,7 @@ def test_changes_reach_named_in_batches(db, settings, named, monkeypatch):
     original = Primary.send
     monkeypatch.setattr(Primary, "send", lambda self, message: (sent.append(message), original(self, message))[1])
     assert publisher.drain() == 450
-    assert len(sent) == 3  # 200 + 200 + 50 RRsets
+    assert len(sent) == 3  # 200 + 200 + 50 RRsets, in one round (one transaction)
     assert all(resolves(named, value) for value in values[::45])
     answer = named.query(naptr_name("iso6523-actorid-upis", values[0], ZONE)).answer[0]
     assert answer.ttl == settings.dns_ttl

@@ -9,6 +9,7 @@ lock; SQLite runs a single process anyway).
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 from dataclasses import dataclass
@@ -19,6 +20,9 @@ import dns.message
 import dns.name
 import dns.query
 import dns.rcode
+import dns.rdata
+import dns.rdataclass
+import dns.rdatatype
 import dns.tsig
 import dns.tsigkeyring
 import dns.update
@@ -102,12 +106,23 @@ class Primary:
             ) from None
 
 
+@functools.lru_cache(maxsize=4096)
+def _parsed(rtype: str, text: str) -> dns.rdata.Rdata:
+    # Every participant NAPTR carries the same rdata: parse each distinct text once.
+    return dns.rdata.from_text(dns.rdataclass.IN, dns.rdatatype.from_text(rtype), text, relativize=False)
+
+
+def _owner(name: str) -> dns.name.Name:
+    # Stored names are plain lower-case letter-digit-hyphen labels: no escapes to parse.
+    return dns.name.Name([label.encode("ascii") for label in name.split(".")] + [b""])
+
+
 def _add_change(message: dns.update.UpdateMessage, change: DnsChange) -> None:
-    name = dns.name.from_text(change.name + ".")
+    name = _owner(change.name)
     if change.operation == "delete":
         message.delete(name, change.rtype)
     else:
-        message.replace(name, change.ttl, change.rtype, *(change.rdata or []))
+        message.replace(name, change.ttl, *(_parsed(change.rtype, text) for text in change.rdata or []))
 
 
 def backoff(attempts: int) -> timedelta:
@@ -115,39 +130,62 @@ def backoff(attempts: int) -> timedelta:
 
 
 class OutboxPublisher:
-    def __init__(self, settings: Settings, database: Database, *, batch_size: int = BATCH_SIZE) -> None:
+    def __init__(
+        self, settings: Settings, database: Database, *, batch_size: int = BATCH_SIZE, messages_per_round: int = 5
+    ) -> None:
         self.settings = settings
         self.database = database
         self.primary = Primary.from_settings(settings)
         self.batch_size = batch_size
+        self.messages_per_round = messages_per_round
 
     def _pending(self, session: Session, now: datetime) -> list[DnsChange]:
-        head = session.scalar(select(DnsChange).where(DnsChange.applied_at.is_(None)).order_by(DnsChange.id).limit(1))
-        if head is None or (head.next_attempt_at is not None and head.next_attempt_at > now):
-            return []
-        return list(
+        rows = list(
             session.scalars(
-                select(DnsChange).where(DnsChange.applied_at.is_(None)).order_by(DnsChange.id).limit(self.batch_size)
+                select(DnsChange)
+                .where(DnsChange.applied_at.is_(None))
+                .order_by(DnsChange.id)
+                .limit(self.batch_size * self.messages_per_round)
             )
         )
+        head = rows[0] if rows else None
+        if head is None or (head.next_attempt_at is not None and head.next_attempt_at > now):
+            return []
+        return rows
 
     def publish_once(self) -> int:
-        """Send one batch; return how many changes the primary accepted (0: nothing due, or it failed)."""
+        """Send one round (a few UPDATE messages); return how many changes the primary accepted."""
         with self.database.writer() as session:
             postgresql = session.get_bind().dialect.name == "postgresql"
             if postgresql and not session.scalar(text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": _LOCK_KEY}):
                 return 0  # another drainer is at work
             now = utcnow()
             changes = self._pending(session, now)
-            if not changes:
-                return 0
-            message = self.primary.new_update()
-            for change in changes:
-                _add_change(message, change)
-            try:
-                self.primary.send(message)
-            except PublishError as error:
-                head = changes[0]
+            accepted: list[int] = []
+            failure: tuple[DnsChange, PublishError] | None = None
+            for start in range(0, len(changes), self.batch_size):
+                batch = changes[start : start + self.batch_size]
+                message = self.primary.new_update()
+                for change in batch:
+                    _add_change(message, change)
+                try:
+                    self.primary.send(message)
+                except PublishError as error:
+                    failure = (batch[0], error)
+                    break
+                accepted.extend(change.id for change in batch)
+            if accepted:
+                # One statement and one commit for the whole round: the database cost is shared by
+                # several messages, and only what the primary acknowledged is marked.
+                session.execute(
+                    update(DnsChange)
+                    .where(DnsChange.id.in_(accepted))
+                    .values(applied_at=now, attempts=DnsChange.attempts + 1)
+                    .execution_options(synchronize_session=False)
+                )
+                session.execute(update(DnsState).where(DnsState.id == 1).values(last_published_at=now, last_error=None))
+            if failure is not None:
+                head, error = failure
                 head.attempts += 1
                 head.last_error = str(error)
                 head.next_attempt_at = now + backoff(head.attempts)
@@ -159,19 +197,16 @@ class OutboxPublisher:
                 logger.warning(
                     "DNS update failed (attempt %d, next in %s): %s", head.attempts, backoff(head.attempts), error
                 )
-                return 0
-            for change in changes:
-                change.applied_at = now
-                change.attempts += 1
-            session.execute(update(DnsState).where(DnsState.id == 1).values(last_published_at=now, last_error=None))
-            return len(changes)
+            return len(accepted)
 
     def drain(self) -> int:
         """Publish until nothing is due; return how many changes were applied."""
         total = 0
-        while applied := self.publish_once():
+        while True:
+            applied = self.publish_once()
             total += applied
-        return total
+            if applied < self.batch_size * self.messages_per_round:  # a short round: nothing more is due
+                return total
 
     def prune(self, older_than: timedelta = timedelta(days=7)) -> None:
         from sqlalchemy import delete
