@@ -36,6 +36,10 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix .
 
 ## New Alembic migration from the difference between models and a scratch database: make migration m="what"
+openapi: $(STAMP)
+	SDK_DATABASE_URL=sqlite:// $(BIN)/sdk-addressbook openapi openapi/openapi.json
+
+## New Alembic migration from the difference between models and a scratch database: make migration m="what"
 migration: $(STAMP)
 	rm -f /tmp/sdk-addressbook-migration.sqlite3
 	$(BIN)/python -c 'import sys; from app.extensions import Database; from app.registry import schema; \

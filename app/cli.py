@@ -273,6 +273,20 @@ def reconcile(dry_run: bool) -> None:
         click.echo(f"{repaired} record sets repaired")
 
 
+@cli.command(help="Write the OpenAPI document of the management API (to FILE, or standard output).")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path), required=False)
+def openapi(file: Path | None) -> None:
+    from app.api.spec import openapi_text
+
+    with _application() as app:
+        text = openapi_text(app)
+    if file is None:
+        click.echo(text, nl=False)
+    else:
+        file.write_text(text, encoding="utf-8")
+        click.echo(f"OpenAPI document written to {file}", err=True)
+
+
 @cli.group(help="API tokens.")
 def token() -> None:
     pass

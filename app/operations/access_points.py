@@ -305,3 +305,34 @@ def replace_access_point_certificate(
         after=audit.snapshot(access_point),
     )
     return access_point
+
+
+def move_services(
+    session: Session, actor: Actor, source_id: uuid.UUID | str, target_id: uuid.UUID | str
+) -> tuple[int, int]:
+    """Point every service of one endpoint configuration at another (the bulk change SMP users ask for).
+
+    One transaction: all services move and every affected participant is re-published, or nothing
+    changes. Returns (services moved, participants re-published).
+    """
+    source = get_or_not_found(session, EndpointConfiguration, source_id, "endpoint configuration")
+    target = get_or_not_found(session, EndpointConfiguration, target_id, "endpoint configuration")
+    if source.id == target.id:
+        raise ValidationFailed(FieldError("target", "is the same endpoint configuration"))
+    services = list(
+        session.scalars(select(ParticipantService).where(ParticipantService.endpoint_configuration_id == source.id))
+    )
+    for service in services:
+        service.endpoint_configuration_id = target.id
+    session.flush()
+    republished = republish_users_of(session, [target.id])
+    audit.record(
+        session,
+        actor,
+        Action.SERVICES_MOVE,
+        "endpoint_configuration",
+        source.id,
+        before={"endpointConfiguration": str(source.id), "services": [str(s.id) for s in services]},
+        after={"endpointConfiguration": str(target.id), "services": [str(s.id) for s in services]},
+    )
+    return len(services), republished

@@ -23,7 +23,7 @@ from app.registry.models import (
     ParticipantCertificate,
     ParticipantService,
 )
-from app.registry.validation import Checker, get_or_not_found
+from app.registry.validation import Checker, check_version, get_or_not_found
 from app.trust.certificates import CertificateError, describe, load_certificate
 
 
@@ -138,3 +138,46 @@ def add_certificate(
         after=audit.snapshot(record),
     )
     return record
+
+
+def remove_service(
+    session: Session, actor: Actor, service_id: uuid.UUID | str, *, expected_version: int | None = None
+) -> None:
+    """Stop receiving a document type; publication follows at once (the last one withdraws the participant)."""
+    service = get_or_not_found(session, ParticipantService, service_id, "service")
+    check_version(service, expected_version)
+    organisation = service.organisation
+    before = audit.snapshot(service)
+    session.delete(service)
+    session.flush()
+    refresh_participant(session, organisation)
+    audit.record(
+        session,
+        actor,
+        Action.PARTICIPANT_SERVICE_DELETE,
+        "participant_service",
+        service.id,
+        organisation_id=organisation.id,
+        before=before,
+    )
+
+
+def remove_certificate(
+    session: Session, actor: Actor, certificate_id: uuid.UUID | str, *, expected_version: int | None = None
+) -> None:
+    record = get_or_not_found(session, ParticipantCertificate, certificate_id, "certificate")
+    check_version(record, expected_version)
+    organisation = record.organisation
+    before = audit.snapshot(record)
+    session.delete(record)
+    session.flush()
+    refresh_participant(session, organisation)
+    audit.record(
+        session,
+        actor,
+        Action.PARTICIPANT_CERTIFICATE_DELETE,
+        "participant_certificate",
+        record.id,
+        organisation_id=organisation.id,
+        before=before,
+    )

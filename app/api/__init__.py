@@ -1,0 +1,98 @@
+"""The management REST API under ``/api/v1`` (flask-smorest), its OpenAPI document and UI."""
+
+from __future__ import annotations
+
+import http
+from pathlib import Path
+
+import marshmallow as ma
+from flask import Flask, abort, request, send_from_directory
+from flask_smorest import Api
+from flask_smorest.utils import prepare_response
+from werkzeug.exceptions import HTTPException
+
+from app.api import access_points, administration, errors, function_addresses, organisations, participant_data
+
+WRITE_METHODS = {"POST", "PUT", "PATCH"}
+JSON_TYPES = {"application/json", "application/merge-patch+json"}
+
+
+class FieldProblemSchema(ma.Schema):
+    field = ma.fields.String(required=True, metadata={"example": "name"})
+    reason = ma.fields.String(required=True, metadata={"example": "must be at most 256 characters (got 300)"})
+
+
+class ProblemSchema(ma.Schema):
+    """RFC 9457 problem details; ``type`` is stable, ``errors`` names each field and the reason."""
+
+    type = ma.fields.String(required=True, metadata={"example": "urn:sdk-addressbook:problem:validation"})
+    title = ma.fields.String(required=True)
+    status = ma.fields.Integer(required=True)
+    detail = ma.fields.String()
+    errors = ma.fields.List(ma.fields.Nested(FieldProblemSchema))
+
+
+class ManagementApi(Api):
+    ERROR_SCHEMA = ProblemSchema
+
+    def handle_http_exception(self, error: HTTPException):
+        return errors.http_error(error)
+
+    def _register_responses(self):
+        """Document every error as what it is: application/problem+json."""
+        for status in http.HTTPStatus:
+            response = {"description": status.phrase}
+            if not (100 <= status < 200) and status not in (204, 304):
+                response["schema"] = self.ERROR_SCHEMA
+            prepare_response(response, self.spec, errors.PROBLEM_CONTENT_TYPE)
+            self.spec.components.response(status.name, response, lazy=True)
+        response = {"description": "Default error response", "schema": self.ERROR_SCHEMA}
+        prepare_response(response, self.spec, errors.PROBLEM_CONTENT_TYPE)
+        self.spec.components.response("DEFAULT_ERROR", response, lazy=True)
+
+
+def openapi_settings() -> dict:
+    return {
+        "API_TITLE": "SDK Address Book",
+        "API_VERSION": "v1",
+        "OPENAPI_VERSION": "3.0.3",
+        "OPENAPI_URL_PREFIX": "/",
+        "OPENAPI_JSON_PATH": "openapi.json",
+        "OPENAPI_SWAGGER_UI_PATH": "api/docs",
+        "OPENAPI_SWAGGER_UI_URL": "/api/docs/static/",
+        "API_SPEC_OPTIONS": {
+            "info": {
+                "description": (
+                    "Management API of the SDK Address Book. Authenticate with `Authorization: Bearer <token>`. "
+                    "Errors are `application/problem+json` with a stable `type` and one `{field, reason}` per "
+                    "problem. Every resource carries an ETag; PUT, PATCH and DELETE need `If-Match`."
+                )
+            },
+            "components": {"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}},
+            "security": [{"bearer": []}],
+        },
+    }
+
+
+def init_app(app: Flask) -> ManagementApi:
+    app.config.update(openapi_settings())
+    api = ManagementApi(app)
+    for module in (organisations, function_addresses, participant_data, access_points, administration):
+        api.register_blueprint(module.blp)
+    errors.init_app(app)
+
+    @app.before_request
+    def require_json() -> None:
+        writing = request.path.startswith("/api/v1/") and request.method in WRITE_METHODS
+        if writing and request.mimetype not in JSON_TYPES:
+            abort(415, description="send the body as application/json")
+
+    import swagger_ui_bundle
+
+    static = Path(swagger_ui_bundle.swagger_ui_path)
+
+    @app.get("/api/docs/static/<path:filename>")
+    def swagger_static(filename: str):
+        return send_from_directory(static, filename)
+
+    return api

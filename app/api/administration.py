@@ -1,0 +1,190 @@
+"""``/api/v1/code-systems``, ``/tokens``, ``/audit-events``: the federation operator's housekeeping."""
+
+from __future__ import annotations
+
+import uuid
+
+import marshmallow as ma
+from flask.views import MethodView
+from flask_smorest import Blueprint
+from sqlalchemy import select
+
+from app.api.common import PageArgs, Schema, etag, page_schema, paginate
+from app.auth import rules
+from app.auth.context import current_actor
+from app.extensions import current_database
+from app.operations import code_systems, credentials
+from app.registry.models import NAME_MAX, AuditEvent, Code, CodeSystem, Credential, Organisation
+from app.registry.validation import get_or_not_found
+
+blp = Blueprint("administration", __name__, url_prefix="/api/v1", description="Code systems, API tokens, audit trail")
+
+
+class CodeSchema(Schema):
+    id = ma.fields.UUID(dump_only=True)
+    code = ma.fields.String(required=True, metadata={"example": "registrator"})
+    display_name = ma.fields.String(data_key="displayName", required=True, metadata={"maxLength": NAME_MAX})
+    description = ma.fields.String(allow_none=True, load_default=None)
+
+
+class CodeSystemSchema(Schema):
+    id = ma.fields.UUID(dump_only=True)
+    identifier = ma.fields.String(required=True, metadata={"example": "urn:sdk:kodverk:funktionskategori"})
+    name = ma.fields.String(required=True, metadata={"maxLength": NAME_MAX})
+    description = ma.fields.String(allow_none=True, load_default=None)
+    version = ma.fields.String(allow_none=True, load_default=None, attribute="code_system_version")
+    codes = ma.fields.List(ma.fields.Nested(CodeSchema), dump_only=True)
+
+
+class TokenCreateSchema(Schema):
+    name = ma.fields.String(required=True, metadata={"maxLength": NAME_MAX})
+    role = ma.fields.String(required=True, metadata={"enum": ["operator", "ap_operator", "org_admin"]})
+    scope = ma.fields.UUID(allow_none=True, load_default=None)
+    expires_at = ma.fields.AwareDateTime(data_key="expiresAt", allow_none=True, load_default=None)
+
+
+class TokenSchema(Schema):
+    id = ma.fields.UUID(dump_only=True)
+    name = ma.fields.String(dump_only=True)
+    role = ma.fields.String(dump_only=True)
+    scope = ma.fields.UUID(dump_only=True, attribute="scope_id", allow_none=True)
+    prefix = ma.fields.String(dump_only=True, attribute="token_prefix")
+    created_at = ma.fields.DateTime(data_key="createdAt", dump_only=True)
+    expires_at = ma.fields.DateTime(data_key="expiresAt", dump_only=True, allow_none=True)
+    revoked_at = ma.fields.DateTime(data_key="revokedAt", dump_only=True, allow_none=True)
+    last_used_at = ma.fields.DateTime(data_key="lastUsedAt", dump_only=True, allow_none=True)
+
+
+class IssuedTokenSchema(TokenSchema):
+    token = ma.fields.String(dump_only=True, metadata={"description": "shown once; only its hash is stored"})
+
+
+class AuditEventSchema(Schema):
+    id = ma.fields.Integer(dump_only=True)
+    occurred_at = ma.fields.DateTime(data_key="occurredAt", dump_only=True)
+    actor = ma.fields.String(dump_only=True)
+    role = ma.fields.String(dump_only=True)
+    action = ma.fields.String(dump_only=True)
+    entity_type = ma.fields.String(data_key="entityType", dump_only=True)
+    entity_id = ma.fields.String(data_key="entityId", dump_only=True)
+    organisation_id = ma.fields.UUID(data_key="organisation", dump_only=True, allow_none=True)
+    before = ma.fields.Dict(dump_only=True, allow_none=True)
+    after = ma.fields.Dict(dump_only=True, allow_none=True)
+    request_id = ma.fields.String(data_key="requestId", dump_only=True, allow_none=True)
+    hash = ma.fields.String(dump_only=True)
+
+
+class AuditFilterSchema(PageArgs):
+    entity_type = ma.fields.String(data_key="entityType", load_default=None)
+    entity_id = ma.fields.String(data_key="entityId", load_default=None)
+    actor = ma.fields.String(load_default=None)
+    action = ma.fields.String(load_default=None)
+    since = ma.fields.AwareDateTime(load_default=None)
+    until = ma.fields.AwareDateTime(load_default=None)
+
+
+AuditPage = page_schema(AuditEventSchema, "AuditEventPage")
+
+
+@blp.route("/code-systems")
+class CodeSystems(MethodView):
+    @blp.response(200, CodeSystemSchema(many=True))
+    @blp.doc(summary="List code systems and their codes")
+    def get(self):
+        current_actor()
+        with current_database().reader() as session:
+            return list(session.scalars(select(CodeSystem).order_by(CodeSystem.identifier)))
+
+    @blp.arguments(CodeSystemSchema)
+    @blp.response(201, CodeSystemSchema)
+    @blp.doc(summary="Create a code system (federation operator)")
+    def post(self, data):
+        actor = current_actor()
+        rules.require_operator(actor)
+        with current_database().writer() as session:
+            system = code_systems.create_code_system(session, actor, version=data.pop("code_system_version"), **data)
+            return system, 201, {"ETag": etag(system), "Location": f"/api/v1/code-systems/{system.id}"}
+
+
+@blp.route("/code-systems/<uuid:system_id>/codes")
+class Codes(MethodView):
+    @blp.arguments(CodeSchema)
+    @blp.response(201, CodeSchema)
+    @blp.doc(summary="Add a code (federation operator)")
+    def post(self, data, system_id: uuid.UUID):
+        actor = current_actor()
+        rules.require_operator(actor)
+        with current_database().writer() as session:
+            code = code_systems.add_code(session, actor, system_id, **data)
+            return code, 201, {"ETag": etag(code)}
+
+
+@blp.route("/tokens")
+class Tokens(MethodView):
+    @blp.response(200, TokenSchema(many=True))
+    @blp.doc(summary="List API tokens (federation operator; the tokens themselves are never shown again)")
+    def get(self):
+        rules.require_operator(current_actor())
+        with current_database().reader() as session:
+            return list(session.scalars(select(Credential).order_by(Credential.created_at)))
+
+    @blp.arguments(TokenCreateSchema)
+    @blp.response(201, IssuedTokenSchema)
+    @blp.doc(summary="Create an API token; the response is the only place it is shown")
+    def post(self, data):
+        actor = current_actor()
+        rules.require_operator(actor)
+        with current_database().writer() as session:
+            issued = credentials.issue_token(
+                session,
+                actor,
+                name=data["name"],
+                role=data["role"],
+                scope_id=data["scope"],
+                expires_at=data["expires_at"],
+            )
+            body = IssuedTokenSchema().dump(issued.credential) | {"token": issued.token}
+            return body, 201, {"Location": f"/api/v1/tokens/{issued.credential.id}", "Cache-Control": "no-store"}
+
+
+@blp.route("/tokens/<uuid:token_id>")
+class TokenItem(MethodView):
+    @blp.response(204)
+    @blp.doc(summary="Revoke a token (takes effect at once)")
+    def delete(self, token_id: uuid.UUID):
+        actor = current_actor()
+        rules.require_operator(actor)
+        with current_database().writer() as session:
+            credentials.revoke_token(session, actor, token_id)
+
+
+@blp.route("/audit-events")
+class AuditEvents(MethodView):
+    @blp.arguments(AuditFilterSchema, location="query")
+    @blp.response(200, AuditPage)
+    @blp.doc(summary="Read the audit trail (an organisation admin sees its own organisation's events)")
+    def get(self, args):
+        actor = current_actor()
+        query = select(AuditEvent)
+        if actor.role == rules.ORG_ADMIN:
+            query = query.where(AuditEvent.organisation_id == actor.scope_id)
+        elif actor.role == rules.AP_OPERATOR:
+            served = select(Organisation.id).where(Organisation.ap_operator_id == actor.scope_id)
+            query = query.where(AuditEvent.organisation_id.in_(served))
+        for field, column in (
+            ("entity_type", AuditEvent.entity_type),
+            ("entity_id", AuditEvent.entity_id),
+            ("actor", AuditEvent.actor),
+            ("action", AuditEvent.action),
+        ):
+            if args[field]:
+                query = query.where(column == args[field])
+        if args["since"]:
+            query = query.where(AuditEvent.occurred_at >= args["since"])
+        if args["until"]:
+            query = query.where(AuditEvent.occurred_at < args["until"])
+        with current_database().reader() as session:
+            return paginate(session, query, args, {"occurredAt": AuditEvent.id}, AuditEvent.id.desc())
+
+
+__all__ = ["Code", "blp", "get_or_not_found"]

@@ -1,0 +1,85 @@
+"""What every management resource shares: schemas in camelCase, paging, ETags and If-Match."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import marshmallow as ma
+from flask import request
+from sqlalchemy import Select, func, select
+from sqlalchemy.orm import Session
+
+
+class Schema(ma.Schema):
+    """Unknown fields are refused (a typo must not be silently ignored)."""
+
+    class Meta:
+        unknown = ma.RAISE
+        ordered = True
+
+
+class PreconditionRequired(Exception):
+    """PUT, PATCH and DELETE need If-Match."""
+
+
+class PreconditionFailed(Exception):
+    """If-Match names a version that is no longer current."""
+
+
+def etag(entity: Any) -> str:
+    return f'"{entity.version}"'
+
+
+def expected_version() -> int | None:
+    """The version the client last saw, from ``If-Match``; ``None`` for ``*`` (any version)."""
+    header = request.headers.get("If-Match")
+    if header is None:
+        raise PreconditionRequired("send If-Match with the ETag you read (or * to overwrite whatever is there)")
+    header = header.strip()
+    if header == "*":
+        return None
+    tag = header.split(",")[0].strip().removeprefix("W/")
+    if not (tag.startswith('"') and tag.endswith('"') and tag[1:-1].isdigit()):
+        raise PreconditionFailed("If-Match does not name a version of this resource")
+    return int(tag[1:-1])
+
+
+class PageArgs(Schema):
+    page = ma.fields.Integer(load_default=1, validate=ma.validate.Range(min=1, max=1_000_000))
+    page_size = ma.fields.Integer(data_key="pageSize", load_default=50, validate=ma.validate.Range(min=1, max=500))
+    sort = ma.fields.String(load_default=None, metadata={"description": "a field name, '-' in front for descending"})
+
+
+def page_schema(item: type[ma.Schema], name: str) -> type[ma.Schema]:
+    return type(
+        name,
+        (Schema,),
+        {
+            "items": ma.fields.List(ma.fields.Nested(item), required=True),
+            "page": ma.fields.Integer(required=True),
+            "page_size": ma.fields.Integer(data_key="pageSize", required=True),
+            "total": ma.fields.Integer(required=True),
+            "pages": ma.fields.Integer(required=True),
+        },
+    )
+
+
+def paginate(session: Session, query: Select, args: dict, sortable: dict[str, Any], default: Any) -> dict:
+    sort = args.get("sort")
+    if sort:
+        key = sort.removeprefix("-")
+        if key not in sortable:
+            from app.registry.errors import FieldError, ValidationFailed
+
+            raise ValidationFailed(
+                FieldError("sort", f"must be one of {', '.join(sorted(sortable))}, '-' for descending")
+            )
+        column = sortable[key]
+        order = [column.desc() if sort.startswith("-") else column.asc()]
+    else:
+        order = [default]
+    total = session.scalar(select(func.count()).select_from(query.order_by(None).subquery()))
+    size = args["page_size"]
+    items = list(session.scalars(query.order_by(*order).limit(size).offset((args["page"] - 1) * size)))
+    return {"items": items, "page": args["page"], "page_size": size, "total": total, "pages": math.ceil(total / size)}

@@ -1,0 +1,182 @@
+"""``/api/v1/organisations/{id}/function-addresses``: the function mailboxes of an organisation."""
+
+from __future__ import annotations
+
+import uuid
+
+import marshmallow as ma
+from flask.views import MethodView
+from flask_smorest import Blueprint
+from sqlalchemy import select
+
+from app.api.common import PageArgs, Schema, etag, expected_version, page_schema, paginate
+from app.auth import rules
+from app.auth.context import current_actor
+from app.extensions import current_database
+from app.operations import function_addresses as operations
+from app.operations.function_addresses import FunctionAddressInput
+from app.registry.errors import NotFound
+from app.registry.models import DESCRIPTION_MAX, NAME_MAX, FunctionAddress, Organisation
+from app.registry.validation import get_or_not_found
+
+blp = Blueprint(
+    "function_addresses",
+    __name__,
+    url_prefix="/api/v1/organisations/<uuid:organisation_id>/function-addresses",
+    description="Function addresses (funktionsadresser)",
+)
+
+
+class FunctionAddressSchema(Schema):
+    id = ma.fields.UUID(dump_only=True)
+    organisation = ma.fields.UUID(dump_only=True)
+    identifier = ma.fields.String(dump_only=True, metadata={"example": "sdk:inkorg:0203:exempel.se"})
+    name = ma.fields.String(dump_only=True)
+    description = ma.fields.String(dump_only=True, allow_none=True)
+    categories = ma.fields.List(ma.fields.UUID(), dump_only=True)
+    keywords = ma.fields.List(ma.fields.String(), dump_only=True)
+    status = ma.fields.String(dump_only=True, metadata={"enum": ["active", "inactive"]})
+    created_at = ma.fields.DateTime(data_key="createdAt", dump_only=True)
+    updated_at = ma.fields.DateTime(data_key="updatedAt", dump_only=True)
+    version = ma.fields.Integer(dump_only=True)
+
+
+class FunctionAddressCreateSchema(Schema):
+    identifier = ma.fields.String(
+        required=True, metadata={"maxLength": 256, "example": "sdk:registrator:0203:exempel.se"}
+    )
+    name = ma.fields.String(required=True, metadata={"maxLength": NAME_MAX, "example": "Registrator"})
+    description = ma.fields.String(allow_none=True, load_default=None, metadata={"maxLength": DESCRIPTION_MAX})
+    categories = ma.fields.List(ma.fields.UUID(), load_default=list, metadata={"description": "code ids"})
+    keywords = ma.fields.List(ma.fields.String(metadata={"maxLength": 64}), load_default=list)
+
+
+class FunctionAddressPatchSchema(Schema):
+    identifier = ma.fields.String(metadata={"maxLength": 256})
+    name = ma.fields.String(metadata={"maxLength": NAME_MAX})
+    description = ma.fields.String(allow_none=True, metadata={"maxLength": DESCRIPTION_MAX})
+    categories = ma.fields.List(ma.fields.UUID())
+    keywords = ma.fields.List(ma.fields.String(metadata={"maxLength": 64}))
+    organisation = ma.fields.UUID(metadata={"description": "move within the same participant organisation"})
+    status = ma.fields.String(validate=ma.validate.OneOf(["active", "inactive"]))
+
+
+class FunctionAddressFilterSchema(PageArgs):
+    identifier = ma.fields.String(load_default=None)
+    status = ma.fields.String(load_default=None, validate=ma.validate.OneOf(["active", "inactive"]))
+
+
+FunctionAddressPage = page_schema(FunctionAddressSchema, "FunctionAddressPage")
+SORTABLE = {
+    "name": FunctionAddress.name,
+    "identifier": FunctionAddress.identifier_folded,
+    "createdAt": FunctionAddress.created_at,
+    "updatedAt": FunctionAddress.updated_at,
+}
+
+
+def _dump(address: FunctionAddress) -> dict:
+    return {
+        "id": address.id,
+        "organisation": address.organisation_id,
+        "identifier": address.identifier,
+        "name": address.name,
+        "description": address.description,
+        "categories": [code.id for code in address.categories],
+        "keywords": address.keywords or [],
+        "status": address.status,
+        "created_at": address.created_at,
+        "updated_at": address.updated_at,
+        "version": address.version,
+    }
+
+
+def _respond(address: FunctionAddress, status: int = 200):
+    headers = {"ETag": etag(address)}
+    if status == 201:
+        headers["Location"] = f"/api/v1/organisations/{address.organisation_id}/function-addresses/{address.id}"
+    return _dump(address), status, headers
+
+
+def _address(session, organisation_id: uuid.UUID, address_id: uuid.UUID) -> FunctionAddress:
+    address = get_or_not_found(session, FunctionAddress, address_id, "function address")
+    if address.organisation_id != organisation_id:
+        raise NotFound(f"function address {address_id} is not in organisation {organisation_id}")
+    return address
+
+
+@blp.route("")
+class FunctionAddresses(MethodView):
+    @blp.arguments(FunctionAddressFilterSchema, location="query")
+    @blp.response(200, FunctionAddressPage)
+    @blp.doc(summary="List an organisation's function addresses")
+    def get(self, args, organisation_id: uuid.UUID):
+        actor = current_actor()
+        with current_database().reader() as session:
+            organisation = get_or_not_found(session, Organisation, organisation_id, "organisation")
+            rules.require_read_organisation(actor, organisation)
+            query = select(FunctionAddress).where(FunctionAddress.organisation_id == organisation.id)
+            if args["identifier"]:
+                query = query.where(FunctionAddress.identifier_folded == args["identifier"].strip().lower())
+            if args["status"]:
+                query = query.where(FunctionAddress.status == args["status"])
+            page = paginate(session, query, args, SORTABLE, FunctionAddress.name)
+            page["items"] = [_dump(a) for a in page["items"]]
+            return page
+
+    @blp.arguments(FunctionAddressCreateSchema)
+    @blp.response(201, FunctionAddressSchema)
+    @blp.alt_response(409, response="CONFLICT", description="The identifier exists (case-insensitively)")
+    @blp.doc(summary="Create a function address (visible in the directory at once)")
+    def post(self, data, organisation_id: uuid.UUID):
+        actor = current_actor()
+        with current_database().writer() as session:
+            organisation = get_or_not_found(session, Organisation, organisation_id, "organisation")
+            rules.require_directory_write(actor, organisation)
+            address = operations.create_function_address(session, actor, organisation.id, FunctionAddressInput(**data))
+            return _respond(address, 201)
+
+
+@blp.route("/<uuid:address_id>")
+class FunctionAddressItem(MethodView):
+    @blp.response(200, FunctionAddressSchema)
+    @blp.doc(summary="Read one function address")
+    def get(self, organisation_id: uuid.UUID, address_id: uuid.UUID):
+        actor = current_actor()
+        with current_database().reader() as session:
+            address = _address(session, organisation_id, address_id)
+            rules.require_read_organisation(actor, address.organisation)
+            return _respond(address)
+
+    @blp.arguments(FunctionAddressPatchSchema)
+    @blp.response(200, FunctionAddressSchema)
+    @blp.alt_response(412, response="PRECONDITION_FAILED", description="If-Match does not name the current version")
+    @blp.alt_response(428, response="PRECONDITION_REQUIRED", description="If-Match is missing")
+    @blp.doc(summary="Change a function address (send If-Match); status inactive hides it from the directory")
+    def patch(self, changes, organisation_id: uuid.UUID, address_id: uuid.UUID):
+        actor = current_actor()
+        version = expected_version()
+        with current_database().writer() as session:
+            address = _address(session, organisation_id, address_id)
+            rules.require_directory_write(actor, address.organisation)
+            status = changes.pop("status", None)
+            if changes:
+                address = operations.update_function_address(
+                    session, actor, address.id, changes, expected_version=version
+                )
+                version = None
+            if status is not None:
+                address = operations.set_active(
+                    session, actor, address.id, status == "active", expected_version=version
+                )
+            return _respond(address)
+
+    @blp.response(204)
+    @blp.doc(summary="Deactivate a function address (kept for history, gone from the directory)")
+    def delete(self, organisation_id: uuid.UUID, address_id: uuid.UUID):
+        actor = current_actor()
+        version = expected_version()
+        with current_database().writer() as session:
+            address = _address(session, organisation_id, address_id)
+            rules.require_directory_write(actor, address.organisation)
+            operations.set_active(session, actor, address.id, False, expected_version=version)

@@ -1,0 +1,201 @@
+"""``/api/v1/organisations/{id}/services`` and ``…/certificates``: what a participant publishes in SMP."""
+
+from __future__ import annotations
+
+import uuid
+
+import marshmallow as ma
+from flask.views import MethodView
+from flask_smorest import Blueprint
+from sqlalchemy import select
+
+from app.api.common import Schema, etag, expected_version
+from app.auth import rules
+from app.auth.context import current_actor
+from app.extensions import current_database
+from app.operations import participants as operations
+from app.registry.errors import NotFound
+from app.registry.models import Organisation, ParticipantCertificate, ParticipantService
+from app.registry.validation import get_or_not_found
+from app.settings import SDK_MESSAGE_DOCUMENT_TYPE
+
+blp = Blueprint(
+    "participant_data",
+    __name__,
+    url_prefix="/api/v1/organisations/<uuid:organisation_id>",
+    description="SMP data of a participant: services and O2O certificates",
+)
+
+
+def _settings():
+    from app import current_settings
+
+    return current_settings()
+
+
+class ServiceSchema(Schema):
+    id = ma.fields.UUID(dump_only=True)
+    document_type = ma.fields.String(
+        data_key="documentType", required=True, metadata={"example": SDK_MESSAGE_DOCUMENT_TYPE}
+    )
+    process = ma.fields.String(
+        load_default="urn:fdc:digg.se:edelivery:process::bdx:noprocess",
+        metadata={"example": "urn:fdc:digg.se:edelivery:process::bdx:noprocess"},
+    )
+    endpoint_configuration = ma.fields.UUID(data_key="endpointConfiguration", required=True)
+    version = ma.fields.Integer(dump_only=True)
+
+
+class CertificateSchema(Schema):
+    id = ma.fields.UUID(dump_only=True)
+    usage = ma.fields.String(required=True, metadata={"enum": ["signing", "encryption"]})
+    certificate = ma.fields.String(required=True, load_only=True, metadata={"description": "PEM or base64 DER"})
+    pem = ma.fields.String(dump_only=True)
+    subject = ma.fields.String(dump_only=True)
+    issuer = ma.fields.String(dump_only=True)
+    serial_number = ma.fields.String(data_key="serialNumber", dump_only=True)
+    not_before = ma.fields.DateTime(data_key="notBefore", dump_only=True)
+    not_after = ma.fields.DateTime(data_key="notAfter", dump_only=True)
+    sha256 = ma.fields.String(dump_only=True)
+    version = ma.fields.Integer(dump_only=True)
+
+
+def _service(service: ParticipantService) -> dict:
+    return {
+        "id": service.id,
+        "document_type": service.document_identifier,
+        "process": service.process_identifier,
+        "endpoint_configuration": service.endpoint_configuration_id,
+        "version": service.version,
+    }
+
+
+def _certificate(record: ParticipantCertificate) -> dict:
+    return {
+        "id": record.id,
+        "usage": record.usage,
+        "pem": record.certificate_pem,
+        "subject": record.subject,
+        "issuer": record.issuer,
+        "serial_number": record.serial_number,
+        "not_before": record.not_before,
+        "not_after": record.not_after,
+        "sha256": record.certificate_sha256,
+        "version": record.version,
+    }
+
+
+def _organisation(session, organisation_id: uuid.UUID, *, write: bool) -> Organisation:
+    actor = current_actor()
+    organisation = get_or_not_found(session, Organisation, organisation_id, "organisation")
+    (rules.require_smp_write if write else rules.require_read_organisation)(actor, organisation)
+    return organisation
+
+
+@blp.route("/services")
+class Services(MethodView):
+    @blp.response(200, ServiceSchema(many=True))
+    @blp.doc(summary="List the document types the participant receives")
+    def get(self, organisation_id: uuid.UUID):
+        with current_database().reader() as session:
+            organisation = _organisation(session, organisation_id, write=False)
+            query = select(ParticipantService).where(ParticipantService.organisation_id == organisation.id)
+            return [_service(s) for s in session.scalars(query.order_by(ParticipantService.document_value))]
+
+    @blp.arguments(ServiceSchema)
+    @blp.response(201, ServiceSchema)
+    @blp.alt_response(409, response="CONFLICT", description="The participant already receives this document type")
+    @blp.doc(summary="Receive a document type at an endpoint configuration (published at once when approved)")
+    def post(self, data, organisation_id: uuid.UUID):
+        settings = _settings()
+        with current_database().writer() as session:
+            organisation = _organisation(session, organisation_id, write=True)
+            configuration_id = data["endpoint_configuration"]
+            from app.registry.models import EndpointConfiguration
+
+            configuration = session.get(EndpointConfiguration, configuration_id)
+            if configuration is not None and current_actor().role == rules.AP_OPERATOR:
+                rules.require_endpoint_configuration(current_actor(), configuration)
+            service = operations.add_service(
+                session,
+                current_actor(),
+                organisation.id,
+                document_type=data["document_type"],
+                process=data["process"],
+                endpoint_configuration_id=configuration_id,
+                allowed_document_types=settings.document_types,
+                policy=settings.identifier_policy,
+            )
+            location = f"/api/v1/organisations/{organisation.id}/services/{service.id}"
+            return _service(service), 201, {"ETag": etag(service), "Location": location}
+
+
+@blp.route("/services/<uuid:service_id>")
+class ServiceItem(MethodView):
+    @blp.response(200, ServiceSchema)
+    @blp.doc(summary="Read one service")
+    def get(self, organisation_id: uuid.UUID, service_id: uuid.UUID):
+        with current_database().reader() as session:
+            _organisation(session, organisation_id, write=False)
+            service = get_or_not_found(session, ParticipantService, service_id, "service")
+            if service.organisation_id != organisation_id:
+                raise NotFound("no such service in this organisation")
+            return _service(service), 200, {"ETag": etag(service)}
+
+    @blp.response(204)
+    @blp.doc(summary="Stop receiving this document type (send If-Match)")
+    def delete(self, organisation_id: uuid.UUID, service_id: uuid.UUID):
+        version = expected_version()
+        with current_database().writer() as session:
+            _organisation(session, organisation_id, write=True)
+            service = get_or_not_found(session, ParticipantService, service_id, "service")
+            if service.organisation_id != organisation_id:
+                raise NotFound("no such service in this organisation")
+            operations.remove_service(session, current_actor(), service.id, expected_version=version)
+
+
+@blp.route("/certificates")
+class Certificates(MethodView):
+    @blp.response(200, CertificateSchema(many=True))
+    @blp.doc(summary="List the participant's O2O certificates (published as CertPub)")
+    def get(self, organisation_id: uuid.UUID):
+        with current_database().reader() as session:
+            organisation = _organisation(session, organisation_id, write=False)
+            query = select(ParticipantCertificate).where(ParticipantCertificate.organisation_id == organisation.id)
+            return [_certificate(c) for c in session.scalars(query.order_by(ParticipantCertificate.not_before))]
+
+    @blp.arguments(CertificateSchema)
+    @blp.response(201, CertificateSchema)
+    @blp.doc(summary="Add a signing or encryption certificate")
+    def post(self, data, organisation_id: uuid.UUID):
+        with current_database().writer() as session:
+            organisation = _organisation(session, organisation_id, write=True)
+            record = operations.add_certificate(
+                session, current_actor(), organisation.id, usage=data["usage"], certificate=data["certificate"]
+            )
+            location = f"/api/v1/organisations/{organisation.id}/certificates/{record.id}"
+            return _certificate(record), 201, {"ETag": etag(record), "Location": location}
+
+
+@blp.route("/certificates/<uuid:certificate_id>")
+class CertificateItem(MethodView):
+    @blp.response(200, CertificateSchema)
+    @blp.doc(summary="Read one certificate")
+    def get(self, organisation_id: uuid.UUID, certificate_id: uuid.UUID):
+        with current_database().reader() as session:
+            _organisation(session, organisation_id, write=False)
+            record = get_or_not_found(session, ParticipantCertificate, certificate_id, "certificate")
+            if record.organisation_id != organisation_id:
+                raise NotFound("no such certificate in this organisation")
+            return _certificate(record), 200, {"ETag": etag(record)}
+
+    @blp.response(204)
+    @blp.doc(summary="Remove a certificate (send If-Match)")
+    def delete(self, organisation_id: uuid.UUID, certificate_id: uuid.UUID):
+        version = expected_version()
+        with current_database().writer() as session:
+            _organisation(session, organisation_id, write=True)
+            record = get_or_not_found(session, ParticipantCertificate, certificate_id, "certificate")
+            if record.organisation_id != organisation_id:
+                raise NotFound("no such certificate in this organisation")
+            operations.remove_certificate(session, current_actor(), record.id, expected_version=version)

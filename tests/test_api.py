@@ -1,0 +1,453 @@
+"""The management API: authentication, role and tenant scopes, concurrency, errors, bulk changes."""
+
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+from sqlalchemy import select, update
+
+from app import demo
+from app.audit import Actor
+from app.operations.credentials import issue_token, revoke_token
+from app.registry.columns import utcnow
+from app.registry.models import AccessPointOperator, Credential, EndpointConfiguration, Organisation
+from app.trust.devpki import DevelopmentPki
+
+ROOT = Path(__file__).resolve().parents[1]
+SYSTEM = Actor("test", "system")
+
+
+class Api:
+    def __init__(self, client, tokens: dict[str, str], ids: dict[str, object]) -> None:
+        self.client = client
+        self.tokens = tokens
+        self.ids = ids
+
+    def __call__(self, method: str, path: str, who: str | None = "operator", *, json=None, headers=None, **kwargs):
+        headers = dict(headers or {})
+        if who is not None:
+            headers["Authorization"] = f"Bearer {self.tokens[who]}"
+        return self.client.open(path, method=method, json=json, headers=headers, **kwargs)
+
+
+@pytest.fixture
+def api(app, db, settings):
+    with db.writer() as session:
+        demo.seed(session, settings, DevelopmentPki(settings.pki_dir))
+        ids = {o.participant_value or o.name: o.id for o in session.scalars(select(Organisation))}
+        ids["ap"] = session.scalar(select(AccessPointOperator.id))
+        from app.operations.access_points import create_ap_operator
+
+        other = create_ap_operator(session, SYSTEM, name="Annan AP AB")
+        ids["other_ap"] = other.id
+        ids["endpoint"] = session.scalar(select(EndpointConfiguration.id))
+        tokens = {
+            "operator": issue_token(session, SYSTEM, name="op", role="operator").token,
+            "ap": issue_token(session, SYSTEM, name="ap", role="ap_operator", scope_id=ids["ap"]).token,
+            "other_ap": issue_token(session, SYSTEM, name="other-ap", role="ap_operator", scope_id=other.id).token,
+            "kommun": issue_token(
+                session, SYSTEM, name="kommun", role="org_admin", scope_id=ids["0203:exempelkommun.se"]
+            ).token,
+            "region": issue_token(
+                session, SYSTEM, name="region", role="org_admin", scope_id=ids["0203:regionexempel.se"]
+            ).token,
+        }
+    return Api(app.test_client(), tokens, ids)
+
+
+def problem(response, status: int) -> dict:
+    assert response.status_code == status, response.get_data(as_text=True)
+    assert response.headers["Content-Type"] == "application/problem+json"
+    body = response.get_json(force=True)
+    assert body["status"] == status
+    assert body["type"].startswith("urn:sdk-addressbook:problem:")
+    return body
+
+
+# -- authentication ----------------------------------------------------------------------------------
+
+
+def test_no_token_bad_token_expired_and_revoked_are_401(api, db):
+    assert problem(api("GET", "/api/v1/organisations", None), 401)["detail"].startswith("send Authorization")
+    response = api("GET", "/api/v1/organisations", None, headers={"Authorization": "Basic dXNlcjpwYXNz"})
+    assert response.headers["WWW-Authenticate"].startswith("Bearer")
+    problem(response, 401)
+    problem(api("GET", "/api/v1/organisations", None, headers={"Authorization": "Bearer sdkab_unknown"}), 401)
+    with db.writer() as session:
+        expiring = issue_token(session, SYSTEM, name="kort", role="operator", expires_at=utcnow() + timedelta(hours=1))
+        session.execute(
+            update(Credential)
+            .where(Credential.id == expiring.credential.id)
+            .values(expires_at=utcnow() - timedelta(seconds=1))
+        )
+        revoked = issue_token(session, SYSTEM, name="indragen", role="operator")
+        revoke_token(session, SYSTEM, revoked.credential.id)
+    for token in (expiring.token, revoked.token):
+        problem(api("GET", "/api/v1/organisations", None, headers={"Authorization": f"Bearer {token}"}), 401)
+
+
+def test_last_used_is_recorded(api, db):
+    assert api("GET", "/api/v1/organisations", "kommun").status_code == 200
+    with db.reader() as session:
+        assert session.scalar(select(Credential.last_used_at).where(Credential.name == "kommun")) is not None
+
+
+# -- scopes ------------------------------------------------------------------------------------------
+
+
+def _names(response) -> set[str]:
+    assert response.status_code == 200, response.get_data(as_text=True)
+    return {item["name"] for item in response.get_json()["items"]}
+
+
+def test_each_role_lists_what_it_may_see(api):
+    everything = {"Exempelkommun", "Socialförvaltningen", "Region Exempel", "Exempelmyndigheten"}
+    assert _names(api("GET", "/api/v1/organisations")) == everything
+    assert _names(api("GET", "/api/v1/organisations", "kommun")) == {"Exempelkommun", "Socialförvaltningen"}
+    assert _names(api("GET", "/api/v1/organisations", "ap")) == everything
+    assert _names(api("GET", "/api/v1/organisations", "other_ap")) == set()
+
+
+def test_org_admin_cannot_read_for_write_or_change_another_organisation(api):
+    region = api.ids["0203:regionexempel.se"]
+    problem(api("GET", f"/api/v1/organisations/{region}", "kommun"), 403)
+    problem(
+        api("PATCH", f"/api/v1/organisations/{region}", "kommun", json={"name": "x"}, headers={"If-Match": "*"}), 403
+    )
+    body = {"identifier": "sdk:intrang:0203:regionexempel.se", "name": "Intrång"}
+    problem(api("POST", f"/api/v1/organisations/{region}/function-addresses", "kommun", json=body), 403)
+    problem(api("GET", f"/api/v1/organisations/{region}/function-addresses", "kommun"), 403)
+
+
+def test_org_admin_reads_but_cannot_change_smp_data(api):
+    kommun = api.ids["0203:exempelkommun.se"]
+    assert len(api("GET", f"/api/v1/organisations/{kommun}/services", "kommun").get_json()) == 2
+    body = {"documentType": "busdox-docid-qns::x", "endpointConfiguration": str(api.ids["endpoint"])}
+    problem(api("POST", f"/api/v1/organisations/{kommun}/services", "kommun", json=body), 403)
+
+
+def test_ap_operators_only_touch_their_own_access_points(api):
+    endpoint = api.ids["endpoint"]
+    problem(api("GET", f"/api/v1/endpoint-configurations/{endpoint}", "other_ap"), 403)
+    body = {"endpointUrl": "https://kapad.example/as4"}
+    problem(
+        api("PATCH", f"/api/v1/endpoint-configurations/{endpoint}", "other_ap", json=body, headers={"If-Match": "*"}),
+        403,
+    )
+    assert api("GET", "/api/v1/access-points", "other_ap").get_json() == []
+    [mine] = api("GET", "/api/v1/access-points", "ap").get_json()
+    problem(api("GET", f"/api/v1/access-points/{mine['id']}", "other_ap"), 403)
+    problem(api("GET", "/api/v1/access-points", "kommun"), 403)
+
+
+def test_only_the_operator_approves_and_manages_tokens(api):
+    kommun = api.ids["0203:exempelkommun.se"]
+    for who in ("ap", "kommun"):
+        problem(api("POST", f"/api/v1/organisations/{kommun}/suspend", who, json={}), 403)
+        problem(api("GET", "/api/v1/tokens", who), 403)
+        problem(api("POST", "/api/v1/tokens", who, json={"name": "x", "role": "operator"}), 403)
+
+
+# -- the participant journey -------------------------------------------------------------------------
+
+
+def test_ap_operator_registers_and_operator_approves_a_participant(api):
+    body = {
+        "type": "o",
+        "participantIdentifier": "iso6523-actorid-upis::0203:Ny-Kommun.se",
+        "organisationNumber": "2120000142",
+        "name": "Nya kommunen",
+    }
+    created = api("POST", "/api/v1/organisations", "ap", json=body)
+    assert created.status_code == 201, created.get_data(as_text=True)
+    organisation = created.get_json()
+    assert created.headers["Location"] == f"/api/v1/organisations/{organisation['id']}"
+    assert created.headers["ETag"] == '"1"'
+    assert organisation["participantIdentifier"] == "iso6523-actorid-upis::0203:ny-kommun.se"
+    assert organisation["federationStatus"] == "pending"
+    assert organisation["apOperator"] == str(api.ids["ap"])
+    service = {"documentType": demo_document(), "endpointConfiguration": str(api.ids["endpoint"])}
+    assert api("POST", f"/api/v1/organisations/{organisation['id']}/services", "ap", json=service).status_code == 201
+    smp = "/smp/" + quote("iso6523-actorid-upis::0203:ny-kommun.se", safe="")
+    assert api.client.get(smp).status_code == 404
+    approved = api("POST", f"/api/v1/organisations/{organisation['id']}/approve", json={})
+    assert approved.get_json()["federationStatus"] == "approved"
+    assert api.client.get(smp).status_code == 200
+    again = api("POST", f"/api/v1/organisations/{organisation['id']}/approve", json={})
+    assert "cannot approve an organisation that is approved" in problem(again, 409)["detail"]
+    problem(api("POST", f"/api/v1/organisations/{organisation['id']}/reject", json={}), 422)  # reason missing
+    rejected = api("POST", f"/api/v1/organisations/{organisation['id']}/reject", json={"reason": "Fel"})
+    problem(rejected, 409)
+
+
+def demo_document() -> str:
+    from app.settings import SDK_MESSAGE_DOCUMENT_TYPE
+
+    return SDK_MESSAGE_DOCUMENT_TYPE
+
+
+def test_another_ap_operator_cannot_register_for_someone_else(api):
+    body = {
+        "type": "o",
+        "participantIdentifier": "0203:annan.se",
+        "organisationNumber": "2120000142",
+        "name": "Annan",
+        "apOperator": str(api.ids["ap"]),
+    }
+    problem(api("POST", "/api/v1/organisations", "other_ap", json=body), 403)
+    problem(api("POST", "/api/v1/organisations", "kommun", json=body), 403)
+
+
+def test_function_address_lifecycle_for_an_org_admin(api):
+    kommun = api.ids["0203:exempelkommun.se"]
+    base = f"/api/v1/organisations/{kommun}/function-addresses"
+    created = api(
+        "POST",
+        base,
+        "kommun",
+        json={"identifier": "sdk:ekonomi:0203:exempelkommun.se", "name": "Ekonomi", "keywords": ["faktura"]},
+    )
+    assert created.status_code == 201
+    address = created.get_json()
+    item = created.headers["Location"]
+    assert item == f"{base}/{address['id']}"
+    assert api("GET", item, "kommun").headers["ETag"] == '"1"'
+    problem(api("PATCH", item, "kommun", json={"name": "Ekonomienheten"}), 428)
+    problem(api("PATCH", item, "kommun", json={"name": "Ekonomienheten"}, headers={"If-Match": '"7"'}), 412)
+    changed = api("PATCH", item, "kommun", json={"name": "Ekonomienheten"}, headers={"If-Match": '"1"'})
+    assert (changed.status_code, changed.get_json()["name"], changed.headers["ETag"]) == (200, "Ekonomienheten", '"2"')
+    duplicate = api("POST", base, "kommun", json={"identifier": "SDK:EKONOMI:0203:exempelkommun.se", "name": "Dubbel"})
+    assert problem(duplicate, 409)["errors"][0]["field"] == "identifier"
+    assert api("DELETE", item, "kommun", headers={"If-Match": '"2"'}).status_code == 204
+    assert api("GET", item, "kommun").get_json()["status"] == "inactive"
+    listed = api("GET", f"{base}?status=active&sort=-name&pageSize=1", "kommun").get_json()
+    assert listed["pageSize"] == 1
+    assert listed["total"] == 1  # the registrator; the socialtjänst address lives in the sub-organisation
+
+
+# -- errors ------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("body", "field", "reason"),
+    [
+        (
+            {"type": "o", "name": "<b>", "participantIdentifier": "0203:a.se", "organisationNumber": "2120000142"},
+            "name",
+            "'<'",
+        ),
+        (
+            {"type": "o", "name": "x" * 257, "participantIdentifier": "0203:a.se", "organisationNumber": "2120000142"},
+            "name",
+            "256",
+        ),
+        (
+            {"type": "o", "name": "A", "participantIdentifier": "0203:a", "organisationNumber": "2120000142"},
+            "participantIdentifier",
+            "top domain",
+        ),
+        (
+            {"type": "o", "name": "A", "participantIdentifier": "0203:a.se", "organisationNumber": "1"},
+            "organisationNumber",
+            "ten digits",
+        ),
+        ({"type": "o", "name": 5, "participantIdentifier": "0203:a.se"}, "name", "Not a valid string"),
+        ({"type": "o", "name": "A", "bogus": 1}, "bogus", "Unknown field"),
+        ({"name": "A"}, "type", "Missing data"),
+    ],
+)
+def test_invalid_input_is_422_with_the_field(api, body, field, reason):
+    errors = problem(api("POST", "/api/v1/organisations", json=body), 422)["errors"]
+    assert any(e["field"] == field and reason in e["reason"] for e in errors), errors
+
+
+def test_malformed_json_wrong_media_type_and_unknown_routes(api):
+    problem(api("POST", "/api/v1/organisations", data="{not json", content_type="application/json"), 400)
+    problem(api("POST", "/api/v1/organisations", data="type=o", content_type="application/x-www-form-urlencoded"), 415)
+    problem(api("GET", "/api/v1/nothing-here"), 404)
+    problem(api("GET", "/api/v1/organisations/not-a-uuid"), 404)
+    problem(api("GET", "/api/v1/organisations/7b1f1b9e-0000-0000-0000-000000000000"), 404)
+    response = api("PUT", "/api/v1/organisations", json={})
+    assert problem(response, 405)
+    problem(api("GET", "/api/v1/organisations?pageSize=0"), 422)
+    problem(api("GET", "/api/v1/organisations?sort=secret"), 422)
+
+
+def test_immutable_fields_say_why(api):
+    kommun = api.ids["0203:exempelkommun.se"]
+    body = problem(
+        api(
+            "PATCH",
+            f"/api/v1/organisations/{kommun}",
+            json={"participantIdentifier": "0203:ny.se"},
+            headers={"If-Match": "*"},
+        ),
+        422,
+    )
+    assert "cannot be changed" in body["errors"][0]["reason"]
+
+
+def test_certificates_that_are_garbage_are_refused(api):
+    kommun = api.ids["0203:exempelkommun.se"]
+    body = problem(
+        api(
+            "POST",
+            f"/api/v1/organisations/{kommun}/certificates",
+            "ap",
+            json={"usage": "signing", "certificate": "not a certificate"},
+        ),
+        422,
+    )
+    assert body["errors"][0]["field"] == "certificate"
+
+
+# -- concurrency -------------------------------------------------------------------------------------
+
+
+def test_two_writers_with_the_same_version_one_wins_one_gets_412(api):
+    kommun = api.ids["0203:exempelkommun.se"]
+    url = f"/api/v1/organisations/{kommun}"
+    version = api("GET", url, "kommun").headers["ETag"]
+    first = api("PATCH", url, "kommun", json={"description": "Först"}, headers={"If-Match": version})
+    second = api("PATCH", url, "kommun", json={"description": "Sen"}, headers={"If-Match": version})
+    assert (first.status_code, second.status_code) == (200, 412)
+    assert api("GET", url, "kommun").get_json()["description"] == "Först"
+
+
+def test_concurrent_writers_never_lose_an_update(api):
+    kommun = api.ids["0203:exempelkommun.se"]
+    base = f"/api/v1/organisations/{kommun}/function-addresses"
+    item = api("POST", base, "kommun", json={"identifier": "sdk:samtidigt:0203:exempelkommun.se", "name": "N"}).headers[
+        "Location"
+    ]
+    errors: list[str] = []
+
+    def writer(word: str) -> None:
+        client = api.client.application.test_client()
+        for _ in range(100):
+            current = client.get(item, headers={"Authorization": f"Bearer {api.tokens['kommun']}"})
+            keywords = current.get_json()["keywords"] + [word]
+            response = client.patch(
+                item,
+                json={"keywords": keywords},
+                headers={"Authorization": f"Bearer {api.tokens['kommun']}", "If-Match": current.headers["ETag"]},
+            )
+            if response.status_code == 200:
+                return
+            if response.status_code != 412:
+                errors.append(response.get_data(as_text=True))
+                return
+        errors.append(f"{word} never got through")
+
+    threads = [threading.Thread(target=writer, args=(f"ord{n}",)) for n in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    final = api("GET", item, "kommun").get_json()
+    assert sorted(final["keywords"]) == sorted(f"ord{n}" for n in range(6))
+    assert final["version"] == 7
+
+
+# -- bulk, tokens, audit -----------------------------------------------------------------------------
+
+
+def test_moving_every_service_to_another_endpoint_configuration(api):
+    [access_point] = api("GET", "/api/v1/access-points", "ap").get_json()
+    body = {
+        "accessPoint": access_point["id"],
+        "name": "Ny AS4",
+        "transportProfile": "digg-transport-as4-v1_0",
+        "endpointUrl": "https://ny.ap.example.se/as4",
+        "technicalContactUrl": "https://ny.ap.example.se",
+        "description": "Ny",
+    }
+    target = api("POST", "/api/v1/endpoint-configurations", "ap", json=body).get_json()
+    moved = api(
+        "POST",
+        f"/api/v1/endpoint-configurations/{api.ids['endpoint']}/move-services",
+        "ap",
+        json={"target": target["id"]},
+    )
+    assert moved.get_json() == {"moved": 6, "republished": 3}
+    from app.settings import SDK_MESSAGE_DOCUMENT_TYPE
+
+    participant = quote("iso6523-actorid-upis::0203:exempelkommun.se", safe="")
+    smp = f"/smp/{participant}/services/{quote(SDK_MESSAGE_DOCUMENT_TYPE, safe='')}"
+    assert b"https://ny.ap.example.se/as4" in api.client.get(smp).data
+    problem(
+        api(
+            "POST",
+            f"/api/v1/endpoint-configurations/{target['id']}/move-services",
+            "other_ap",
+            json={"target": str(api.ids["endpoint"])},
+        ),
+        403,
+    )
+
+
+def test_tokens_are_shown_once_and_revocation_takes_effect(api):
+    created = api(
+        "POST",
+        "/api/v1/tokens",
+        json={"name": "ci", "role": "org_admin", "scope": str(api.ids["0203:exempelkommun.se"])},
+    )
+    assert created.status_code == 201
+    token = created.get_json()["token"]
+    assert created.headers["Cache-Control"] == "no-store"
+    listed = api("GET", "/api/v1/tokens").get_data(as_text=True)
+    assert token not in listed
+    headers = {"Authorization": f"Bearer {token}"}
+    assert api.client.get("/api/v1/organisations", headers=headers).status_code == 200
+    assert api("DELETE", created.headers["Location"]).status_code == 204
+    problem(api.client.get("/api/v1/organisations", headers=headers), 401)
+    problem(api("POST", "/api/v1/tokens", json={"name": "x", "role": "org_admin"}), 422)
+
+
+def test_audit_events_are_scoped_and_filtered(api):
+    kommun = api.ids["0203:exempelkommun.se"]
+    api(
+        "PATCH",
+        f"/api/v1/organisations/{kommun}",
+        "kommun",
+        json={"description": "Granskad"},
+        headers={"If-Match": "*"},
+    )
+    own = api("GET", "/api/v1/audit-events?pageSize=500", "kommun").get_json()["items"]
+    assert own
+    assert {event["organisation"] for event in own} == {str(kommun)}
+    updates = api("GET", "/api/v1/audit-events?action=organisation:update").get_json()["items"]
+    assert [event["actor"] for event in updates] == ["kommun"]
+    assert updates[0]["after"]["description"] == "Granskad"
+    assert updates[0]["requestId"]
+
+
+# -- the document ------------------------------------------------------------------------------------
+
+
+def test_the_committed_openapi_document_is_current(app):
+    from app.api.spec import openapi_text
+
+    committed = (ROOT / "openapi" / "openapi.json").read_text(encoding="utf-8")
+    assert committed == openapi_text(app), "openapi/openapi.json is stale: run 'make openapi'"
+
+
+def test_openapi_and_its_ui_are_served(api):
+    document = api.client.get("/openapi.json").get_json()
+    assert document["info"]["title"] == "SDK Address Book"
+    for path, operations in document["paths"].items():
+        for method, operation in operations.items():
+            if method in ("get", "post", "put", "patch", "delete"):
+                assert operation.get("summary"), f"{method.upper()} {path} has no summary"
+    page = api.client.get("/api/docs")
+    assert page.status_code == 200
+    assert b"/api/docs/static/swagger-ui-bundle.js" in page.data
+    script = api.client.get("/api/docs/static/swagger-ui-bundle.js")
+    assert script.status_code == 200
+    assert len(script.get_data()) > 100_000
+    script.close()
