@@ -9,7 +9,7 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 from sqlalchemy import select
 
-from app.api.common import PageArgs, Schema, etag, expected_version, page_schema, paginate
+from app.api.common import PageArgs, Schema, etag, expected_version, page_schema, paginate, sort_field
 from app.auth import rules
 from app.auth.context import current_actor
 from app.extensions import current_database
@@ -88,6 +88,10 @@ class EndpointPatchSchema(Schema):
     description = ma.fields.String()
     activationDate = ma.fields.AwareDateTime(allow_none=True)
     expirationDate = ma.fields.AwareDateTime(allow_none=True)
+
+
+class EndpointFilterSchema(PageArgs):
+    sort = sort_field("name")
 
 
 class MoveSchema(Schema):
@@ -194,7 +198,7 @@ class AccessPointItem(MethodView):
 
 @blp.route("/endpoint-configurations")
 class EndpointConfigurations(MethodView):
-    @blp.arguments(PageArgs, location="query")
+    @blp.arguments(EndpointFilterSchema, location="query")
     @blp.response(200, EndpointPage)
     @blp.doc(summary="List endpoint configurations (yours, unless you are the operator)")
     def get(self, args):

@@ -8,8 +8,9 @@ import marshmallow as ma
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from sqlalchemy import select
+from sqlalchemy.orm import selectinload
 
-from app.api.common import PageArgs, Schema, etag, page_schema, paginate
+from app.api.common import PageArgs, Schema, etag, page_schema, paginate, sort_field
 from app.auth import rules
 from app.auth.context import current_actor
 from app.extensions import current_database
@@ -75,6 +76,7 @@ class AuditEventSchema(Schema):
 
 
 class AuditFilterSchema(PageArgs):
+    sort = sort_field("occurredAt")
     entity_type = ma.fields.String(data_key="entityType", load_default=None)
     entity_id = ma.fields.String(data_key="entityId", load_default=None)
     actor = ma.fields.String(load_default=None)
@@ -86,6 +88,21 @@ class AuditFilterSchema(PageArgs):
 AuditPage = page_schema(AuditEventSchema, "AuditEventPage")
 
 
+def _code_system(system: CodeSystem, codes: list | None = None) -> dict:
+    """Attribute-named data for the response schema to serialise (while the session is open)."""
+    return {
+        "id": system.id,
+        "identifier": system.identifier,
+        "name": system.name,
+        "description": system.description,
+        "code_system_version": system.code_system_version,
+        "codes": [
+            {"id": c.id, "code": c.code, "display_name": c.display_name, "description": c.description}
+            for c in (system.codes if codes is None else codes)
+        ],
+    }
+
+
 @blp.route("/code-systems")
 class CodeSystems(MethodView):
     @blp.response(200, CodeSystemSchema(many=True))
@@ -93,7 +110,8 @@ class CodeSystems(MethodView):
     def get(self):
         current_actor()
         with current_database().reader() as session:
-            return list(session.scalars(select(CodeSystem).order_by(CodeSystem.identifier)))
+            query = select(CodeSystem).options(selectinload(CodeSystem.codes)).order_by(CodeSystem.identifier)
+            return [_code_system(system) for system in session.scalars(query)]
 
     @blp.arguments(CodeSystemSchema)
     @blp.response(201, CodeSystemSchema)
@@ -103,7 +121,11 @@ class CodeSystems(MethodView):
         rules.require_operator(actor)
         with current_database().writer() as session:
             system = code_systems.create_code_system(session, actor, version=data.pop("code_system_version"), **data)
-            return system, 201, {"ETag": etag(system), "Location": f"/api/v1/code-systems/{system.id}"}
+            return (
+                _code_system(system, codes=[]),
+                201,
+                {"ETag": etag(system), "Location": f"/api/v1/code-systems/{system.id}"},
+            )
 
 
 @blp.route("/code-systems/<uuid:system_id>/codes")

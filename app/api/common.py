@@ -48,7 +48,16 @@ def expected_version() -> int | None:
 class PageArgs(Schema):
     page = ma.fields.Integer(load_default=1, validate=ma.validate.Range(min=1, max=1_000_000))
     page_size = ma.fields.Integer(data_key="pageSize", load_default=50, validate=ma.validate.Range(min=1, max=500))
-    sort = ma.fields.String(load_default=None, metadata={"description": "a field name, '-' in front for descending"})
+
+
+def sort_field(*keys: str) -> ma.fields.String:
+    """``sort``: one of the keys, ``-`` in front for descending (documented as an enum)."""
+    choices = [option for key in keys for option in (key, f"-{key}")]
+    return ma.fields.String(
+        load_default=None,
+        validate=ma.validate.OneOf(choices),
+        metadata={"description": "a field name, '-' in front for descending"},
+    )
 
 
 def page_schema(item: type[ma.Schema], name: str) -> type[ma.Schema]:

@@ -9,7 +9,7 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 from sqlalchemy import select
 
-from app.api.common import PageArgs, Schema, etag, expected_version, page_schema, paginate
+from app.api.common import PageArgs, Schema, etag, expected_version, page_schema, paginate, sort_field
 from app.auth import rules
 from app.auth.context import current_actor
 from app.extensions import current_database
@@ -62,6 +62,7 @@ class FunctionAddressPatchSchema(Schema):
 
 
 class FunctionAddressFilterSchema(PageArgs):
+    sort = sort_field("name", "identifier", "createdAt", "updatedAt")
     identifier = ma.fields.String(load_default=None)
     status = ma.fields.String(load_default=None, validate=ma.validate.OneOf(["active", "inactive"]))
 

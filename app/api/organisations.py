@@ -9,7 +9,7 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 from sqlalchemy import or_, select
 
-from app.api.common import PageArgs, Schema, etag, expected_version, page_schema, paginate
+from app.api.common import PageArgs, Schema, etag, expected_version, page_schema, paginate, sort_field
 from app.auth import rules
 from app.auth.context import current_actor
 from app.extensions import current_database
@@ -88,6 +88,7 @@ class OrganisationPatchSchema(Schema):
 
 
 class OrganisationFilterSchema(PageArgs):
+    sort = sort_field("name", "createdAt", "updatedAt")
     participant_identifier = ma.fields.String(data_key="participantIdentifier", load_default=None)
     type = ma.fields.String(load_default=None, validate=ma.validate.OneOf(["o", "ou"]))
     federation_status = ma.fields.String(
