@@ -23,6 +23,8 @@ from app.registry import schema
 from app.registry.models import Base
 from app.settings import Settings, load_settings
 
+pytest_plugins = ["tests.api_support"]
+
 POSTGRES_MAINTENANCE_URL = os.environ.get("SDK_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 SPECS = Path(__file__).resolve().parents[1].parent / "shared" / "specs"
 

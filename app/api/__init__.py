@@ -84,8 +84,9 @@ def init_app(app: Flask) -> ManagementApi:
     @app.before_request
     def require_json() -> None:
         writing = request.path.startswith("/api/v1/") and request.method in WRITE_METHODS
-        if writing and request.mimetype not in JSON_TYPES:
-            abort(415, description="send the body as application/json")
+        accepted = JSON_TYPES | ({"text/csv"} if request.path.endswith("/import") else set())
+        if writing and request.mimetype not in accepted:
+            abort(415, description=f"send the body as {' or '.join(sorted(accepted))}")
 
     import swagger_ui_bundle
 

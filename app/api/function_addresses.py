@@ -181,3 +181,109 @@ class FunctionAddressItem(MethodView):
             address = _address(session, organisation_id, address_id)
             rules.require_directory_write(actor, address.organisation)
             operations.set_active(session, actor, address.id, False, expected_version=version)
+
+
+class ImportArgs(Schema):
+    dry_run = ma.fields.Boolean(data_key="dryRun", load_default=True, metadata={"description": "only check (default)"})
+
+
+class RowErrorSchema(Schema):
+    row = ma.fields.Integer()
+    field = ma.fields.String()
+    reason = ma.fields.String()
+
+
+class ImportResultSchema(Schema):
+    rows = ma.fields.Integer()
+    created = ma.fields.Integer()
+    dry_run = ma.fields.Boolean(data_key="dryRun")
+    errors = ma.fields.List(ma.fields.Nested(RowErrorSchema))
+
+
+class ExportArgs(Schema):
+    format = ma.fields.String(load_default="csv", validate=ma.validate.OneOf(["csv", "json"]))
+
+
+_IMPORT_BODY = {
+    "required": True,
+    "content": {
+        "text/csv": {
+            "schema": {"type": "string"},
+            "example": "identifier,name,description,categories,keywords\n"
+            "sdk:ekonomi:0203:exempel.se,Ekonomi,,,faktura;lön\n",
+        },
+        "application/json": {
+            "schema": {"type": "array", "items": {"type": "object"}},
+            "example": [{"identifier": "sdk:ekonomi:0203:exempel.se", "name": "Ekonomi"}],
+        },
+    },
+}
+
+
+@blp.route("/import")
+class FunctionAddressImport(MethodView):
+    @blp.arguments(ImportArgs, location="query")
+    @blp.response(200, ImportResultSchema)
+    @blp.alt_response(422, response="UNPROCESSABLE_ENTITY", description="Some rows are invalid: nothing was imported")
+    @blp.doc(
+        summary="Import function addresses from CSV or JSON: dryRun reports per-row errors; an apply is all or nothing",
+        requestBody=_IMPORT_BODY,
+    )
+    def post(self, args, organisation_id: uuid.UUID):
+        import io
+
+        from flask import request
+
+        from app.operations.function_address_import import import_function_addresses, read_csv, read_json
+        from app.problems import problem
+
+        actor = current_actor()
+        with current_database().writer() as session:
+            organisation = get_or_not_found(session, Organisation, organisation_id, "organisation")
+            rules.require_directory_write(actor, organisation)
+            if request.mimetype == "text/csv":
+                rows = read_csv(io.TextIOWrapper(request.stream, encoding="utf-8-sig", newline=""))
+            else:
+                rows = read_json(request.get_data())
+            result = import_function_addresses(session, actor, organisation.id, rows, dry_run=args["dry_run"])
+            if result.errors and not result.dry_run:
+                session.rollback()
+                errors = [{"field": f"rows[{e.row}].{e.field}", "reason": e.reason} for e in result.errors[:1000]]
+                detail = f"{len(result.errors)} problems in {result.rows} rows; nothing was imported"
+                return problem(422, "import-rejected", "Unprocessable Content", detail, errors=errors)
+            return {
+                "rows": result.rows,
+                "created": result.created,
+                "dry_run": result.dry_run,
+                "errors": [e.__dict__ for e in result.errors],
+            }
+
+
+@blp.route("/export")
+class FunctionAddressExport(MethodView):
+    @blp.arguments(ExportArgs, location="query")
+    @blp.response(200, description="CSV (text/csv) or JSON (application/json), streamed")
+    @blp.doc(summary="Export the organisation's function addresses (the import format plus status), streamed")
+    def get(self, args, organisation_id: uuid.UUID):
+        from flask import Response, stream_with_context
+
+        from app.operations.function_address_import import export_csv, export_json, export_rows
+
+        actor = current_actor()
+        database = current_database()
+        with database.reader() as session:
+            organisation = get_or_not_found(session, Organisation, organisation_id, "organisation")
+            rules.require_read_organisation(actor, organisation)
+
+        def generate():
+            with database.reader() as session:
+                rows = export_rows(session, organisation_id)
+                yield from (export_csv(rows) if args["format"] == "csv" else export_json(rows))
+
+        content_type = "text/csv; charset=utf-8" if args["format"] == "csv" else "application/json"
+        filename = f"function-addresses-{organisation_id}.{args['format']}"
+        return Response(
+            stream_with_context(generate()),
+            content_type=content_type,
+            headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+        )

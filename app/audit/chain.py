@@ -105,6 +105,47 @@ def record(
     return event
 
 
+def record_many(
+    session: Session,
+    actor: Actor,
+    action: Action,
+    entity_type: str,
+    entries: list[tuple[str, dict[str, Any]]],
+    *,
+    organisation_id: uuid.UUID | None = None,
+) -> int:
+    """Append one event per ``(entity id, after)`` in one statement (bulk imports); same chain, same hashes."""
+    from sqlalchemy import insert
+
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _ADVISORY_LOCK_KEY})
+    session.flush()
+    previous = session.scalar(select(AuditEvent.hash).order_by(AuditEvent.id.desc()).limit(1)) or GENESIS
+    rows = []
+    for entity_id, after in entries:
+        event = AuditEvent(
+            occurred_at=utcnow(),
+            actor=actor.name,
+            role=actor.role,
+            action=str(action),
+            entity_type=entity_type,
+            entity_id=str(entity_id),
+            organisation_id=organisation_id,
+            before=None,
+            after=_jsonable(after),
+            request_id=actor.request_id,
+            previous_hash=previous,
+        )
+        event.hash = event_hash(previous, _content(event))
+        previous = event.hash
+        rows.append(
+            {column.key: getattr(event, column.key) for column in AuditEvent.__table__.columns if column.key != "id"}
+        )
+    for start in range(0, len(rows), 5000):
+        session.execute(insert(AuditEvent), rows[start : start + 5000])
+    return len(rows)
+
+
 @dataclass(frozen=True)
 class ChainReport:
     checked: int

@@ -35,6 +35,15 @@ class FunctionAddressInput:
     keywords: Sequence[str] = field(default_factory=tuple)
 
 
+def checked_fields(check: Checker, data: FunctionAddressInput) -> tuple[str | None, str | None, str | None, list[str]]:
+    """The rules of a function address's own fields (identifier, name, description, keywords)."""
+    identifier = check.identifier("identifier", data.identifier, validate_function_address_identifier)
+    name = check.text("name", data.name, maximum=NAME_MAX, required=True)
+    description = check.text("description", data.description, maximum=DESCRIPTION_MAX, multiline=True)
+    keywords = check.keywords("keywords", data.keywords)
+    return identifier, name, description, keywords
+
+
 def find_by_identifier(session: Session, identifier: str) -> FunctionAddress | None:
     return session.scalar(select(FunctionAddress).where(FunctionAddress.identifier_folded == fold(identifier)))
 
@@ -69,10 +78,7 @@ def create_function_address(
 ) -> FunctionAddress:
     organisation = get_or_not_found(session, Organisation, organisation_id, "organisation")
     check = Checker()
-    identifier = check.identifier("identifier", data.identifier, validate_function_address_identifier)
-    name = check.text("name", data.name, maximum=NAME_MAX, required=True)
-    description = check.text("description", data.description, maximum=DESCRIPTION_MAX, multiline=True)
-    keywords = check.keywords("keywords", data.keywords)
+    identifier, name, description, keywords = checked_fields(check, data)
     categories = _categories(session, check, data.categories)
     check.done()
     _unique_identifier(session, identifier)

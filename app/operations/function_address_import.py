@@ -1,0 +1,212 @@
+"""Bulk import and export of function addresses (CSV or JSON), all or nothing.
+
+Every row is checked with the same rules as a single create (``checked_fields``), plus uniqueness within
+the file and against the database; a dry run reports the per-row errors and changes nothing. An apply
+with any error changes nothing either. A clean apply inserts every address, its categories and one
+audit event per address with bulk statements in one transaction.
+
+CSV columns: ``identifier,name,description,categories,keywords`` (categories are code ids, keywords
+words, both separated by ``;``). JSON: an array of objects with the same keys (lists for the last two).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import uuid
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import insert, select
+from sqlalchemy.orm import Session, selectinload
+
+from app import audit
+from app.audit import Action, Actor
+from app.identifiers import fold
+from app.operations.function_addresses import ENTITY, FunctionAddressInput, checked_fields
+from app.registry.columns import utcnow
+from app.registry.errors import FieldError, ValidationFailed
+from app.registry.models import Code, FunctionAddress, Organisation, function_address_categories
+from app.registry.validation import Checker, get_or_not_found
+
+COLUMNS = ("identifier", "name", "description", "categories", "keywords")
+MAX_ROWS = 500_000
+
+
+@dataclass
+class RowError:
+    row: int  # 1-based, as a spreadsheet shows it (the header is not counted)
+    field: str
+    reason: str
+
+
+@dataclass
+class ImportResult:
+    rows: int = 0
+    created: int = 0
+    dry_run: bool = True
+    errors: list[RowError] = field(default_factory=list)
+
+
+def _split(value: Any) -> list[str]:
+    if value is None or value == "":
+        return []
+    if isinstance(value, list):
+        return value
+    return [part.strip() for part in str(value).split(";") if part.strip()]
+
+
+def read_csv(stream: io.TextIOBase) -> Iterator[dict[str, Any]]:
+    reader = csv.DictReader(stream)
+    missing = [c for c in ("identifier", "name") if c not in (reader.fieldnames or [])]
+    if missing:
+        raise ValidationFailed(
+            FieldError("header", f"the CSV needs the columns {', '.join(COLUMNS)}; missing {', '.join(missing)}")
+        )
+    unknown = [c for c in reader.fieldnames or [] if c not in COLUMNS]
+    if unknown:
+        raise ValidationFailed(
+            FieldError("header", f"unknown columns {', '.join(unknown)} (known: {', '.join(COLUMNS)})")
+        )
+    yield from reader
+
+
+def read_json(data: bytes) -> list[dict[str, Any]]:
+    try:
+        rows = json.loads(data)
+    except (ValueError, UnicodeDecodeError):
+        raise ValidationFailed(FieldError("body", "is not valid JSON")) from None
+    if not isinstance(rows, list) or not all(isinstance(row, dict) for row in rows):
+        raise ValidationFailed(FieldError("body", "must be a JSON array of objects"))
+    return rows
+
+
+def import_function_addresses(
+    session: Session, actor: Actor, organisation_id: uuid.UUID | str, rows: Iterable[dict[str, Any]], *, dry_run: bool
+) -> ImportResult:
+    organisation = get_or_not_found(session, Organisation, organisation_id, "organisation")
+    known_codes = {str(code_id) for code_id in session.scalars(select(Code.id))}
+    result = ImportResult(dry_run=dry_run)
+    prepared: list[dict[str, Any]] = []
+    links: list[dict[str, Any]] = []
+    seen: dict[str, int] = {}
+    for number, raw in enumerate(rows, start=1):
+        if number > MAX_ROWS:
+            raise ValidationFailed(FieldError("body", f"at most {MAX_ROWS} rows per import"))
+        result.rows = number
+        unknown = sorted(set(raw) - set(COLUMNS))
+        check = Checker()
+        for name in unknown:
+            check.fail(name, "is not a column of a function address")
+        data = FunctionAddressInput(
+            identifier=raw.get("identifier") or "",
+            name=raw.get("name") or "",
+            description=raw.get("description") or None,
+            keywords=_split(raw.get("keywords")),
+        )
+        identifier, name, description, keywords = checked_fields(check, data)
+        categories = _split(raw.get("categories"))
+        for category in categories:
+            if str(category) not in known_codes:
+                check.fail("categories", f"no code has the id {category!r}")
+        if identifier is not None:
+            folded = fold(identifier)
+            if folded in seen:
+                check.fail("identifier", f"repeats row {seen[folded]}")
+            seen.setdefault(folded, number)
+        result.errors += [RowError(number, e.field, e.reason) for e in check.errors]
+        if check.errors or result.errors:
+            continue  # once anything failed nothing is applied: only keep collecting errors
+        address_id = uuid.uuid4()
+        prepared.append(
+            {
+                "id": address_id,
+                "organisation_id": organisation.id,
+                "identifier": identifier,
+                "identifier_folded": folded,
+                "name": name,
+                "description": description,
+                "keywords": keywords,
+                "status": "active",
+            }
+        )
+        links += [{"function_address_id": address_id, "code_id": uuid.UUID(str(c))} for c in dict.fromkeys(categories)]
+    _existing(session, seen, result)
+    if result.errors or dry_run:
+        return result
+    now = utcnow()
+    for row in prepared:
+        row.update(created_at=now, updated_at=now, version=1)
+    for start in range(0, len(prepared), 5000):
+        session.execute(insert(FunctionAddress), prepared[start : start + 5000])
+    for start in range(0, len(links), 10000):
+        session.execute(insert(function_address_categories), links[start : start + 10000])
+    owner = organisation.parent_id or organisation.id
+    entries = [(row["id"], {**row, "categories": []}) for row in prepared]
+    audit.chain.record_many(session, actor, Action.FUNCTION_ADDRESS_CREATE, ENTITY, entries, organisation_id=owner)
+    result.created = len(prepared)
+    return result
+
+
+def _existing(session: Session, seen: dict[str, int], result: ImportResult) -> None:
+    """Identifiers that exist already (case-insensitively), looked up in chunks."""
+    folded = list(seen)
+    for start in range(0, len(folded), 5000):
+        chunk = folded[start : start + 5000]
+        for existing in session.scalars(
+            select(FunctionAddress.identifier_folded).where(FunctionAddress.identifier_folded.in_(chunk))
+        ):
+            result.errors.append(
+                RowError(seen[existing], "identifier", "a function address with this identifier exists")
+            )
+    result.errors.sort(key=lambda error: error.row)
+
+
+def export_rows(session: Session, organisation_id: uuid.UUID) -> Iterator[dict[str, Any]]:
+    query = (
+        select(FunctionAddress)
+        .where(FunctionAddress.organisation_id == organisation_id)
+        .order_by(FunctionAddress.identifier_folded)
+        .options(selectinload(FunctionAddress.categories))
+        .execution_options(yield_per=2000)
+    )
+    for address in session.scalars(query):
+        yield {
+            "identifier": address.identifier,
+            "name": address.name,
+            "description": address.description or "",
+            "categories": [str(code.id) for code in address.categories],
+            "keywords": address.keywords or [],
+            "status": address.status,
+        }
+
+
+def export_csv(rows: Iterable[dict[str, Any]]) -> Iterator[str]:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow([*COLUMNS, "status"])
+    for row in rows:
+        writer.writerow(
+            [
+                row["identifier"],
+                row["name"],
+                row["description"],
+                ";".join(row["categories"]),
+                ";".join(row["keywords"]),
+                row["status"],
+            ]
+        )
+        if buffer.tell() > 64_000:
+            yield buffer.getvalue()
+            buffer.seek(0)
+            buffer.truncate()
+    yield buffer.getvalue()
+
+
+def export_json(rows: Iterable[dict[str, Any]]) -> Iterator[str]:
+    yield "["
+    for index, row in enumerate(rows):
+        yield ("," if index else "") + json.dumps(row, ensure_ascii=False)
+    yield "]\n"
