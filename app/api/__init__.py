@@ -12,6 +12,7 @@ from flask_smorest.utils import prepare_response
 from werkzeug.exceptions import HTTPException
 
 from app.api import access_points, administration, errors, function_addresses, organisations, participant_data
+from app.auth.context import current_actor
 
 WRITE_METHODS = {"POST", "PUT", "PATCH"}
 JSON_TYPES = {"application/json", "application/merge-patch+json"}
@@ -80,6 +81,12 @@ def init_app(app: Flask) -> ManagementApi:
     for module in (organisations, function_addresses, participant_data, access_points, administration):
         api.register_blueprint(module.blp)
     errors.init_app(app)
+
+    @app.before_request
+    def authenticate() -> None:
+        """Who is asking is settled before the body is parsed: no token means 401, whatever was sent."""
+        if request.path.startswith("/api/v1/"):
+            current_actor()
 
     @app.before_request
     def require_json() -> None:

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from app.audit.actions import Action
 from app.audit.actor import Actor
+from app.registry.bulk import insert_rows
 from app.registry.columns import utcnow
 from app.registry.models import AuditEvent
 
@@ -50,19 +51,38 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
-def _content(event: AuditEvent) -> dict[str, Any]:
+_HASHED = (
+    "occurred_at",
+    "actor",
+    "role",
+    "action",
+    "entity_type",
+    "entity_id",
+    "organisation_id",
+    "before",
+    "after",
+    "request_id",
+)
+
+
+def _content_of(values: dict[str, Any]) -> dict[str, Any]:
+    """What an event's hash covers (the same for ORM objects and bulk rows)."""
     return {
-        "occurredAt": event.occurred_at.isoformat(),
-        "actor": event.actor,
-        "role": event.role,
-        "action": event.action,
-        "entityType": event.entity_type,
-        "entityId": event.entity_id,
-        "organisationId": str(event.organisation_id) if event.organisation_id else None,
-        "before": event.before,
-        "after": event.after,
-        "requestId": event.request_id,
+        "occurredAt": values["occurred_at"].isoformat(),
+        "actor": values["actor"],
+        "role": values["role"],
+        "action": values["action"],
+        "entityType": values["entity_type"],
+        "entityId": values["entity_id"],
+        "organisationId": str(values["organisation_id"]) if values["organisation_id"] else None,
+        "before": values["before"],
+        "after": values["after"],
+        "requestId": values["request_id"],
     }
+
+
+def _content(event: AuditEvent) -> dict[str, Any]:
+    return _content_of({key: getattr(event, key) for key in _HASHED})
 
 
 def event_hash(previous_hash: str, content: dict[str, Any]) -> str:
@@ -115,34 +135,28 @@ def record_many(
     organisation_id: uuid.UUID | None = None,
 ) -> int:
     """Append one event per ``(entity id, after)`` in one statement (bulk imports); same chain, same hashes."""
-    from sqlalchemy import insert
-
     if session.get_bind().dialect.name == "postgresql":
         session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _ADVISORY_LOCK_KEY})
     session.flush()
     previous = session.scalar(select(AuditEvent.hash).order_by(AuditEvent.id.desc()).limit(1)) or GENESIS
     rows = []
     for entity_id, after in entries:
-        event = AuditEvent(
-            occurred_at=utcnow(),
-            actor=actor.name,
-            role=actor.role,
-            action=str(action),
-            entity_type=entity_type,
-            entity_id=str(entity_id),
-            organisation_id=organisation_id,
-            before=None,
-            after=_jsonable(after),
-            request_id=actor.request_id,
-            previous_hash=previous,
-        )
-        event.hash = event_hash(previous, _content(event))
-        previous = event.hash
-        rows.append(
-            {column.key: getattr(event, column.key) for column in AuditEvent.__table__.columns if column.key != "id"}
-        )
-    for start in range(0, len(rows), 5000):
-        session.execute(insert(AuditEvent), rows[start : start + 5000])
+        row = {
+            "occurred_at": utcnow(),
+            "actor": actor.name,
+            "role": actor.role,
+            "action": str(action),
+            "entity_type": entity_type,
+            "entity_id": str(entity_id),
+            "organisation_id": organisation_id,
+            "before": None,
+            "after": _jsonable(after),
+            "request_id": actor.request_id,
+            "previous_hash": previous,
+        }
+        row["hash"] = previous = event_hash(previous, _content_of(row))
+        rows.append(row)
+    insert_rows(session, AuditEvent.__table__, rows)
     return len(rows)
 
 

@@ -19,13 +19,14 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from app import audit
 from app.audit import Action, Actor
 from app.identifiers import fold
 from app.operations.function_addresses import ENTITY, FunctionAddressInput, checked_fields
+from app.registry.bulk import insert_rows
 from app.registry.columns import utcnow
 from app.registry.errors import FieldError, ValidationFailed
 from app.registry.models import Code, FunctionAddress, Organisation, function_address_categories
@@ -139,10 +140,8 @@ def import_function_addresses(
     now = utcnow()
     for row in prepared:
         row.update(created_at=now, updated_at=now, version=1)
-    for start in range(0, len(prepared), 5000):
-        session.execute(insert(FunctionAddress), prepared[start : start + 5000])
-    for start in range(0, len(links), 10000):
-        session.execute(insert(function_address_categories), links[start : start + 10000])
+    insert_rows(session, FunctionAddress.__table__, prepared)
+    insert_rows(session, function_address_categories, links)
     owner = organisation.parent_id or organisation.id
     entries = [(row["id"], {**row, "categories": []}) for row in prepared]
     audit.chain.record_many(session, actor, Action.FUNCTION_ADDRESS_CREATE, ENTITY, entries, organisation_id=owner)
