@@ -92,6 +92,15 @@ def _organisation(session, organisation_id: uuid.UUID, *, write: bool) -> Organi
     return organisation
 
 
+def _child(session, model, organisation_id: uuid.UUID, child_id: uuid.UUID, label: str, *, write: bool):
+    """A service or certificate of this organisation, after the read or write check on the organisation."""
+    _organisation(session, organisation_id, write=write)
+    record = get_or_not_found(session, model, child_id, label)
+    if record.organisation_id != organisation_id:
+        raise NotFound(f"no such {label} in this organisation")
+    return record
+
+
 @blp.route("/services")
 class Services(MethodView):
     @blp.response(200, ServiceSchema(many=True))
@@ -136,10 +145,7 @@ class ServiceItem(MethodView):
     @blp.doc(summary="Read one service")
     def get(self, organisation_id: uuid.UUID, service_id: uuid.UUID):
         with current_database().reader() as session:
-            _organisation(session, organisation_id, write=False)
-            service = get_or_not_found(session, ParticipantService, service_id, "service")
-            if service.organisation_id != organisation_id:
-                raise NotFound("no such service in this organisation")
+            service = _child(session, ParticipantService, organisation_id, service_id, "service", write=False)
             return _service(service), 200, {"ETag": etag(service)}
 
     @blp.response(204)
@@ -147,10 +153,7 @@ class ServiceItem(MethodView):
     def delete(self, organisation_id: uuid.UUID, service_id: uuid.UUID):
         version = expected_version()
         with current_database().writer() as session:
-            _organisation(session, organisation_id, write=True)
-            service = get_or_not_found(session, ParticipantService, service_id, "service")
-            if service.organisation_id != organisation_id:
-                raise NotFound("no such service in this organisation")
+            service = _child(session, ParticipantService, organisation_id, service_id, "service", write=True)
             operations.remove_service(session, current_actor(), service.id, expected_version=version)
 
 
@@ -183,10 +186,9 @@ class CertificateItem(MethodView):
     @blp.doc(summary="Read one certificate")
     def get(self, organisation_id: uuid.UUID, certificate_id: uuid.UUID):
         with current_database().reader() as session:
-            _organisation(session, organisation_id, write=False)
-            record = get_or_not_found(session, ParticipantCertificate, certificate_id, "certificate")
-            if record.organisation_id != organisation_id:
-                raise NotFound("no such certificate in this organisation")
+            record = _child(
+                session, ParticipantCertificate, organisation_id, certificate_id, "certificate", write=False
+            )
             return _certificate(record), 200, {"ETag": etag(record)}
 
     @blp.response(204)
@@ -194,8 +196,5 @@ class CertificateItem(MethodView):
     def delete(self, organisation_id: uuid.UUID, certificate_id: uuid.UUID):
         version = expected_version()
         with current_database().writer() as session:
-            _organisation(session, organisation_id, write=True)
-            record = get_or_not_found(session, ParticipantCertificate, certificate_id, "certificate")
-            if record.organisation_id != organisation_id:
-                raise NotFound("no such certificate in this organisation")
+            record = _child(session, ParticipantCertificate, organisation_id, certificate_id, "certificate", write=True)
             operations.remove_certificate(session, current_actor(), record.id, expected_version=version)

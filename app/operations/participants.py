@@ -140,44 +140,45 @@ def add_certificate(
     return record
 
 
-def remove_service(
-    session: Session, actor: Actor, service_id: uuid.UUID | str, *, expected_version: int | None = None
-) -> None:
-    """Stop receiving a document type; publication follows at once (the last one withdraws the participant)."""
-    service = get_or_not_found(session, ParticipantService, service_id, "service")
-    check_version(service, expected_version)
-    organisation = service.organisation
-    before = audit.snapshot(service)
-    session.delete(service)
-    session.flush()
-    refresh_participant(session, organisation)
-    audit.record(
-        session,
-        actor,
-        Action.PARTICIPANT_SERVICE_DELETE,
-        "participant_service",
-        service.id,
-        organisation_id=organisation.id,
-        before=before,
-    )
-
-
-def remove_certificate(
-    session: Session, actor: Actor, certificate_id: uuid.UUID | str, *, expected_version: int | None = None
-) -> None:
-    record = get_or_not_found(session, ParticipantCertificate, certificate_id, "certificate")
+def _remove(
+    session: Session, actor: Actor, model, entity_id, label: str, action: Action, entity_type: str, expected_version
+):
+    """Remove a service or certificate; publication follows at once (the last service withdraws the participant)."""
+    record = get_or_not_found(session, model, entity_id, label)
     check_version(record, expected_version)
     organisation = record.organisation
     before = audit.snapshot(record)
     session.delete(record)
     session.flush()
     refresh_participant(session, organisation)
-    audit.record(
+    audit.record(session, actor, action, entity_type, record.id, organisation_id=organisation.id, before=before)
+
+
+def remove_service(
+    session: Session, actor: Actor, service_id: uuid.UUID | str, *, expected_version: int | None = None
+) -> None:
+    _remove(
         session,
         actor,
+        ParticipantService,
+        service_id,
+        "service",
+        Action.PARTICIPANT_SERVICE_DELETE,
+        "participant_service",
+        expected_version,
+    )
+
+
+def remove_certificate(
+    session: Session, actor: Actor, certificate_id: uuid.UUID | str, *, expected_version: int | None = None
+) -> None:
+    _remove(
+        session,
+        actor,
+        ParticipantCertificate,
+        certificate_id,
+        "certificate",
         Action.PARTICIPANT_CERTIFICATE_DELETE,
         "participant_certificate",
-        record.id,
-        organisation_id=organisation.id,
-        before=before,
+        expected_version,
     )
