@@ -73,6 +73,10 @@ RULES: dict[tuple[str, str], set[str]] = {
     ("post", "/api/v1/tokens"): OPERATOR,
     ("delete", "/api/v1/tokens/{token_id}"): OPERATOR,
     ("get", "/api/v1/audit-events"): ALL,
+    ("get", "/api/v1/pending-changes"): ALL,
+    ("get", "/api/v1/pending-changes/{change_id}"): READERS,
+    ("post", "/api/v1/pending-changes/{change_id}/approve"): OPERATOR,
+    ("post", "/api/v1/pending-changes/{change_id}/reject"): OPERATOR,
 }
 
 
@@ -114,6 +118,19 @@ def _context(api, db, settings) -> tuple[dict[str, str], dict]:
         from app.operations.credentials import issue_token
 
         ids["token_id"] = issue_token(session, Actor("t", "system"), name="att-dra-in", role="operator").credential.id
+    with db.writer() as session:
+        from app.audit import Actor
+        from app.operations import approvals
+
+        ids["change_id"] = approvals.add_certificate(
+            session,
+            Actor("ap", "ap_operator", api.ids["ap"]),
+            api.ids["0203:exempelkommun.se"],
+            usage="signing",
+            certificate=DevelopmentPki(settings.pki_dir)
+            .participant("0203:regionexempel.se", "signing")
+            .certificate.read_text(),
+        ).id
     pki = DevelopmentPki(settings.pki_dir)
     bodies = {
         ("post", "/api/v1/organisations"): {
@@ -159,6 +176,7 @@ def _context(api, db, settings) -> tuple[dict[str, str], dict]:
         ("post", "/api/v1/code-systems/{system_id}/codes"): {"code": "matris", "displayName": "Matris"},
         ("post", "/api/v1/tokens"): {"name": "matris", "role": "operator"},
         ("post", ORG + "/reject"): {"reason": "Matris"},
+        ("post", "/api/v1/pending-changes/{change_id}/reject"): {"reason": "Matris"},
     }
     return ids, bodies
 

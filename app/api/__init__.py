@@ -11,7 +11,15 @@ from flask_smorest import Api
 from flask_smorest.utils import prepare_response
 from werkzeug.exceptions import HTTPException
 
-from app.api import access_points, administration, errors, function_addresses, organisations, participant_data
+from app.api import (
+    access_points,
+    administration,
+    errors,
+    function_addresses,
+    organisations,
+    participant_data,
+    pending_changes,
+)
 from app.auth.context import current_actor
 
 WRITE_METHODS = {"POST", "PUT", "PATCH"}
@@ -78,7 +86,7 @@ def openapi_settings() -> dict:
 def init_app(app: Flask) -> ManagementApi:
     app.config.update(openapi_settings())
     api = ManagementApi(app)
-    for module in (organisations, function_addresses, participant_data, access_points, administration):
+    for module in (organisations, function_addresses, participant_data, pending_changes, access_points, administration):
         api.register_blueprint(module.blp)
     errors.init_app(app)
 

@@ -10,12 +10,14 @@ from flask_smorest import Blueprint
 from sqlalchemy import select
 
 from app.api.common import Schema, etag, expected_version
+from app.api.pending_changes import PendingChangeSchema, pending_response
 from app.auth import rules
 from app.auth.context import current_actor
 from app.extensions import current_database
+from app.operations import approvals
 from app.operations import participants as operations
 from app.registry.errors import NotFound
-from app.registry.models import Organisation, ParticipantCertificate, ParticipantService
+from app.registry.models import Organisation, ParticipantCertificate, ParticipantService, PendingChange
 from app.registry.validation import get_or_not_found
 from app.settings import SDK_MESSAGE_DOCUMENT_TYPE
 
@@ -113,6 +115,11 @@ class Services(MethodView):
 
     @blp.arguments(ServiceSchema)
     @blp.response(201, ServiceSchema)
+    @blp.alt_response(
+        202,
+        schema=PendingChangeSchema,
+        description="The participant is approved: the new document type awaits the federation operator",
+    )
     @blp.alt_response(409, response="CONFLICT", description="The participant already receives this document type")
     @blp.doc(summary="Receive a document type at an endpoint configuration (published at once when approved)")
     def post(self, data, organisation_id: uuid.UUID):
@@ -125,7 +132,7 @@ class Services(MethodView):
             configuration = session.get(EndpointConfiguration, configuration_id)
             if configuration is not None and current_actor().role == rules.AP_OPERATOR:
                 rules.require_endpoint_configuration(current_actor(), configuration)
-            service = operations.add_service(
+            service = approvals.add_service(
                 session,
                 current_actor(),
                 organisation.id,
@@ -135,6 +142,8 @@ class Services(MethodView):
                 allowed_document_types=settings.document_types,
                 policy=settings.identifier_policy,
             )
+            if isinstance(service, PendingChange):
+                return pending_response(service)
             location = f"/api/v1/organisations/{organisation.id}/services/{service.id}"
             return _service(service), 201, {"ETag": etag(service), "Location": location}
 
@@ -169,13 +178,20 @@ class Certificates(MethodView):
 
     @blp.arguments(CertificateSchema)
     @blp.response(201, CertificateSchema)
-    @blp.doc(summary="Add a signing or encryption certificate")
+    @blp.alt_response(
+        202,
+        schema=PendingChangeSchema,
+        description="The participant is approved: the change awaits the federation operator",
+    )
+    @blp.doc(summary="Add a signing or encryption certificate (for an approved participant: awaits approval)")
     def post(self, data, organisation_id: uuid.UUID):
         with current_database().writer() as session:
             organisation = _organisation(session, organisation_id, write=True)
-            record = operations.add_certificate(
+            record = approvals.add_certificate(
                 session, current_actor(), organisation.id, usage=data["usage"], certificate=data["certificate"]
             )
+            if isinstance(record, PendingChange):
+                return pending_response(record)
             location = f"/api/v1/organisations/{organisation.id}/certificates/{record.id}"
             return _certificate(record), 201, {"ETag": etag(record), "Location": location}
 
@@ -192,9 +208,17 @@ class CertificateItem(MethodView):
             return _certificate(record), 200, {"ETag": etag(record)}
 
     @blp.response(204)
-    @blp.doc(summary="Remove a certificate (send If-Match)")
+    @blp.alt_response(
+        202,
+        schema=PendingChangeSchema,
+        description="The participant is approved: the removal awaits the federation operator",
+    )
+    @blp.doc(summary="Remove a certificate (send If-Match; for an approved participant: awaits approval)")
     def delete(self, organisation_id: uuid.UUID, certificate_id: uuid.UUID):
         version = expected_version()
         with current_database().writer() as session:
             record = _child(session, ParticipantCertificate, organisation_id, certificate_id, "certificate", write=True)
-            operations.remove_certificate(session, current_actor(), record.id, expected_version=version)
+            change = approvals.remove_certificate(session, current_actor(), record.id, expected_version=version)
+            if change is not None:
+                return pending_response(change)
+        return None

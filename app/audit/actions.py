@@ -29,5 +29,8 @@ class Action(StrEnum):
     PARTICIPANT_CERTIFICATE_CREATE = "participant_certificate:create"
     PARTICIPANT_CERTIFICATE_DELETE = "participant_certificate:delete"
     SERVICES_MOVE = "participant_service:move"
+    PENDING_CHANGE_REQUEST = "pending_change:request"
+    PENDING_CHANGE_APPROVE = "pending_change:approve"
+    PENDING_CHANGE_REJECT = "pending_change:reject"
     CREDENTIAL_CREATE = "credential:create"
     CREDENTIAL_REVOKE = "credential:revoke"
