@@ -17,6 +17,15 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 _WRITE_OPTION = "sdk_write_transaction"
+SETTINGS_KEY = "sdk.settings"
+
+
+def settings_for(session: Session):
+    """The settings a write session was opened with (``Database.session_info``)."""
+    settings = session.info.get(SETTINGS_KEY)
+    if settings is None:
+        raise RuntimeError("this session carries no settings: open it with Database.writer() of a configured app")
+    return settings
 
 
 class Database:

@@ -8,7 +8,7 @@ from sqlalchemy import select
 
 from app.registry.models import Publication
 from app.settings import SDK_MESSAGE_DOCUMENT_TYPE
-from app.trust.devpki import ensure_development_pki
+from app.trust.devpki import DevelopmentPki, KeyPair, ensure_development_pki, issue_leaf
 from tests.api_support import problem
 
 
@@ -44,23 +44,33 @@ def test_a_new_document_type_waits_for_approval(api, db, settings):
 
 def test_a_rejected_certificate_change_leaves_the_publication_unchanged(api, db, settings, tmp_path):
     kommun = api.ids["0203:exempelkommun.se"]
-    other = ensure_development_pki(tmp_path / "pki", access_points=[], participants=["0203:exempelkommun.se"])
+    pki = DevelopmentPki(settings.pki_dir)
+    target = KeyPair(tmp_path / "new.key", tmp_path / "new.crt")
+    renewed = issue_leaf(pki.o2o_ca, target, "0203:exempelkommun.se signing", usage="signing")
     before = _published(db)
-    requested = api(
-        "POST",
-        f"/api/v1/organisations/{kommun}/certificates",
-        "ap",
-        json={
-            "usage": "signing",
-            "certificate": other.participant("0203:exempelkommun.se", "signing").certificate.read_text(),
-        },
-    )
-    assert requested.status_code == 202
+    body = {"usage": "signing", "certificate": renewed.certificate.read_text()}
+    requested = api("POST", f"/api/v1/organisations/{kommun}/certificates", "ap", json=body)
+    assert requested.status_code == 202, requested.get_data(as_text=True)
     change = requested.get_json()
     problem(api("POST", f"/api/v1/pending-changes/{change['id']}/reject", json={}), 422)  # a reason is needed
     rejected = api("POST", f"/api/v1/pending-changes/{change['id']}/reject", json={"reason": "Fel utfärdare"})
     assert (rejected.get_json()["status"], rejected.get_json()["reason"]) == ("rejected", "Fel utfärdare")
     assert _published(db) == before
+
+
+def test_certificates_from_other_authorities_are_refused_at_once(api, settings, tmp_path):
+    kommun = api.ids["0203:exempelkommun.se"]
+    stranger = ensure_development_pki(tmp_path / "pki", access_points=[], participants=["0203:exempelkommun.se"])
+    refused = api(
+        "POST",
+        f"/api/v1/organisations/{kommun}/certificates",
+        "ap",
+        json={
+            "usage": "signing",
+            "certificate": stranger.participant("0203:exempelkommun.se", "signing").certificate.read_text(),
+        },
+    )
+    assert problem(refused, 422)["errors"][0]["reason"].startswith("not issued by a trusted O2O CA")
 
 
 def test_removing_a_certificate_is_gated_too_and_approval_publishes(api, db):

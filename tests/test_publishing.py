@@ -244,10 +244,11 @@ def _configuration(session, settings):
 
 
 def test_renewing_the_access_point_certificate_republishes(seeded, settings, tmp_path):
-    from app.trust.devpki import ensure_development_pki
+    from app.trust.devpki import KeyPair, issue_leaf
 
-    other = ensure_development_pki(tmp_path / "other", access_points=[demo.AP_ID], participants=[])
-    renewed = other.access_point(demo.AP_ID).certificate.read_text()
+    pki = DevelopmentPki(settings.pki_dir)
+    target = KeyPair(tmp_path / "renewed.key", tmp_path / "renewed.crt")
+    renewed = issue_leaf(pki.ap_ca, target, demo.AP_ID, usage="access-point").certificate.read_text()
     with seeded.writer() as session:
         from app.registry.models import AccessPoint
 

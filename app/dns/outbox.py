@@ -11,20 +11,12 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from app.dns.records import Record, participant_records
+from app.extensions import SETTINGS_KEY, settings_for  # noqa: F401  (SETTINGS_KEY is re-exported)
 from app.identifiers import ParticipantId
 from app.registry.columns import utcnow
 from app.registry.models import DnsChange, DnsRecord, DnsState, Organisation
-from app.settings import Settings
 
-SETTINGS_KEY = "sdk.settings"
 CHANGED_KEY = "sdk.dns_changed"
-
-
-def settings_for(session: Session) -> Settings:
-    settings = session.info.get(SETTINGS_KEY)
-    if settings is None:
-        raise RuntimeError("this session carries no settings: open it with Database.writer() of a configured app")
-    return settings
 
 
 def advance_serial(session: Session) -> None:

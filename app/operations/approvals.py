@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from app import audit
 from app.audit import Action, Actor
+from app.extensions import settings_for
 from app.identifiers import DEFAULT_POLICY, DocumentTypeId, IdentifierPolicy, ProcessId
 from app.operations import participants
 from app.registry.columns import utcnow
@@ -31,7 +32,8 @@ from app.registry.models import (
     PendingChange,
 )
 from app.registry.validation import Checker, get_or_not_found
-from app.trust.certificates import CertificateError, describe, load_certificate
+from app.trust.certificates import CertificateError, describe
+from app.trust.validation import acceptable
 
 ENTITY = "pending_change"
 GATED_STATES = (FederationStatus.APPROVED.value, FederationStatus.SUSPENDED.value)
@@ -142,7 +144,8 @@ def add_certificate(
     if usage not in ("signing", "encryption"):
         check.fail("usage", "must be signing or encryption")
     try:
-        facts = describe(load_certificate(certificate))
+        if usage in ("signing", "encryption"):
+            facts = describe(acceptable(certificate, usage, settings_for(session)))
     except CertificateError as error:
         check.fail("certificate", str(error))
     check.done()

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from app import audit
 from app.audit import Action, Actor
+from app.extensions import settings_for
 from app.identifiers import DEFAULT_POLICY, DocumentTypeId, IdentifierPolicy, ProcessId
 from app.operations.publication import refresh_participant
 from app.registry.errors import Conflict, FieldError, ValidationFailed
@@ -24,7 +25,8 @@ from app.registry.models import (
     ParticipantService,
 )
 from app.registry.validation import Checker, check_version, get_or_not_found
-from app.trust.certificates import CertificateError, describe, load_certificate
+from app.trust.certificates import CertificateError, describe
+from app.trust.validation import acceptable
 
 
 def _participant(session: Session, organisation_id: uuid.UUID | str) -> Organisation:
@@ -100,7 +102,8 @@ def add_certificate(
         check.fail("usage", "must be signing or encryption")
     facts = None
     try:
-        facts = describe(load_certificate(certificate))
+        if usage in CERTIFICATE_USAGES:
+            facts = describe(acceptable(certificate, usage, settings_for(session)))
     except CertificateError as error:
         check.fail("certificate", str(error))
     check.done()

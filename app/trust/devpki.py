@@ -168,11 +168,19 @@ def _ensure_ca(pair: KeyPair, common_name: str) -> _Issuer:
     return _Issuer(key, certificate)
 
 
-def _ensure_leaf(pair: KeyPair, issuer: _Issuer, common_name: str, *, usage: str) -> None:
+def _ensure_leaf(
+    pair: KeyPair,
+    issuer: _Issuer,
+    common_name: str,
+    *,
+    usage: str,
+    days: int = 365 * LEAF_YEARS,
+    not_before: datetime | None = None,
+) -> None:
     if _exists(pair):
         return
     key = _new_key()
-    now = datetime.now(UTC)
+    now = not_before or datetime.now(UTC)
     signing = usage in ("smp-signing", "signing", "access-point")
     encryption = usage in ("encryption", "access-point")
     builder = (
@@ -182,7 +190,7 @@ def _ensure_leaf(pair: KeyPair, issuer: _Issuer, common_name: str, *, usage: str
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - timedelta(minutes=5))
-        .not_valid_after(now + timedelta(days=365 * LEAF_YEARS))
+        .not_valid_after(now + timedelta(days=days))
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(
             x509.KeyUsage(
@@ -208,3 +216,18 @@ def _ensure_leaf(pair: KeyPair, issuer: _Issuer, common_name: str, *, usage: str
     certificate = builder.sign(issuer.key, hashes.SHA256())
     _write_private(pair.key, key)
     _write_certificate(pair.certificate, certificate)
+
+
+def issue_leaf(
+    issuer: KeyPair,
+    target: KeyPair,
+    common_name: str,
+    *,
+    usage: str,
+    days: int = 365 * LEAF_YEARS,
+    not_before: datetime | None = None,
+) -> KeyPair:
+    """A further certificate from an existing development CA (renewals, tests of expiry and trust)."""
+    ca = _load(issuer)
+    _ensure_leaf(target, ca, common_name, usage=usage, days=days, not_before=not_before)
+    return target

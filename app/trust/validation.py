@@ -1,0 +1,102 @@
+"""Is a certificate acceptable for its purpose? Chain to the right anchor, validity, key usage.
+
+Purposes and their anchors (``SDK_TRUST_AP_CA``, ``SDK_TRUST_O2O_CA``, ``SDK_TRUST_SMP_CA``; by default
+the development PKI's CAs): access points (the federation's AP CA), participant signing and encryption
+certificates (O2O CAs), SMP signing. Path validation is ``cryptography``'s (Web PKI rules for the CA
+certificates, none of the server-certificate rules for the leaf). Each failure has its own message.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.x509.verification import ExtensionPolicy, PolicyBuilder, Store, VerificationError
+
+from app.settings import Settings
+from app.trust.certificates import CertificateError, load_certificate_bundle
+from app.trust.devpki import DevelopmentPki
+
+PURPOSES = ("access-point", "signing", "encryption", "smp")
+
+
+@dataclass(frozen=True)
+class Anchors:
+    access_point: tuple[x509.Certificate, ...]
+    o2o: tuple[x509.Certificate, ...]
+    smp: tuple[x509.Certificate, ...]
+
+    def for_purpose(self, purpose: str) -> tuple[x509.Certificate, ...]:
+        return {"access-point": self.access_point, "signing": self.o2o, "encryption": self.o2o, "smp": self.smp}[
+            purpose
+        ]
+
+
+@functools.cache
+def _bundle(path: Path | None) -> tuple[x509.Certificate, ...]:
+    if path is None or not path.is_file():
+        return ()
+    return tuple(load_certificate_bundle(path.read_bytes()))
+
+
+def anchors_for(settings: Settings) -> Anchors:
+    pki = DevelopmentPki(settings.pki_dir)
+    return Anchors(
+        access_point=_bundle(settings.trust_ap_ca or pki.ap_ca.certificate),
+        o2o=_bundle(settings.trust_o2o_ca or pki.o2o_ca.certificate),
+        smp=_bundle(settings.trust_smp_ca or pki.smp_ca.certificate),
+    )
+
+
+_NAMES = {"access-point": "access point", "signing": "O2O", "encryption": "O2O", "smp": "SMP"}
+
+
+def validate(certificate: x509.Certificate, purpose: str, anchors: Anchors, *, now: datetime | None = None) -> None:
+    """Raise :class:`CertificateError` saying exactly why ``certificate`` is not acceptable for ``purpose``."""
+    moment = now or datetime.now(UTC)
+    if certificate.not_valid_after_utc <= moment:
+        raise CertificateError(f"expired on {certificate.not_valid_after_utc.date().isoformat()}")
+    if certificate.not_valid_before_utc > moment:
+        raise CertificateError(f"not valid before {certificate.not_valid_before_utc.isoformat()}")
+    _check_key_usage(certificate, purpose)
+    trusted = anchors.for_purpose(purpose)
+    if not trusted:
+        raise CertificateError(f"no trusted {_NAMES[purpose]} CA is configured (SDK_TRUST_*)")
+    verifier = (
+        PolicyBuilder()
+        .store(Store(list(trusted)))
+        .time(moment)
+        .extension_policies(ca_policy=ExtensionPolicy.webpki_defaults_ca(), ee_policy=ExtensionPolicy.permit_all())
+        .build_client_verifier()
+    )
+    try:
+        verifier.verify(certificate, [])
+    except VerificationError:
+        raise CertificateError(
+            f"not issued by a trusted {_NAMES[purpose]} CA (issuer {certificate.issuer.rfc4514_string()})"
+        ) from None
+
+
+def _check_key_usage(certificate: x509.Certificate, purpose: str) -> None:
+    try:
+        usage = certificate.extensions.get_extension_for_class(x509.KeyUsage).value
+    except x509.ExtensionNotFound:
+        return  # no restriction stated
+    if usage.key_cert_sign:
+        raise CertificateError("is a CA certificate, not an end-entity certificate")
+    if purpose in ("signing", "smp", "access-point") and not (usage.digital_signature or usage.content_commitment):
+        raise CertificateError("its key usage does not allow signing (digitalSignature)")
+    if purpose == "encryption" and not (usage.key_encipherment or usage.data_encipherment or usage.key_agreement):
+        raise CertificateError("its key usage does not allow encryption (keyEncipherment)")
+
+
+def acceptable(text: str, purpose: str, settings: Settings) -> x509.Certificate:
+    """Load a certificate from what a client sent and check it for ``purpose``; CertificateError says why not."""
+    from app.trust.certificates import load_certificate
+
+    certificate = load_certificate(text)
+    validate(certificate, purpose, anchors_for(settings))
+    return certificate

@@ -1,0 +1,72 @@
+"""Certificate trust: each purpose's anchor, validity, key usage; each failure with its own reason."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from cryptography import x509
+
+from app.trust.certificates import CertificateError
+from app.trust.devpki import DevelopmentPki, KeyPair, issue_leaf
+from app.trust.validation import anchors_for, validate
+
+
+@pytest.fixture
+def pki(settings) -> DevelopmentPki:
+    return DevelopmentPki(settings.pki_dir)
+
+
+def _certificate(pair: KeyPair) -> x509.Certificate:
+    return x509.load_pem_x509_certificate(pair.certificate.read_bytes())
+
+
+def test_each_purpose_trusts_its_own_anchor_only(settings, pki):
+    anchors = anchors_for(settings)
+    validate(_certificate(pki.access_point("AP0001-DEMO")), "access-point", anchors)
+    validate(_certificate(pki.participant("0203:exempelkommun.se", "signing")), "signing", anchors)
+    validate(_certificate(pki.participant("0203:exempelkommun.se", "encryption")), "encryption", anchors)
+    validate(_certificate(pki.smp_signing), "smp", anchors)
+    with pytest.raises(CertificateError, match="not issued by a trusted access point CA"):
+        validate(_certificate(pki.participant("0203:exempelkommun.se", "signing")), "access-point", anchors)
+    with pytest.raises(CertificateError, match="not issued by a trusted O2O CA"):
+        validate(_certificate(pki.access_point("AP0001-DEMO")), "signing", anchors)
+
+
+def test_expired_and_not_yet_valid(settings, pki, tmp_path):
+    old = issue_leaf(
+        pki.ap_ca,
+        KeyPair(tmp_path / "o.key", tmp_path / "o.crt"),
+        "AP0002-DEMO",
+        usage="access-point",
+        days=10,
+        not_before=datetime.now(UTC) - timedelta(days=20),
+    )
+    with pytest.raises(CertificateError, match="expired on"):
+        validate(_certificate(old), "access-point", anchors_for(settings))
+    future = issue_leaf(
+        pki.ap_ca,
+        KeyPair(tmp_path / "f.key", tmp_path / "f.crt"),
+        "AP0003-DEMO",
+        usage="access-point",
+        not_before=datetime.now(UTC) + timedelta(days=5),
+    )
+    with pytest.raises(CertificateError, match="not valid before"):
+        validate(_certificate(future), "access-point", anchors_for(settings))
+
+
+def test_key_usage_must_fit_the_purpose(settings, pki):
+    with pytest.raises(CertificateError, match="does not allow signing"):
+        validate(_certificate(pki.participant("0203:exempelkommun.se", "encryption")), "signing", anchors_for(settings))
+    with pytest.raises(CertificateError, match="does not allow encryption"):
+        validate(_certificate(pki.participant("0203:exempelkommun.se", "signing")), "encryption", anchors_for(settings))
+    with pytest.raises(CertificateError, match="CA certificate"):
+        validate(_certificate(pki.o2o_ca), "signing", anchors_for(settings))
+
+
+def test_configured_anchors_replace_the_development_ones(settings, pki, tmp_path, pki_instance_dir, db):
+    from tests.conftest import make_settings
+
+    configured = make_settings(pki_instance_dir, db.url, SDK_TRUST_AP_CA=str(pki.o2o_ca.certificate))
+    with pytest.raises(CertificateError, match="not issued by a trusted access point CA"):
+        validate(_certificate(pki.access_point("AP0001-DEMO")), "access-point", anchors_for(configured))
