@@ -273,6 +273,23 @@ def reconcile(dry_run: bool) -> None:
         click.echo(f"{repaired} record sets repaired")
 
 
+@cli.command(help="Check this installation: print each problem with its fix; exit 1 when any is serious.")
+def doctor() -> None:
+    from app.doctor import SERIOUS, diagnose
+
+    with _application() as app:
+        findings = diagnose(app)
+    for finding in findings:
+        click.echo(finding.line())
+    serious = sum(finding.severity == SERIOUS for finding in findings)
+    if not findings:
+        click.echo("no problems found")
+    else:
+        click.echo(f"{len(findings)} problem{'' if len(findings) == 1 else 's'}, {serious} serious")
+    if serious:
+        sys.exit(EXIT_REFUSED)
+
+
 @cli.command(help="Write the OpenAPI document of the management API (to FILE, or standard output).")
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path), required=False)
 def openapi(file: Path | None) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from cryptography import x509
 from flask import Flask, current_app, jsonify
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
@@ -40,16 +41,23 @@ def readiness_checks() -> dict[str, str]:
     return checks
 
 
-def _signing_key_check() -> str:
+def signing_certificate() -> tuple[x509.Certificate | None, str | None]:
+    """The SMP signing certificate in use, or why there is none usable."""
     from app.publishing.keys import SigningKeyError
 
     publisher = current_app.extensions.get("sdk.publisher")
     if publisher is None:
-        return "not configured"
+        return None, "not configured"
     try:
-        certificate = publisher.signer.credentials.certificate
+        return publisher.signer.credentials.certificate, None
     except SigningKeyError as error:
-        return f"unusable: {error}"
+        return None, f"unusable: {error}"
+
+
+def _signing_key_check() -> str:
+    certificate, problem = signing_certificate()
+    if certificate is None:
+        return problem or "not configured"
     if certificate.not_valid_after_utc <= datetime.now(UTC):
         return f"expired on {certificate.not_valid_after_utc.date().isoformat()}"
     return "ok"

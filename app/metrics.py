@@ -6,14 +6,15 @@ which is what a scrape through a load balancer needs.
 
 from __future__ import annotations
 
-from datetime import UTC
+from collections import Counter
 
 from flask import Flask, Response
 from sqlalchemy import func, select
 
+from app import status
 from app.extensions import current_database
-from app.registry.columns import utcnow
-from app.registry.models import DnsChange, DnsRecord, DnsState, Publication, PublicationState
+from app.registry.models import DnsRecord, Publication
+from app.status import CERTIFICATE_KINDS
 
 
 def _line(name: str, kind: str, help_text: str, samples: list[tuple[str, float]]) -> str:
@@ -23,26 +24,30 @@ def _line(name: str, kind: str, help_text: str, samples: list[tuple[str, float]]
 
 
 def render() -> str:
-    now = utcnow()
+    from app import current_settings
+    from app.health import signing_certificate
+
+    certificate, _problem = signing_certificate()
     with current_database().reader() as session:
-        pending, oldest = session.execute(
-            select(func.count(), func.min(DnsChange.created_at)).where(DnsChange.applied_at.is_(None))
-        ).one()
-        state = session.get(DnsState, 1)
+        found = status.collect(session, current_settings(), certificate)
         records = session.scalar(select(func.count()).select_from(DnsRecord))
         publications = session.execute(select(Publication.flavour, func.count()).group_by(Publication.flavour)).all()
-        generation = session.scalar(select(PublicationState.generation).where(PublicationState.id == 1)) or 0
-    if oldest is not None and oldest.tzinfo is None:  # SQLite aggregates come back as naive UTC
-        oldest = oldest.replace(tzinfo=UTC)
-    age = (now - oldest).total_seconds() if oldest is not None else 0.0
-    last = state.last_published_at.timestamp() if state and state.last_published_at else 0.0
+    dns, publication = found.dns, found.publication
+    expiring = Counter(c.kind for c in found.certificates if not c.expired)
+    expired = Counter(c.kind for c in found.certificates if c.expired)
+    last = dns.last_published_at.timestamp() if dns.last_published_at else 0.0
     blocks = [
-        _line("sdk_dns_outbox_pending", "gauge", "DNS changes not yet applied by the DNS side.", [("", pending)]),
+        _line(
+            "sdk_dns_outbox_pending",
+            "gauge",
+            "DNS changes not yet applied by the DNS side.",
+            [("", dns.outbox_pending)],
+        ),
         _line(
             "sdk_dns_outbox_oldest_pending_seconds",
             "gauge",
-            "Age of the oldest DNS change not yet applied.",
-            [("", age)],
+            "Age of the oldest DNS change not yet applied (the DNS lag).",
+            [("", dns.oldest_pending_seconds)],
         ),
         _line(
             "sdk_dns_last_publish_timestamp_seconds",
@@ -54,14 +59,9 @@ def render() -> str:
             "sdk_dns_publish_errors_total",
             "counter",
             "DNS updates the primary did not accept.",
-            [("", state.publish_errors if state else 0)],
+            [("", dns.publish_errors)],
         ),
-        _line(
-            "sdk_dns_zone_serial",
-            "gauge",
-            "SOA serial of the SML zone in the database.",
-            [("", state.serial if state else 0)],
-        ),
+        _line("sdk_dns_zone_serial", "gauge", "SOA serial of the SML zone in the database.", [("", dns.serial)]),
         _line("sdk_dns_records", "gauge", "Participant record sets in the SML zone.", [("", records)]),
         _line(
             "sdk_smp_publications",
@@ -70,7 +70,34 @@ def render() -> str:
             [(f'{{flavour="{flavour}"}}', count) for flavour, count in publications],
         ),
         _line(
-            "sdk_smp_publication_generation", "counter", "Changes of the set of SMP publications.", [("", generation)]
+            "sdk_smp_publication_generation",
+            "counter",
+            "Changes of the set of SMP publications.",
+            [("", publication.generation)],
+        ),
+        _line(
+            "sdk_smp_approved_without_documents",
+            "gauge",
+            "Approved participants with no SMP documents (should be 0).",
+            [("", publication.approved_without_documents)],
+        ),
+        _line(
+            "sdk_smp_withdrawn_still_published",
+            "gauge",
+            "Participants not approved whose SMP documents are still served (should be 0).",
+            [("", publication.withdrawn_still_published)],
+        ),
+        _line(
+            "sdk_certificates_expiring",
+            "gauge",
+            "Certificates in use expiring within SDK_CERT_WARN_DAYS, by kind.",
+            [(f'{{kind="{kind}"}}', expiring[kind]) for kind in CERTIFICATE_KINDS],
+        ),
+        _line(
+            "sdk_certificates_expired",
+            "gauge",
+            "Certificates in use that have expired, by kind.",
+            [(f'{{kind="{kind}"}}', expired[kind]) for kind in CERTIFICATE_KINDS],
         ),
     ]
     return "\n".join(blocks) + "\n"

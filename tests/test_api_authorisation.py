@@ -77,6 +77,7 @@ RULES: dict[tuple[str, str], set[str]] = {
     ("get", "/api/v1/pending-changes/{change_id}"): READERS,
     ("post", "/api/v1/pending-changes/{change_id}/approve"): OPERATOR,
     ("post", "/api/v1/pending-changes/{change_id}/reject"): OPERATOR,
+    ("get", "/api/v1/status"): OPERATOR,
 }
 
 

@@ -268,3 +268,16 @@ def test_zone_export_passes_named_checkzone(db, settings, pki_instance_dir, tmp_
     assert check.returncode == 0, check.stdout + check.stderr
     assert "OK" in check.stdout
     assert zone_file.read_text().count(" IN NAPTR ") == 25
+
+
+def test_doctor_reports_a_primary_that_differs_until_reconciled(db, settings):
+    from app import create_app
+    from app.doctor import SERIOUS, diagnose
+
+    add_participants(db, 2)
+    app = create_app(settings, database=db)
+    drift = [(f.severity, f.problem) for f in diagnose(app) if "on the primary differ" in f.problem]
+    assert drift == [(SERIOUS, "DNS not converged: 2 record sets on the primary differ from the database")]
+    with db.reader() as session:
+        reconcile(session, settings, dry_run=False)
+    assert not [f for f in diagnose(app) if "DNS" in f.problem]

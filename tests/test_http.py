@@ -62,6 +62,31 @@ def test_readyz_fails_without_a_usable_signing_key(instance_dir, db):
     assert response.json["checks"]["signing_key"].startswith("unusable: no signing key configured")
 
 
+def test_readyz_recovers_when_the_database_and_the_signing_key_come_back(tmp_path):
+    """Break each dependency, then repair it: readiness follows without a restart."""
+    from app.registry import schema
+    from app.trust.devpki import ensure_development_pki
+
+    instance = tmp_path / "instance"
+    url = f"sqlite:///{tmp_path / 'not-yet' / 'db.sqlite'}"  # the folder does not exist: cannot be opened
+    database = Database(url)
+    try:
+        app = create_app(make_settings(instance, url), database=database)
+        checks = app.test_client().get("/readyz").json["checks"]
+        assert checks["database"].startswith("unreachable")
+        (tmp_path / "not-yet").mkdir()
+        checks = app.test_client().get("/readyz").json["checks"]
+        assert checks["database"] == "ok"
+        assert checks["migrations"].startswith("pending")
+        assert checks["signing_key"].startswith("unusable")
+        schema.upgrade(database)
+        ensure_development_pki(instance / "pki", access_points=[], participants=[])
+        response = app.test_client().get("/readyz")
+        assert response.status_code == 200, response.json
+    finally:
+        database.dispose()
+
+
 def test_metrics(client, db, settings):
     from app import demo
     from app.trust.devpki import DevelopmentPki

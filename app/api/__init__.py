@@ -19,6 +19,7 @@ from app.api import (
     organisations,
     participant_data,
     pending_changes,
+    status,
 )
 from app.auth.context import current_actor
 
@@ -49,12 +50,12 @@ class ManagementApi(Api):
 
     def _register_responses(self):
         """Document every error as what it is: application/problem+json."""
-        for status in http.HTTPStatus:
-            response = {"description": status.phrase}
-            if not (100 <= status < 200) and status not in (204, 304):
+        for http_status in http.HTTPStatus:
+            response = {"description": http_status.phrase}
+            if not (100 <= http_status < 200) and http_status not in (204, 304):
                 response["schema"] = self.ERROR_SCHEMA
             prepare_response(response, self.spec, errors.PROBLEM_CONTENT_TYPE)
-            self.spec.components.response(status.name, response, lazy=True)
+            self.spec.components.response(http_status.name, response, lazy=True)
         response = {"description": "Default error response", "schema": self.ERROR_SCHEMA}
         prepare_response(response, self.spec, errors.PROBLEM_CONTENT_TYPE)
         self.spec.components.response("DEFAULT_ERROR", response, lazy=True)
@@ -86,7 +87,15 @@ def openapi_settings() -> dict:
 def init_app(app: Flask) -> ManagementApi:
     app.config.update(openapi_settings())
     api = ManagementApi(app)
-    for module in (organisations, function_addresses, participant_data, pending_changes, access_points, administration):
+    for module in (
+        organisations,
+        function_addresses,
+        participant_data,
+        pending_changes,
+        access_points,
+        administration,
+        status,
+    ):
         api.register_blueprint(module.blp)
     errors.init_app(app)
 

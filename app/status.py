@@ -1,0 +1,168 @@
+"""The federation's state at a glance: expiring certificates, publication and DNS lag, outbox depth.
+
+One computation (no Flask) feeds ``GET /api/v1/status``, ``/metrics`` and ``sdk-addressbook doctor``,
+so the three never disagree. Publication is synchronous (the SMP documents are signed in the same
+transaction as the registry change), so its "lag" is counted as what is *wrong*: approved participants
+without documents and withdrawn participants still served. DNS lag is the age of the oldest change
+the DNS side has not applied.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from cryptography import x509
+from sqlalchemy import exists, func, select
+from sqlalchemy.orm import Session
+
+from app.registry.lifecycle import FederationStatus
+from app.registry.models import (
+    AccessPoint,
+    DnsChange,
+    DnsState,
+    Organisation,
+    ParticipantCertificate,
+    Publication,
+    PublicationState,
+)
+from app.settings import Settings
+
+#: Participants whose certificates still matter (rejected and deregistered ones are not published).
+_LIVE = (FederationStatus.PENDING.value, FederationStatus.APPROVED.value, FederationStatus.SUSPENDED.value)
+
+
+CERTIFICATE_KINDS = ("smp-signing", "access-point", "participant-signing", "participant-encryption")
+
+
+@dataclass(frozen=True)
+class ExpiringCertificate:
+    kind: str  # one of CERTIFICATE_KINDS
+    owner: str  # the AP id, the participant identifier, or "this service"
+    subject: str
+    not_after: datetime
+    days_left: int
+
+    @property
+    def expired(self) -> bool:
+        return self.days_left < 0
+
+
+@dataclass(frozen=True)
+class DnsLag:
+    mode: str
+    outbox_pending: int
+    oldest_pending_seconds: float
+    last_published_at: datetime | None
+    publish_errors: int
+    last_error: str | None
+    serial: int
+
+
+@dataclass(frozen=True)
+class PublicationLag:
+    generation: int
+    changed_at: datetime | None
+    approved_without_documents: int
+    withdrawn_still_published: int
+
+
+@dataclass(frozen=True)
+class Status:
+    generated_at: datetime
+    warn_days: int
+    certificates: list[ExpiringCertificate] = field(default_factory=list)
+    dns: DnsLag | None = None
+    publication: PublicationLag | None = None
+
+
+def _aware(moment: datetime | None) -> datetime | None:
+    """SQLite aggregates come back naive; they are UTC."""
+    if moment is not None and moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC)
+    return moment
+
+
+def _days_left(not_after: datetime, now: datetime) -> int:
+    return (_aware(not_after) - now) // timedelta(days=1)
+
+
+def expiring_certificates(
+    session: Session, settings: Settings, signing_certificate: x509.Certificate | None, now: datetime
+) -> list[ExpiringCertificate]:
+    """Every certificate in use that expires within ``SDK_CERT_WARN_DAYS`` (or has expired), soonest first."""
+    horizon = now + timedelta(days=settings.cert_warn_days)
+    found: list[ExpiringCertificate] = []
+    if signing_certificate is not None and signing_certificate.not_valid_after_utc <= horizon:
+        not_after = signing_certificate.not_valid_after_utc
+        subject = signing_certificate.subject.rfc4514_string()
+        found.append(ExpiringCertificate("smp-signing", "this service", subject, not_after, _days_left(not_after, now)))
+    for ap_id, subject, not_after in session.execute(
+        select(AccessPoint.ap_id, AccessPoint.subject, AccessPoint.not_after).where(AccessPoint.not_after <= horizon)
+    ):
+        found.append(ExpiringCertificate("access-point", ap_id, subject, _aware(not_after), _days_left(not_after, now)))
+    rows = session.execute(
+        select(
+            ParticipantCertificate.usage,
+            Organisation.participant_scheme,
+            Organisation.participant_value,
+            ParticipantCertificate.subject,
+            ParticipantCertificate.not_after,
+        )
+        .join(Organisation, Organisation.id == ParticipantCertificate.organisation_id)
+        .where(ParticipantCertificate.not_after <= horizon, Organisation.federation_status.in_(_LIVE))
+    )
+    for usage, scheme, value, subject, not_after in rows:
+        found.append(
+            ExpiringCertificate(
+                f"participant-{usage}", f"{scheme}::{value}", subject, _aware(not_after), _days_left(not_after, now)
+            )
+        )
+    return sorted(found, key=lambda certificate: (certificate.not_after, certificate.kind, certificate.owner))
+
+
+def dns_lag(session: Session, settings: Settings, now: datetime) -> DnsLag:
+    pending, oldest = session.execute(
+        select(func.count(), func.min(DnsChange.created_at)).where(DnsChange.applied_at.is_(None))
+    ).one()
+    oldest = _aware(oldest)
+    state = session.get(DnsState, 1)
+    return DnsLag(
+        mode=settings.dns_mode,
+        outbox_pending=pending,
+        oldest_pending_seconds=(now - oldest).total_seconds() if oldest is not None else 0.0,
+        last_published_at=_aware(state.last_published_at) if state else None,
+        publish_errors=state.publish_errors if state else 0,
+        last_error=state.last_error if state else None,
+        serial=state.serial if state else 0,
+    )
+
+
+def publication_lag(session: Session) -> PublicationLag:
+    published = exists().where(Publication.organisation_id == Organisation.id)
+    participants = select(func.count()).select_from(Organisation).where(Organisation.type == "o")
+    approved = FederationStatus.APPROVED.value
+    state = session.get(PublicationState, 1)
+    return PublicationLag(
+        generation=state.generation if state else 0,
+        changed_at=_aware(state.changed_at) if state else None,
+        approved_without_documents=session.scalar(
+            participants.where(Organisation.federation_status == approved, ~published)
+        ),
+        withdrawn_still_published=session.scalar(
+            participants.where(Organisation.federation_status != approved, published)
+        ),
+    )
+
+
+def collect(
+    session: Session, settings: Settings, signing_certificate: x509.Certificate | None, *, now: datetime | None = None
+) -> Status:
+    moment = now or datetime.now(UTC)
+    return Status(
+        generated_at=moment,
+        warn_days=settings.cert_warn_days,
+        certificates=expiring_certificates(session, settings, signing_certificate, moment),
+        dns=dns_lag(session, settings, moment),
+        publication=publication_lag(session),
+    )
