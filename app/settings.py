@@ -82,6 +82,7 @@ class Settings:
     trust_ap_ca: Path | None = None
     trust_smp_ca: Path | None = None
     trust_o2o_ca: Path | None = None
+    trust_crls: Path | None = None
     transport_profiles: tuple[str, ...] = DEFAULT_TRANSPORT_PROFILES
     document_types: tuple[str, ...] = DEFAULT_DOCUMENT_TYPES
     participant_icds: frozenset[str] = frozenset({"0203"})
@@ -191,6 +192,7 @@ class _Reader:
             "trust_ap_ca": self.get("SDK_TRUST_AP_CA", self._existing_file, None),
             "trust_smp_ca": self.get("SDK_TRUST_SMP_CA", self._existing_file, None),
             "trust_o2o_ca": self.get("SDK_TRUST_O2O_CA", self._existing_file, None),
+            "trust_crls": self.get("SDK_TRUST_CRLS", self._crl_file, None),
             "transport_profiles": self.get("SDK_TRANSPORT_PROFILES", _transport_profiles, DEFAULT_TRANSPORT_PROFILES),
             "document_types": self.get("SDK_DOCUMENT_TYPES", _document_types, DEFAULT_DOCUMENT_TYPES),
             "participant_icds": self.get("SDK_PARTICIPANT_ICDS", _icds, frozenset({"0203"})),
@@ -222,6 +224,16 @@ class _Reader:
             raise SettingsError(name, f"no such file: {path}")
         return path
 
+    def _crl_file(self, name: str, value: str) -> Path:
+        from app.trust.certificates import CertificateError, load_crl_bundle
+
+        path = self._existing_file(name, value)
+        try:
+            load_crl_bundle(path.read_bytes())
+        except CertificateError as error:
+            raise SettingsError(name, f"{path}: {error}") from None
+        return path
+
 
 _KNOWN = {
     "SDK_ENV_FILE",
@@ -251,6 +263,7 @@ _KNOWN = {
     "SDK_TRUST_AP_CA",
     "SDK_TRUST_SMP_CA",
     "SDK_TRUST_O2O_CA",
+    "SDK_TRUST_CRLS",
     "SDK_TRANSPORT_PROFILES",
     "SDK_DOCUMENT_TYPES",
     "SDK_PARTICIPANT_ICDS",

@@ -70,3 +70,55 @@ def test_configured_anchors_replace_the_development_ones(settings, pki, tmp_path
     configured = make_settings(pki_instance_dir, db.url, SDK_TRUST_AP_CA=str(pki.o2o_ca.certificate))
     with pytest.raises(CertificateError, match="not issued by a trusted access point CA"):
         validate(_certificate(pki.access_point("AP0001-DEMO")), "access-point", anchors_for(configured))
+
+
+def _crl(pki: DevelopmentPki, path, *, revoked_serials=(), next_update_days: int = 7):
+    from cryptography.hazmat.primitives import hashes, serialization
+
+    ca = _certificate(pki.ap_ca)
+    key = serialization.load_pem_private_key(pki.ap_ca.key.read_bytes(), password=None)
+    now = datetime.now(UTC)
+    builder = (
+        x509.CertificateRevocationListBuilder()
+        .issuer_name(ca.subject)
+        .last_update(now - timedelta(days=1))
+        .next_update(now + timedelta(days=next_update_days))
+    )
+    for serial in revoked_serials:
+        builder = builder.add_revoked_certificate(
+            x509.RevokedCertificateBuilder().serial_number(serial).revocation_date(now - timedelta(hours=1)).build()
+        )
+    path.write_bytes(builder.sign(key, hashes.SHA256()).public_bytes(serialization.Encoding.PEM))
+    return path
+
+
+def test_revoked_certificates_are_refused_when_a_crl_is_configured(pki, tmp_path, pki_instance_dir, db):
+    from tests.conftest import make_settings
+
+    access_point = _certificate(pki.access_point("AP0001-DEMO"))
+    other = _certificate(
+        issue_leaf(pki.ap_ca, KeyPair(tmp_path / "x.key", tmp_path / "x.crt"), "AP0004-DEMO", usage="access-point")
+    )
+    crl = _crl(pki, tmp_path / "ap.crl", revoked_serials=[access_point.serial_number])
+    configured = anchors_for(make_settings(pki_instance_dir, db.url, SDK_TRUST_CRLS=str(crl)))
+    with pytest.raises(CertificateError, match=r"revoked by CN=.* on \d{4}-\d\d-\d\d"):
+        validate(access_point, "access-point", configured)
+    validate(other, "access-point", configured)  # not on the list
+    validate(_certificate(pki.participant("0203:exempelkommun.se", "signing")), "signing", configured)  # no O2O CRL
+
+
+def test_an_out_of_date_crl_fails_closed(pki, tmp_path, pki_instance_dir, db):
+    from tests.conftest import make_settings
+
+    crl = _crl(pki, tmp_path / "old.crl", next_update_days=-1)
+    configured = anchors_for(make_settings(pki_instance_dir, db.url, SDK_TRUST_CRLS=str(crl)))
+    with pytest.raises(CertificateError, match=r"CRL of CN=.* is out of date"):
+        validate(_certificate(pki.access_point("AP0001-DEMO")), "access-point", configured)
+
+
+def test_a_crl_setting_that_is_not_a_crl_stops_start_up(pki, pki_instance_dir, db):
+    from app.settings import SettingsError
+    from tests.conftest import make_settings
+
+    with pytest.raises(SettingsError, match=r"SDK_TRUST_CRLS.*not a certificate revocation list"):
+        make_settings(pki_instance_dir, db.url, SDK_TRUST_CRLS=str(pki.ap_ca.certificate))

@@ -40,6 +40,20 @@ def load_certificate(data: str | bytes) -> x509.Certificate:
         raise CertificateError(f"not a valid X.509 certificate: {error}") from None
 
 
+_PEM_CRL = re.compile(rb"-----BEGIN X509 CRL-----.+?-----END X509 CRL-----", re.DOTALL)
+
+
+def load_crl_bundle(data: bytes) -> list[x509.CertificateRevocationList]:
+    """Certificate revocation lists from PEM (one or several) or a single DER CRL."""
+    try:
+        blocks = _PEM_CRL.findall(data)
+        if blocks:
+            return [x509.load_pem_x509_crl(block) for block in blocks]
+        return [x509.load_der_x509_crl(data)]
+    except ValueError as error:
+        raise CertificateError(f"not a certificate revocation list: {error}") from None
+
+
 def load_certificate_bundle(data: bytes) -> list[x509.Certificate]:
     try:
         certificates = x509.load_pem_x509_certificates(data)

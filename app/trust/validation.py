@@ -17,7 +17,7 @@ from cryptography import x509
 from cryptography.x509.verification import ExtensionPolicy, PolicyBuilder, Store, VerificationError
 
 from app.settings import Settings
-from app.trust.certificates import CertificateError, load_certificate_bundle
+from app.trust.certificates import CertificateError, load_certificate_bundle, load_crl_bundle
 from app.trust.devpki import DevelopmentPki
 
 PURPOSES = ("access-point", "signing", "encryption", "smp")
@@ -28,6 +28,7 @@ class Anchors:
     access_point: tuple[x509.Certificate, ...]
     o2o: tuple[x509.Certificate, ...]
     smp: tuple[x509.Certificate, ...]
+    crls: tuple[x509.CertificateRevocationList, ...] = ()
 
     def for_purpose(self, purpose: str) -> tuple[x509.Certificate, ...]:
         return {"access-point": self.access_point, "signing": self.o2o, "encryption": self.o2o, "smp": self.smp}[
@@ -48,7 +49,13 @@ def anchors_for(settings: Settings) -> Anchors:
         access_point=_bundle(settings.trust_ap_ca or pki.ap_ca.certificate),
         o2o=_bundle(settings.trust_o2o_ca or pki.o2o_ca.certificate),
         smp=_bundle(settings.trust_smp_ca or pki.smp_ca.certificate),
+        crls=_crls(settings.trust_crls),
     )
+
+
+@functools.cache
+def _crls(path: Path | None) -> tuple[x509.CertificateRevocationList, ...]:
+    return tuple(load_crl_bundle(path.read_bytes())) if path is not None else ()
 
 
 _NAMES = {"access-point": "access point", "signing": "O2O", "encryption": "O2O", "smp": "SMP"}
@@ -73,11 +80,36 @@ def validate(certificate: x509.Certificate, purpose: str, anchors: Anchors, *, n
         .build_client_verifier()
     )
     try:
-        verifier.verify(certificate, [])
+        verified = verifier.verify(certificate, [])
     except VerificationError:
         raise CertificateError(
             f"not issued by a trusted {_NAMES[purpose]} CA (issuer {certificate.issuer.rfc4514_string()})"
         ) from None
+    _check_revocation(certificate, verified.chain[1], anchors.crls, moment)
+
+
+def _check_revocation(
+    certificate: x509.Certificate,
+    issuer: x509.Certificate,
+    crls: tuple[x509.CertificateRevocationList, ...],
+    moment: datetime,
+) -> None:
+    """Checked against the configured CRLs of the certificate's issuer; an issuer without a CRL is not checked.
+
+    A CRL that is out of date fails closed: the certificate might have been revoked since.
+    """
+    for crl in crls:
+        if crl.issuer != issuer.subject or not crl.is_signature_valid(issuer.public_key()):
+            continue
+        name = issuer.subject.rfc4514_string()
+        if crl.next_update_utc is not None and crl.next_update_utc < moment:
+            raise CertificateError(
+                f"cannot be checked: the CRL of {name} is out of date (next update was due "
+                f"{crl.next_update_utc.isoformat()}); configure a current one (SDK_TRUST_CRLS)"
+            )
+        revoked = crl.get_revoked_certificate_by_serial_number(certificate.serial_number)
+        if revoked is not None:
+            raise CertificateError(f"revoked by {name} on {revoked.revocation_date_utc.date().isoformat()}")
 
 
 def _check_key_usage(certificate: x509.Certificate, purpose: str) -> None:
