@@ -78,6 +78,10 @@ RULES: dict[tuple[str, str], set[str]] = {
     ("post", "/api/v1/pending-changes/{change_id}/approve"): OPERATOR,
     ("post", "/api/v1/pending-changes/{change_id}/reject"): OPERATOR,
     ("get", "/api/v1/status"): OPERATOR,
+    ("get", "/api/v1/trust-anchors"): ALL,
+    ("post", "/api/v1/trust-anchors"): OPERATOR,
+    ("get", "/api/v1/trust-anchors/{anchor_id}"): ALL,
+    ("delete", "/api/v1/trust-anchors/{anchor_id}"): OPERATOR,
 }
 
 
@@ -133,7 +137,14 @@ def _context(api, db, settings) -> tuple[dict[str, str], dict]:
             .certificate.read_text(),
         ).id
     pki = DevelopmentPki(settings.pki_dir)
+    with db.writer() as session:
+        from app.operations.trust_anchors import add_trust_anchor
+
+        ids["anchor_id"] = add_trust_anchor(
+            session, Actor("t", "system"), purpose="smp", certificate=pki.o2o_ca.certificate.read_text()
+        ).id
     bodies = {
+        ("post", "/api/v1/trust-anchors"): {"purpose": "o2o", "certificate": pki.ap_ca.certificate.read_text()},
         ("post", "/api/v1/organisations"): {
             "type": "o",
             "participantIdentifier": "0203:matris.se",

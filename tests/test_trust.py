@@ -122,3 +122,54 @@ def test_a_crl_setting_that_is_not_a_crl_stops_start_up(pki, pki_instance_dir, d
 
     with pytest.raises(SettingsError, match=r"SDK_TRUST_CRLS.*not a certificate revocation list"):
         make_settings(pki_instance_dir, db.url, SDK_TRUST_CRLS=str(pki.ap_ca.certificate))
+
+
+def test_the_operator_manages_trust_anchors_through_the_api(api, tmp_path):
+    from app.trust.devpki import ensure_development_pki
+    from tests.api_support import problem
+
+    other = ensure_development_pki(tmp_path / "other", access_points=["AP0007-OTHER"], participants=[])
+    body = {"apOperator": str(api.ids["ap"]), "certificate": other.access_point("AP0007-OTHER").certificate.read_text()}
+    refused = problem(api("POST", "/api/v1/access-points", json=body), 422)
+    assert "not issued by a trusted access point CA" in refused["errors"][0]["reason"]
+
+    ca = other.ap_ca.certificate.read_text()
+    added = api("POST", "/api/v1/trust-anchors", json={"purpose": "access-point", "certificate": ca})
+    assert added.status_code == 201, added.get_data(as_text=True)
+    anchor = added.get_json()
+    assert anchor["subject"] == _certificate(other.ap_ca).subject.rfc4514_string()
+    assert [a["id"] for a in api("GET", "/api/v1/trust-anchors?purpose=access-point", "kommun").get_json()] == [
+        anchor["id"]
+    ]
+    problem(api("POST", "/api/v1/trust-anchors", json={"purpose": "access-point", "certificate": ca}), 409)
+
+    registered = api("POST", "/api/v1/access-points", json=body)
+    assert registered.status_code == 201, registered.get_data(as_text=True)
+
+    location = added.headers["Location"]
+    problem(api("DELETE", location), 428)
+    assert api("DELETE", location, headers={"If-Match": added.headers["ETag"]}).status_code == 204
+    renewal = {"certificate": body["certificate"]}
+    again = api("PATCH", registered.headers["Location"], json=renewal, headers={"If-Match": "*"})
+    assert "not issued by a trusted access point CA" in problem(again, 422)["errors"][0]["reason"]
+
+
+@pytest.mark.parametrize(
+    ("purpose", "which", "reason"),
+    [
+        ("o2o", "leaf", "is not a CA certificate"),
+        ("o2o", "garbage", "not a valid X.509 certificate"),
+        ("everything", "ca", "Must be one of: access-point, o2o, smp"),
+    ],
+)
+def test_trust_anchor_input_is_checked(api, settings, purpose, which, reason):
+    from tests.api_support import problem
+
+    pki = DevelopmentPki(settings.pki_dir)
+    certificate = {
+        "leaf": pki.access_point("AP0001-DEMO").certificate.read_text(),
+        "garbage": "-----BEGIN CERTIFICATE-----\nnope\n-----END CERTIFICATE-----\n",
+        "ca": pki.ap_ca.certificate.read_text(),
+    }[which]
+    body = problem(api("POST", "/api/v1/trust-anchors", json={"purpose": purpose, "certificate": certificate}), 422)
+    assert any(reason in error["reason"] for error in body["errors"]), body

@@ -20,6 +20,7 @@ from app.api import (
     participant_data,
     pending_changes,
     status,
+    trust_anchors,
 )
 from app.auth.context import current_actor
 
@@ -95,6 +96,7 @@ def init_app(app: Flask) -> ManagementApi:
         access_points,
         administration,
         status,
+        trust_anchors,
     ):
         api.register_blueprint(module.blp)
     errors.init_app(app)

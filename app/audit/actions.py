@@ -34,3 +34,5 @@ class Action(StrEnum):
     PENDING_CHANGE_REJECT = "pending_change:reject"
     CREDENTIAL_CREATE = "credential:create"
     CREDENTIAL_REVOKE = "credential:revoke"
+    TRUST_ANCHOR_CREATE = "trust_anchor:create"
+    TRUST_ANCHOR_DELETE = "trust_anchor:delete"

@@ -13,7 +13,6 @@ from sqlalchemy.orm import Session
 
 from app import audit
 from app.audit import Action, Actor
-from app.extensions import settings_for
 from app.identifiers import normalise_organisation_number
 from app.operations.publication import refresh_participant
 from app.registry.errors import Conflict, FieldError, ValidationFailed
@@ -76,7 +75,7 @@ def create_access_point(
     """Register an access point from its certificate; the AP id is the certificate's CN."""
     operator = get_or_not_found(session, AccessPointOperator, ap_operator_id, "access point operator")
     try:
-        facts = describe(acceptable(certificate, "access-point", settings_for(session)))
+        facts = describe(acceptable(session, certificate, "access-point"))
     except CertificateError as error:
         raise ValidationFailed(FieldError("certificate", str(error))) from None
     if not facts.common_name:
@@ -275,7 +274,7 @@ def replace_access_point_certificate(
     access_point = get_or_not_found(session, AccessPoint, access_point_id, "access point")
     check_version(access_point, expected_version)
     try:
-        facts = describe(acceptable(certificate, "access-point", settings_for(session)))
+        facts = describe(acceptable(session, certificate, "access-point"))
     except CertificateError as error:
         raise ValidationFailed(FieldError("certificate", str(error))) from None
     if facts.common_name != access_point.ap_id:

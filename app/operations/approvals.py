@@ -17,7 +17,6 @@ from sqlalchemy.orm import Session
 
 from app import audit
 from app.audit import Action, Actor
-from app.extensions import settings_for
 from app.identifiers import DEFAULT_POLICY, DocumentTypeId, IdentifierPolicy, ProcessId
 from app.operations import participants
 from app.registry.columns import utcnow
@@ -145,7 +144,7 @@ def add_certificate(
         check.fail("usage", "must be signing or encryption")
     try:
         if usage in ("signing", "encryption"):
-            facts = describe(acceptable(certificate, usage, settings_for(session)))
+            facts = describe(acceptable(session, certificate, usage))
     except CertificateError as error:
         check.fail("certificate", str(error))
     check.done()

@@ -13,7 +13,6 @@ from sqlalchemy.orm import Session
 
 from app import audit
 from app.audit import Action, Actor
-from app.extensions import settings_for
 from app.identifiers import DEFAULT_POLICY, DocumentTypeId, IdentifierPolicy, ProcessId
 from app.operations.publication import refresh_participant
 from app.registry.errors import Conflict, FieldError, ValidationFailed
@@ -103,7 +102,7 @@ def add_certificate(
     facts = None
     try:
         if usage in CERTIFICATE_USAGES:
-            facts = describe(acceptable(certificate, usage, settings_for(session)))
+            facts = describe(acceptable(session, certificate, usage))
     except CertificateError as error:
         check.fail("certificate", str(error))
     check.done()

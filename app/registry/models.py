@@ -51,6 +51,7 @@ URL_MAX = 2048
 ORGANISATION_TYPES = ("o", "ou")
 FUNCTION_ADDRESS_STATUSES = ("active", "inactive")
 CERTIFICATE_USAGES = ("signing", "encryption")
+TRUST_PURPOSES = ("access-point", "o2o", "smp")
 ROLES = ("operator", "ap_operator", "org_admin")
 PENDING_CHANGE_KINDS = ("add_service", "add_certificate", "replace_certificate", "remove_certificate")
 PENDING_CHANGE_STATUSES = ("pending", "approved", "rejected", "withdrawn")
@@ -310,6 +311,23 @@ class ParticipantCertificate(Versioned, Base):
     not_after: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
 
     organisation: Mapped[Organisation] = relationship(back_populates="certificates")
+
+
+class TrustAnchor(Versioned, Base):
+    """A CA certificate the federation operator added through the API (besides those named by settings)."""
+
+    __tablename__ = "trust_anchors"
+    __table_args__ = (
+        UniqueConstraint("purpose", "certificate_sha256"),
+        CheckConstraint(_in("purpose", TRUST_PURPOSES), name="purpose"),
+    )
+
+    id: Mapped[uuid.UUID] = _uuid_pk()
+    purpose: Mapped[str] = mapped_column(String(16), index=True)
+    certificate_pem: Mapped[str] = mapped_column(Text)
+    certificate_sha256: Mapped[str] = mapped_column(String(64))
+    subject: Mapped[str] = mapped_column(String(1024))
+    not_after: Mapped[datetime] = mapped_column(UtcDateTime)
 
 
 class PendingChange(Versioned, Base):

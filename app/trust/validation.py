@@ -15,9 +15,13 @@ from pathlib import Path
 
 from cryptography import x509
 from cryptography.x509.verification import ExtensionPolicy, PolicyBuilder, Store, VerificationError
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
+from app.extensions import settings_for
+from app.registry.models import TRUST_PURPOSES, TrustAnchor
 from app.settings import Settings
-from app.trust.certificates import CertificateError, load_certificate_bundle, load_crl_bundle
+from app.trust.certificates import CertificateError, load_certificate, load_certificate_bundle, load_crl_bundle
 from app.trust.devpki import DevelopmentPki
 
 PURPOSES = ("access-point", "signing", "encryption", "smp")
@@ -43,14 +47,24 @@ def _bundle(path: Path | None) -> tuple[x509.Certificate, ...]:
     return tuple(load_certificate_bundle(path.read_bytes()))
 
 
-def anchors_for(settings: Settings) -> Anchors:
+def anchors_for(settings: Settings, session: Session | None = None) -> Anchors:
+    """The anchors named by settings (the development CAs when unset), plus those added through the API."""
     pki = DevelopmentPki(settings.pki_dir)
+    added: dict[str, list[x509.Certificate]] = {purpose: [] for purpose in TRUST_PURPOSES}
+    if session is not None:
+        for purpose, pem in session.execute(select(TrustAnchor.purpose, TrustAnchor.certificate_pem)):
+            added[purpose].append(_from_pem(pem))
     return Anchors(
-        access_point=_bundle(settings.trust_ap_ca or pki.ap_ca.certificate),
-        o2o=_bundle(settings.trust_o2o_ca or pki.o2o_ca.certificate),
-        smp=_bundle(settings.trust_smp_ca or pki.smp_ca.certificate),
+        access_point=_bundle(settings.trust_ap_ca or pki.ap_ca.certificate) + tuple(added["access-point"]),
+        o2o=_bundle(settings.trust_o2o_ca or pki.o2o_ca.certificate) + tuple(added["o2o"]),
+        smp=_bundle(settings.trust_smp_ca or pki.smp_ca.certificate) + tuple(added["smp"]),
         crls=_crls(settings.trust_crls),
     )
+
+
+@functools.lru_cache(maxsize=256)
+def _from_pem(pem: str) -> x509.Certificate:
+    return x509.load_pem_x509_certificate(pem.encode("ascii"))
 
 
 @functools.cache
@@ -125,10 +139,8 @@ def _check_key_usage(certificate: x509.Certificate, purpose: str) -> None:
         raise CertificateError("its key usage does not allow encryption (keyEncipherment)")
 
 
-def acceptable(text: str, purpose: str, settings: Settings) -> x509.Certificate:
+def acceptable(session: Session, text: str, purpose: str) -> x509.Certificate:
     """Load a certificate from what a client sent and check it for ``purpose``; CertificateError says why not."""
-    from app.trust.certificates import load_certificate
-
     certificate = load_certificate(text)
-    validate(certificate, purpose, anchors_for(settings))
+    validate(certificate, purpose, anchors_for(settings_for(session), session))
     return certificate
