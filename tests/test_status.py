@@ -172,7 +172,7 @@ def test_pending_migrations(tmp_path, pki_instance_dir):
     finally:
         database.dispose()
     heads = ", ".join(sorted(schema.head_revisions()))
-    assert found[-1] == (SERIOUS, f"migrations pending: the database is at nothing, the code needs {heads}")
+    assert found[-1] == (SERIOUS, f"migrations pending: database at nothing, code needs {heads}")
 
 
 def test_doctor_command_exit_code_follows_the_worst_finding(api, app, db):

@@ -44,6 +44,14 @@ def is_current(database: Database) -> bool:
     return current_revisions(database) == head_revisions()
 
 
+def pending_migrations(database: Database) -> str | None:
+    """``None`` when the database is at the code's revisions, otherwise what is at odds (one line)."""
+    current, heads = current_revisions(database), head_revisions()
+    if current == heads:
+        return None
+    return f"database at {', '.join(sorted(current)) or 'nothing'}, code needs {', '.join(sorted(heads))}"
+
+
 def upgrade(database: Database, revision: str = "head") -> None:
     """Bring the schema to ``revision``; safe to run again (it does nothing when current)."""
     config = alembic_config()
