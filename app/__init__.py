@@ -14,6 +14,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     ``database`` lets tests share one connection pool between several apps.
     """
     from app import api, cli, health, metrics, requestlog
+    from app.directory import views as directory_views
     from app.publishing import views as smp_views
 
     settings = settings or load_settings()
@@ -26,6 +27,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     health.init_app(app)
     metrics.init_app(app)
     api.init_app(app)
+    directory_views.init_app(app)
     smp_views.init_app(app, settings, database)
     cli.register(app)
     return app

@@ -1,0 +1,1 @@
+"""The public address-book directory: a read-only JSON:API for message clients (no auth, no CORS)."""

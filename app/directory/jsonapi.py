@@ -1,0 +1,134 @@
+"""JSON:API documents, query parameters and error objects (https://jsonapi.org/format/1.1/)."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from flask import Request, Response
+
+MEDIA_TYPE = "application/vnd.api+json"
+DEFAULT_PAGE_SIZE = 100
+MAX_PAGE_SIZE = 1000
+#: The Swedish directory refuses these in any text (sdk-domain.md §4.1); we refuse them in parameters too.
+FORBIDDEN_CHARACTERS = "<>"
+
+
+class BadParameter(Exception):
+    def __init__(self, parameter: str, detail: str) -> None:
+        super().__init__(detail)
+        self.parameter = parameter
+        self.detail = detail
+
+
+@dataclass(frozen=True)
+class Query:
+    """The parameters one collection or resource request understands, parsed and checked."""
+
+    filters: dict[str, str] = field(default_factory=dict)
+    include: frozenset[str] = frozenset()
+    fields: dict[str, frozenset[str]] = field(default_factory=dict)
+    page_size: int = DEFAULT_PAGE_SIZE
+    after: uuid.UUID | None = None
+
+
+def parse_query(
+    args: Mapping[str, str],
+    *,
+    filters: frozenset[str] = frozenset(),
+    includes: frozenset[str] = frozenset(),
+    types: Mapping[str, frozenset[str]],
+    collection: bool,
+) -> Query:
+    parsed_filters: dict[str, str] = {}
+    include: frozenset[str] = frozenset()
+    fields: dict[str, frozenset[str]] = {}
+    page_size, after = DEFAULT_PAGE_SIZE, None
+    for name in args:
+        value = args[name]
+        if any(c in value for c in FORBIDDEN_CHARACTERS):
+            raise BadParameter(name, "must not contain < or >")
+        if name.startswith("filter[") and name.endswith("]") and collection:
+            key = name[7:-1]
+            if key not in filters:
+                raise BadParameter(name, f"unknown filter; known: {', '.join(sorted(filters)) or 'none'}")
+            if not value.strip() or len(value) > 256:
+                raise BadParameter(name, "must be 1 to 256 characters")
+            parsed_filters[key] = value.strip()
+        elif name == "include":
+            include = frozenset(part for part in value.split(",") if part)
+            unknown = include - includes
+            if unknown:
+                raise BadParameter(
+                    name,
+                    f"cannot include {', '.join(sorted(unknown))}; can: {', '.join(sorted(includes)) or 'nothing'}",
+                )
+        elif name.startswith("fields[") and name.endswith("]"):
+            kind = name[7:-1]
+            if kind not in types:
+                raise BadParameter(name, f"unknown resource type {kind!r}")
+            wanted = frozenset(part for part in value.split(",") if part)
+            unknown = wanted - types[kind]
+            if unknown:
+                raise BadParameter(name, f"unknown fields {', '.join(sorted(unknown))}")
+            fields[kind] = wanted
+        elif name == "page[size]" and collection:
+            if not value.isdigit() or not 1 <= int(value) <= MAX_PAGE_SIZE:
+                raise BadParameter(name, f"must be a whole number from 1 to {MAX_PAGE_SIZE}")
+            page_size = int(value)
+        elif name == "page[after]" and collection:
+            after = decode_cursor(value)
+        else:
+            raise BadParameter(name, "unknown query parameter")
+    return Query(parsed_filters, include, fields, page_size, after)
+
+
+def encode_cursor(last: uuid.UUID) -> str:
+    return base64.urlsafe_b64encode(last.bytes).decode("ascii").rstrip("=")
+
+
+def decode_cursor(value: str) -> uuid.UUID:
+    try:
+        raw = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
+        return uuid.UUID(bytes=raw)
+    except (binascii.Error, ValueError):
+        raise BadParameter("page[after]", "not a cursor this service gave out (use links.next as it is)") from None
+
+
+def resource(
+    kind: str, ident: uuid.UUID, attributes: dict[str, Any], relationships: dict[str, Any], query: Query
+) -> dict:
+    """One resource object, with the sparse fieldset applied."""
+    wanted = query.fields.get(kind)
+    body: dict[str, Any] = {"type": kind, "id": str(ident)}
+    selected = {k: v for k, v in attributes.items() if wanted is None or k in wanted}
+    if selected:
+        body["attributes"] = selected
+    related = {k: v for k, v in relationships.items() if wanted is None or k in wanted}
+    if related:
+        body["relationships"] = related
+    return body
+
+
+def respond(request: Request, document: dict[str, Any], status: int = 200) -> Response:
+    """Serialise with a strong ETag of the bytes; ``If-None-Match`` that matches is 304."""
+    body = json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    tag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
+    headers = {"ETag": tag, "Cache-Control": "no-cache", "Vary": "Accept-Encoding"}
+    if status == 200 and tag in {t.strip() for t in request.headers.get("If-None-Match", "").split(",")}:
+        return Response(status=304, headers=headers)
+    return Response(body, status=status, content_type=MEDIA_TYPE, headers=headers)
+
+
+def error(status: int, title: str, detail: str, *, parameter: str | None = None) -> Response:
+    item: dict[str, Any] = {"status": str(status), "title": title, "detail": detail}
+    if parameter is not None:
+        item["source"] = {"parameter": parameter}
+    body = json.dumps({"errors": [item]}, ensure_ascii=False)
+    return Response(body, status=status, content_type=MEDIA_TYPE, headers={"Cache-Control": "no-store"})
