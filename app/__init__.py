@@ -27,7 +27,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     health.init_app(app)
     metrics.init_app(app)
     api.init_app(app)
-    directory_views.init_app(app)
+    directory_views.init_app(app, settings)
     smp_views.init_app(app, settings, database)
     cli.register(app)
     return app

@@ -88,6 +88,7 @@ class Settings:
     participant_icds: frozenset[str] = frozenset({"0203"})
     case_sensitive_document_ids: bool = True
     cert_warn_days: int = 30
+    directory_rate_limit: int = 600
     log_level: str = "INFO"
 
     @property
@@ -198,6 +199,7 @@ class _Reader:
             "participant_icds": self.get("SDK_PARTICIPANT_ICDS", _icds, frozenset({"0203"})),
             "case_sensitive_document_ids": self.get("SDK_CASE_SENSITIVE_DOCUMENT_IDS", _boolean, True),
             "cert_warn_days": self.get("SDK_CERT_WARN_DAYS", _integer(1, 3650), 30),
+            "directory_rate_limit": self.get("SDK_DIRECTORY_RATE_LIMIT", _integer(0, 1_000_000), 600),
             "log_level": self.get("SDK_LOG_LEVEL", _choice("DEBUG", "INFO", "WARNING", "ERROR", upper=True), "INFO"),
         }
         self._check_combinations(values)
@@ -269,6 +271,7 @@ _KNOWN = {
     "SDK_PARTICIPANT_ICDS",
     "SDK_CASE_SENSITIVE_DOCUMENT_IDS",
     "SDK_CERT_WARN_DAYS",
+    "SDK_DIRECTORY_RATE_LIMIT",
     "SDK_LOG_LEVEL",
 }
 

@@ -175,3 +175,34 @@ def test_unknown_resources_and_writes(api):
         response = api.client.open(BASE + "/organizations", method=method)
         assert response.status_code == 405
         assert response.headers["Content-Type"] == MEDIA
+
+
+def test_rate_limit_per_client_address(api, db, pki_instance_dir):
+    from app import create_app
+    from tests.conftest import make_settings
+
+    app = create_app(make_settings(pki_instance_dir, db.url, SDK_DIRECTORY_RATE_LIMIT="3"), database=db)
+    client = app.test_client()
+    statuses = [client.get(BASE + "/codesystems").status_code for _ in range(4)]
+    assert statuses == [200, 200, 200, 429]
+    limited = client.get(BASE + "/codesystems")
+    assert limited.headers["Content-Type"] == MEDIA
+    assert limited.headers["Retry-After"] == "20"  # 3 a minute: one token every 20 s
+    assert limited.get_json()["errors"][0]["status"] == "429"
+    other = client.get(BASE + "/codesystems", environ_base={"REMOTE_ADDR": "127.0.0.2"})
+    assert other.status_code == 200
+    assert client.get("/healthz").status_code == 200  # only the directory is limited
+
+
+def test_token_bucket_refills_at_the_configured_rate():
+    from app.directory.ratelimit import RateLimiter
+
+    now = [0.0]
+    limiter = RateLimiter(60, clock=lambda: now[0])  # one a second, bursts of 60
+    assert all(limiter.acquire("a") == 0.0 for _ in range(60))
+    assert limiter.acquire("a") == pytest.approx(1.0)
+    now[0] += 0.5
+    assert limiter.acquire("a") == pytest.approx(0.5)
+    now[0] += 0.5
+    assert limiter.acquire("a") == 0.0
+    assert limiter.acquire("b") == 0.0

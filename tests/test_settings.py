@@ -90,6 +90,7 @@ def test_env_file_is_read_and_the_environment_wins(tmp_path):
         ("SDK_DNS_TSIG_ALGORITHM", "md5", "one of"),
         ("SDK_MODE", "staging", "development, production"),
         ("SDK_CERT_WARN_DAYS", "0", "whole number"),
+        ("SDK_DIRECTORY_RATE_LIMIT", "-1", "whole number"),
         ("SDK_TYPO_SETTING", "1", "not a setting"),
     ],
 )

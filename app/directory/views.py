@@ -10,15 +10,18 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlencode
 
-from flask import Blueprint, Flask, Response, request
+from flask import Blueprint, Flask, Response, current_app, request
 from werkzeug.exceptions import HTTPException
 
 from app.directory import jsonapi, queries
 from app.directory.jsonapi import BadParameter, Query
+from app.directory.ratelimit import RateLimiter, retry_after
 from app.extensions import current_database
 from app.registry.models import CodeSystem, FunctionAddress, Organisation
+from app.settings import Settings
 
 PREFIX = "/addressbook/api/v1"
+LIMITER_KEY = "sdk.directory_rate_limiter"
 blp = Blueprint("directory", __name__, url_prefix=PREFIX)
 
 ORGANISATION_FIELDS = frozenset(
@@ -196,5 +199,20 @@ def http_error(error: HTTPException) -> Response:
     return jsonapi.error(error.code or 500, error.name, error.description or error.name)
 
 
-def init_app(app: Flask) -> None:
+@blp.before_request
+def limit_rate() -> Response | None:
+    limiter: RateLimiter | None = current_app.extensions.get(LIMITER_KEY)
+    if limiter is None:
+        return None
+    wait = limiter.acquire(request.remote_addr or "unknown")
+    if wait == 0.0:
+        return None
+    response = jsonapi.error(429, "Too Many Requests", "too many requests from this address; slow down")
+    response.headers["Retry-After"] = retry_after(wait)
+    return response
+
+
+def init_app(app: Flask, settings: Settings) -> None:
+    if settings.directory_rate_limit:
+        app.extensions[LIMITER_KEY] = RateLimiter(settings.directory_rate_limit)
     app.register_blueprint(blp)
