@@ -17,22 +17,19 @@ from sqlalchemy.orm import Session
 
 from app import audit
 from app.audit import Action, Actor
-from app.identifiers import DEFAULT_POLICY, DocumentTypeId, IdentifierPolicy, ProcessId
+from app.identifiers import DEFAULT_POLICY, IdentifierPolicy
 from app.operations import participants
 from app.registry.columns import utcnow
 from app.registry.errors import Conflict, InvalidTransition
 from app.registry.lifecycle import FederationStatus
 from app.registry.models import (
     DESCRIPTION_MAX,
-    EndpointConfiguration,
     Organisation,
     ParticipantCertificate,
     ParticipantService,
     PendingChange,
 )
 from app.registry.validation import Checker, get_or_not_found
-from app.trust.certificates import CertificateError, describe
-from app.trust.validation import acceptable
 
 ENTITY = "pending_change"
 GATED_STATES = (FederationStatus.APPROVED.value, FederationStatus.SUSPENDED.value)
@@ -101,29 +98,15 @@ def add_service(
             allowed_document_types=allowed_document_types,
             policy=policy,
         )
-    check = Checker()
-    document = check.identifier("documentType", document_type, lambda v: DocumentTypeId.parse(v, policy))
-    process_id = check.identifier("process", process, lambda v: ProcessId.parse(v, policy))
-    if document is not None and allowed_document_types is not None and str(document) not in allowed_document_types:
-        check.fail("documentType", "is not one of the federation's document types (SDK_DOCUMENT_TYPES)")
-    configuration_id = check.uuid("endpointConfiguration", endpoint_configuration_id, required=True)
-    if configuration_id and session.get(EndpointConfiguration, configuration_id) is None:
-        check.fail("endpointConfiguration", "no such endpoint configuration")
-    check.done()
+    document, process_id, configuration = participants.checked_service(
+        session, document_type, process, endpoint_configuration_id, allowed_document_types, policy
+    )
     payload = {
         "documentType": str(document),
         "process": str(process_id),
-        "endpointConfiguration": str(configuration_id),
+        "endpointConfiguration": str(configuration.id),
     }
-    existing = session.scalar(
-        select(ParticipantService.id).where(
-            ParticipantService.organisation_id == organisation.id,
-            ParticipantService.document_scheme == document.scheme,
-            ParticipantService.document_value == document.value,
-            ParticipantService.process_scheme == process_id.scheme,
-            ParticipantService.process_value == process_id.value,
-        )
-    )
+    existing = participants.existing_service(session, organisation, document, process_id)
     if existing is not None or any(
         c.payload.get("documentType") == payload["documentType"] for c in _pending(session, organisation, "add_service")
     ):
@@ -139,15 +122,7 @@ def add_certificate(
     organisation = get_or_not_found(session, Organisation, organisation_id, "organisation")
     if not is_gated(actor, organisation):
         return participants.add_certificate(session, actor, organisation.id, usage=usage, certificate=certificate)
-    check = Checker()
-    if usage not in ("signing", "encryption"):
-        check.fail("usage", "must be signing or encryption")
-    try:
-        if usage in ("signing", "encryption"):
-            facts = describe(acceptable(session, certificate, usage))
-    except CertificateError as error:
-        check.fail("certificate", str(error))
-    check.done()
+    facts = participants.checked_certificate(session, usage, certificate)
     return _request(
         session,
         actor,

@@ -24,7 +24,7 @@ from app.registry.models import (
     ParticipantService,
 )
 from app.registry.validation import Checker, check_version, get_or_not_found
-from app.trust.certificates import CertificateError, describe
+from app.trust.certificates import CertificateError, CertificateFacts, describe
 from app.trust.validation import acceptable
 
 
@@ -33,6 +33,57 @@ def _participant(session: Session, organisation_id: uuid.UUID | str) -> Organisa
     if organisation.type != "o":
         raise ValidationFailed(FieldError("organisation", "only an organisation of type o is an SMP participant"))
     return organisation
+
+
+def checked_service(
+    session: Session,
+    document_type: str,
+    process: str,
+    endpoint_configuration_id: uuid.UUID | str,
+    allowed_document_types: tuple[str, ...] | None,
+    policy: IdentifierPolicy,
+) -> tuple[DocumentTypeId, ProcessId, EndpointConfiguration]:
+    """The input of a new service, checked (ValidationFailed names each bad field)."""
+    check = Checker()
+    document = check.identifier("documentType", document_type, lambda v: DocumentTypeId.parse(v, policy))
+    process_id = check.identifier("process", process, lambda v: ProcessId.parse(v, policy))
+    if document is not None and allowed_document_types is not None and str(document) not in allowed_document_types:
+        check.fail("documentType", "is not one of the federation's document types (SDK_DOCUMENT_TYPES)")
+    configuration_id = check.uuid("endpointConfiguration", endpoint_configuration_id, required=True)
+    configuration = session.get(EndpointConfiguration, configuration_id) if configuration_id else None
+    if configuration_id and configuration is None:
+        check.fail("endpointConfiguration", "no such endpoint configuration")
+    check.done()
+    return document, process_id, configuration
+
+
+def existing_service(
+    session: Session, organisation: Organisation, document: DocumentTypeId, process_id: ProcessId
+) -> ParticipantService | None:
+    return session.scalar(
+        select(ParticipantService).where(
+            ParticipantService.organisation_id == organisation.id,
+            ParticipantService.document_scheme == document.scheme,
+            ParticipantService.document_value == document.value,
+            ParticipantService.process_scheme == process_id.scheme,
+            ParticipantService.process_value == process_id.value,
+        )
+    )
+
+
+def checked_certificate(session: Session, usage: str, certificate: str) -> CertificateFacts:
+    """An O2O certificate for ``usage``, loaded and validated against the trust anchors."""
+    check = Checker()
+    facts = None
+    if usage not in CERTIFICATE_USAGES:
+        check.fail("usage", "must be signing or encryption")
+    else:
+        try:
+            facts = describe(acceptable(session, certificate, usage))
+        except CertificateError as error:
+            check.fail("certificate", str(error))
+    check.done()
+    return facts
 
 
 def add_service(
@@ -47,25 +98,10 @@ def add_service(
     policy: IdentifierPolicy = DEFAULT_POLICY,
 ) -> ParticipantService:
     organisation = _participant(session, organisation_id)
-    check = Checker()
-    document = check.identifier("documentType", document_type, lambda v: DocumentTypeId.parse(v, policy))
-    process_id = check.identifier("process", process, lambda v: ProcessId.parse(v, policy))
-    if document is not None and allowed_document_types is not None and str(document) not in allowed_document_types:
-        check.fail("documentType", "is not one of the federation's document types (SDK_DOCUMENT_TYPES)")
-    configuration_id = check.uuid("endpointConfiguration", endpoint_configuration_id, required=True)
-    configuration = session.get(EndpointConfiguration, configuration_id) if configuration_id else None
-    if configuration_id and configuration is None:
-        check.fail("endpointConfiguration", "no such endpoint configuration")
-    check.done()
-    duplicate = session.scalar(
-        select(ParticipantService).where(
-            ParticipantService.organisation_id == organisation.id,
-            ParticipantService.document_scheme == document.scheme,
-            ParticipantService.document_value == document.value,
-            ParticipantService.process_scheme == process_id.scheme,
-            ParticipantService.process_value == process_id.value,
-        )
+    document, process_id, configuration = checked_service(
+        session, document_type, process, endpoint_configuration_id, allowed_document_types, policy
     )
+    duplicate = existing_service(session, organisation, document, process_id)
     if duplicate is not None:
         raise Conflict(f"{organisation.participant_identifier} already receives {document}", field="documentType")
     service = ParticipantService(
@@ -96,16 +132,7 @@ def add_certificate(
     session: Session, actor: Actor, organisation_id: uuid.UUID | str, *, usage: str, certificate: str
 ) -> ParticipantCertificate:
     organisation = _participant(session, organisation_id)
-    check = Checker()
-    if usage not in CERTIFICATE_USAGES:
-        check.fail("usage", "must be signing or encryption")
-    facts = None
-    try:
-        if usage in CERTIFICATE_USAGES:
-            facts = describe(acceptable(session, certificate, usage))
-    except CertificateError as error:
-        check.fail("certificate", str(error))
-    check.done()
+    facts = checked_certificate(session, usage, certificate)
     duplicate = session.scalar(
         select(ParticipantCertificate).where(
             ParticipantCertificate.organisation_id == organisation.id,
