@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from cryptography import x509
 from flask import Flask
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
@@ -43,7 +44,8 @@ class Context:
     settings: Settings
     database: Database
     now: datetime
-    signing_certificate: object = None  # x509.Certificate once the signing check has loaded it
+    #: Set by :func:`check_signing_key` (it runs first) for the certificate-expiry check.
+    signing_certificate: x509.Certificate | None = None
 
 
 Check = Callable[[Context], Iterator[Finding]]

@@ -9,7 +9,7 @@ the DNS side has not applied.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from cryptography import x509
@@ -71,9 +71,9 @@ class PublicationLag:
 class Status:
     generated_at: datetime
     warn_days: int
-    certificates: list[ExpiringCertificate] = field(default_factory=list)
-    dns: DnsLag | None = None
-    publication: PublicationLag | None = None
+    certificates: list[ExpiringCertificate]
+    dns: DnsLag
+    publication: PublicationLag
 
 
 def _aware(moment: datetime | None) -> datetime | None:

@@ -6,7 +6,9 @@ Attribute names follow the Swedish directory (sdk-domain.md §4.1): ``participan
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
@@ -93,46 +95,45 @@ def code_system_resource(system: CodeSystem, query: Query) -> dict:
     return body
 
 
+@dataclass(frozen=True)
 class Collection:
     """One resource type: its filters, what it can include, and how to read and render it."""
 
-    def __init__(self, kind, filters, includes, page, one, render) -> None:
-        self.kind: str = kind
-        self.filters: frozenset[str] = frozenset(filters)
-        self.includes: frozenset[str] = frozenset(includes)
-        self.page: Callable = page
-        self.one: Callable = one
-        self.render: Callable = render
+    filters: frozenset[str]
+    includes: frozenset[str]
+    page: Callable
+    one: Callable
+    render: Callable
+    parent_of: Callable[[Any], uuid.UUID | None] = lambda item: None
 
 
 COLLECTIONS = {
     "organizations": Collection(
-        "organizations",
-        {"participantIdentifier", "organizationNumber", "type", "parent"},
-        {"parent"},
+        frozenset({"participantIdentifier", "organizationNumber", "type", "parent"}),
+        frozenset({"parent"}),
         queries.organisations,
         queries.organisation,
         organisation_resource,
+        lambda organisation: organisation.parent_id,
     ),
     "addresses": Collection(
-        "addresses",
-        {"organization", "identifier", "category"},
-        {"parent"},
+        frozenset({"organization", "identifier", "category"}),
+        frozenset({"parent"}),
         queries.addresses,
         queries.address,
         address_resource,
+        lambda address: address.organisation_id,
     ),
     "codesystems": Collection(
-        "codesystems", {"identifier"}, set(), queries.code_systems, queries.code_system, code_system_resource
+        frozenset({"identifier"}), frozenset(), queries.code_systems, queries.code_system, code_system_resource
     ),
 }
 
 
-def _included(session, query: Query, items: list) -> list[dict]:
+def _included(session, spec: Collection, query: Query, items: list) -> list[dict]:
     if "parent" not in query.include:
         return []
-    parents = {getattr(item, "parent_id", None) or getattr(item, "organisation_id", None) for item in items}
-    parents.discard(None)
+    parents = {spec.parent_of(item) for item in items} - {None}
     return [organisation_resource(o, query) for o in queries.organisations_by_id(session, parents)]
 
 
@@ -151,7 +152,7 @@ def collection(kind: str) -> Response:
             "links": {"self": request.full_path.rstrip("?")},
             "meta": {"pageSize": query.page_size},
         }
-        included = _included(session, query, items)
+        included = _included(session, spec, query, items)
     if included:
         document["included"] = included
     if last is not None:
@@ -172,7 +173,7 @@ def single(kind: str, ident: str) -> Response:
         if item is None:
             return jsonapi.error(404, "Not Found", f"no {kind} resource {ident}")
         document: dict[str, Any] = {"data": spec.render(item, query), "links": {"self": f"{PREFIX}/{kind}/{ident}"}}
-        included = _included(session, query, [item])
+        included = _included(session, spec, query, [item])
     if included:
         document["included"] = included
     return jsonapi.respond(request, document)
