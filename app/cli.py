@@ -54,6 +54,7 @@ def cli() -> None:
 @cli.command(help="Apply database migrations; create a development PKI when no signing key is configured.")
 def init() -> None:
     from app import demo
+    from app.directory import sync
     from app.extensions import current_database
     from app.registry import schema
     from app.trust.devpki import ensure_development_pki
@@ -65,6 +66,10 @@ def init() -> None:
         schema.upgrade(database)
         revisions = ", ".join(sorted(schema.current_revisions(database)))
         click.echo(f"database: {_display_url(database.url)} at revision {revisions}")
+        with database.writer() as session:
+            built = sync.rebuild_if_new(session)
+        if built is not None:
+            click.echo(f"directory: {built.changed} entries built")
         if settings.signing_key is None:
             pki = ensure_development_pki(
                 settings.pki_dir, access_points=[demo.AP_ID], participants=demo.participants_of_demo()
@@ -208,6 +213,21 @@ def _dns_hint(settings: Settings) -> str:
         listen = settings.dns_listen
         return f"dig @{listen.host} -p {listen.port} {settings.sml_zone} SOA   (embedded server)"
     return f"RFC 2136 updates to {settings.dns_primary} (zone {settings.sml_zone})"
+
+
+@cli.group(help="The public directory.")
+def directory() -> None:
+    pass
+
+
+@directory.command("rebuild", help="Recompute the directory's entries from the registry (search and change feed).")
+def directory_rebuild() -> None:
+    from app.directory import sync
+    from app.extensions import current_database
+
+    with _application(), current_database().writer() as session:
+        result = sync.rebuild(session)
+    click.echo(f"directory: {result.changed} entries changed, {result.removed} removed")
 
 
 @cli.command(help="Run the DNS side alone: the embedded server, or the RFC 2136 outbox publisher.")

@@ -45,6 +45,9 @@ class Database:
         self.session_info: dict[str, Any] = {}
         self._after_commit: list[Callable[[Session], None]] = []
         event.listen(self._write_sessions, "after_commit", self._run_after_commit)
+        from app.directory import sync
+
+        sync.install(self._write_sessions)
 
     def on_commit(self, callback: Callable[[Session], None]) -> None:
         """Call ``callback(session)`` after each committed write transaction of this process."""

@@ -5,6 +5,7 @@ from sqlalchemy import create_engine
 
 from app.registry.columns import UtcDateTime
 from app.registry.models import Base
+from app.registry.schema import include_object
 
 config = context.config
 target_metadata = Base.metadata
@@ -24,6 +25,7 @@ def configure(connection) -> None:
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
         render_item=render_item,
+        include_object=include_object,
     )
 
 

@@ -89,6 +89,10 @@ def migrated_database(database_url) -> Iterator[Database]:
     database.dispose()
 
 
+#: SQLite's full-text tables of the directory (migration 0006), outside the ORM metadata.
+SQLITE_SEARCH_TABLES = ("directory_fts", "directory_term_trigrams")
+
+
 def _empty_all_tables(database: Database) -> None:
     tables = [table.name for table in reversed(Base.metadata.sorted_tables)]
     if database.dialect == "postgresql":
@@ -101,7 +105,7 @@ def _empty_all_tables(database: Database) -> None:
     try:
         cursor = raw.cursor()
         cursor.execute("PRAGMA foreign_keys=OFF")
-        for table in tables:
+        for table in [*tables, *SQLITE_SEARCH_TABLES]:
             cursor.execute(f"DELETE FROM {table}")  # noqa: S608  (names come from our own metadata)
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()

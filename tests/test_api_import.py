@@ -81,6 +81,8 @@ def test_a_clean_apply_imports_audits_and_keeps_the_chain(api, db):
         )
         assert [c.code for c in imported.categories] == ["ekonomi"]
         assert imported.keywords == ["ord", "annat"]
+    found = api.client.get("/addressbook/api/v1/addresses?q=enhet&filter[category]=ekonomi&page[size]=1000")
+    assert len(found.get_json()["data"]) == 300  # in the directory's search at once
 
 
 def test_json_import_and_export_round_trip(api):

@@ -6,6 +6,7 @@ import base64
 import binascii
 import hashlib
 import json
+import struct
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -35,7 +36,10 @@ class Query:
     include: frozenset[str] = frozenset()
     fields: dict[str, frozenset[str]] = field(default_factory=dict)
     page_size: int = DEFAULT_PAGE_SIZE
-    after: uuid.UUID | None = None
+    #: The raw ``page[after]`` cursor; each kind of listing reads its own shape from it.
+    after: bytes | None = None
+    #: Free text to search for (``q`` or ``filter[q]``), when allowed.
+    text: str | None = None
 
 
 def parse_query(
@@ -45,16 +49,21 @@ def parse_query(
     includes: frozenset[str] = frozenset(),
     types: Mapping[str, frozenset[str]],
     collection: bool,
+    searchable: bool = False,
 ) -> Query:
     parsed_filters: dict[str, str] = {}
     include: frozenset[str] = frozenset()
     fields: dict[str, frozenset[str]] = {}
-    page_size, after = DEFAULT_PAGE_SIZE, None
+    page_size, after, text = DEFAULT_PAGE_SIZE, None, None
     for name in args:
         value = args[name]
         if any(c in value for c in FORBIDDEN_CHARACTERS):
             raise BadParameter(name, "must not contain < or >")
-        if name.startswith("filter[") and name.endswith("]") and collection:
+        if name in ("q", "filter[q]") and collection and searchable:
+            if not value.strip():
+                raise BadParameter(name, "must not be empty")
+            text = value
+        elif name.startswith("filter[") and name.endswith("]") and collection:
             key = name[7:-1]
             if key not in filters:
                 raise BadParameter(name, f"unknown filter; known: {', '.join(sorted(filters)) or 'none'}")
@@ -86,19 +95,57 @@ def parse_query(
             after = decode_cursor(value)
         else:
             raise BadParameter(name, "unknown query parameter")
-    return Query(parsed_filters, include, fields, page_size, after)
+    return Query(parsed_filters, include, fields, page_size, after, text)
 
 
-def encode_cursor(last: uuid.UUID) -> str:
-    return base64.urlsafe_b64encode(last.bytes).decode("ascii").rstrip("=")
+def encode_cursor(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=")
 
 
-def decode_cursor(value: str) -> uuid.UUID:
+def decode_cursor(value: str) -> bytes:
     try:
-        raw = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
-        return uuid.UUID(bytes=raw)
+        return base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
     except (binascii.Error, ValueError):
-        raise BadParameter("page[after]", "not a cursor this service gave out (use links.next as it is)") from None
+        raise BadParameter("page[after]", CURSOR_HELP) from None
+
+
+CURSOR_HELP = "not a cursor this service gave out for this request (use links.next as it is)"
+
+
+def keyset_cursor(key: uuid.UUID) -> str:
+    return encode_cursor(key.bytes)
+
+
+def keyset_after(raw: bytes | None) -> uuid.UUID | None:
+    if raw is None:
+        return None
+    if len(raw) != 16:
+        raise BadParameter("page[after]", CURSOR_HELP)
+    return uuid.UUID(bytes=raw)
+
+
+def change_cursor(seq: int, key: uuid.UUID) -> str:
+    return encode_cursor(struct.pack(">q", seq) + key.bytes)
+
+
+def change_after(raw: bytes | None) -> tuple[int, uuid.UUID] | None:
+    if raw is None:
+        return None
+    if len(raw) != 24:
+        raise BadParameter("page[after]", CURSOR_HELP)
+    return struct.unpack(">q", raw[:8])[0], uuid.UUID(bytes=raw[8:])
+
+
+def offset_cursor(offset: int) -> str:
+    return encode_cursor(struct.pack(">I", offset))
+
+
+def offset_after(raw: bytes | None) -> int:
+    if raw is None:
+        return 0
+    if len(raw) != 4:
+        raise BadParameter("page[after]", CURSOR_HELP)
+    return struct.unpack(">I", raw)[0]
 
 
 def resource(

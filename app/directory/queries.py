@@ -7,14 +7,15 @@ repeats or skips a row that existed throughout the walk.
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, and_, or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from app.directory.jsonapi import BadParameter
 from app.identifiers import IdentifierError, ParticipantId, fold
 from app.registry.lifecycle import FederationStatus
-from app.registry.models import Code, CodeSystem, FunctionAddress, Organisation
+from app.registry.models import Code, CodeSystem, DirectoryEntry, FunctionAddress, Organisation
 
 
 def visible_organisation_ids() -> Select:
@@ -53,7 +54,7 @@ def organisations(session: Session, filters: dict[str, str], size: int, after: u
     if "type" in filters:
         query = query.where(Organisation.type == filters["type"])
     if "parent" in filters:
-        query = query.where(Organisation.parent_id == _filter_uuid(filters, "parent"))
+        query = query.where(Organisation.parent_id == filter_uuid(filters, "parent"))
     return _page(session, query, Organisation.id, size, after)
 
 
@@ -77,7 +78,7 @@ def _addresses() -> Select:
 def addresses(session: Session, filters: dict[str, str], size: int, after: uuid.UUID | None):
     query = _addresses()
     if "organization" in filters:
-        query = query.where(FunctionAddress.organisation_id == _filter_uuid(filters, "organization"))
+        query = query.where(FunctionAddress.organisation_id == filter_uuid(filters, "organization"))
     if "identifier" in filters:
         query = query.where(FunctionAddress.identifier_folded == fold(filters["identifier"]))
     if "category" in filters:
@@ -113,7 +114,7 @@ def organisations_by_id(session: Session, ids: set[uuid.UUID]) -> list[Organisat
     return list(session.scalars(query.order_by(Organisation.id)))
 
 
-def _filter_uuid(filters: dict[str, str], name: str) -> uuid.UUID:
+def filter_uuid(filters: dict[str, str], name: str) -> uuid.UUID:
     key = _uuid_or_none(filters[name])
     if key is None:
         raise BadParameter(f"filter[{name}]", "must be the id of a resource (a UUID)")
@@ -125,3 +126,15 @@ def _uuid_or_none(text: str) -> uuid.UUID | None:
         return uuid.UUID(text)
     except ValueError:
         return None
+
+
+def changes(
+    session: Session, kind: str, since: datetime, size: int, after: tuple[int, uuid.UUID] | None
+) -> tuple[list[DirectoryEntry], bool]:
+    """Entries of ``kind`` changed at or after ``since`` (tombstones too), in change order."""
+    query = select(DirectoryEntry).where(DirectoryEntry.kind == kind, DirectoryEntry.changed_at >= since)
+    if after is not None:
+        seq, key = after
+        query = query.where(or_(DirectoryEntry.seq > seq, and_(DirectoryEntry.seq == seq, DirectoryEntry.id > key)))
+    rows = list(session.scalars(query.order_by(DirectoryEntry.seq, DirectoryEntry.id).limit(size + 1)))
+    return rows[:size], len(rows) > size

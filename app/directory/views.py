@@ -8,91 +8,30 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
 
 from flask import Blueprint, Flask, Response, current_app, request
 from werkzeug.exceptions import HTTPException
 
-from app.directory import jsonapi, queries
+from app.directory import jsonapi, queries, search, text
 from app.directory.jsonapi import BadParameter, Query
 from app.directory.ratelimit import RateLimiter, retry_after
+from app.directory.resources import (
+    PREFIX,
+    TYPES,
+    address_resource,
+    code_system_resource,
+    organisation_resource,
+    render,
+)
 from app.extensions import current_database
-from app.registry.models import CodeSystem, FunctionAddress, Organisation
 from app.settings import Settings
 
-PREFIX = "/addressbook/api/v1"
 LIMITER_KEY = "sdk.directory_rate_limiter"
 blp = Blueprint("directory", __name__, url_prefix=PREFIX)
-
-ORGANISATION_FIELDS = frozenset(
-    {
-        "participantIdentifier",
-        "name",
-        "alternateName",
-        "description",
-        "organizationNumber",
-        "countryCode",
-        "type",
-        "parent",
-    }
-)
-ADDRESS_FIELDS = frozenset({"identifier", "name", "description", "keywords", "categories", "parent"})
-CODE_SYSTEM_FIELDS = frozenset({"identifier", "name", "description", "version", "codes"})
-TYPES = {"organizations": ORGANISATION_FIELDS, "addresses": ADDRESS_FIELDS, "codesystems": CODE_SYSTEM_FIELDS}
-
-
-def _parent(parent_id) -> dict[str, Any]:
-    data = None if parent_id is None else {"type": "organizations", "id": str(parent_id)}
-    return {"parent": {"data": data}}
-
-
-def organisation_resource(organisation: Organisation, query: Query) -> dict:
-    attributes = {
-        "participantIdentifier": organisation.participant_identifier,
-        "name": organisation.name,
-        "alternateName": organisation.alternate_name,
-        "description": organisation.description,
-        "organizationNumber": organisation.organisation_number,
-        "countryCode": organisation.country_code,
-        "type": organisation.type,
-    }
-    body = jsonapi.resource("organizations", organisation.id, attributes, _parent(organisation.parent_id), query)
-    body["links"] = {"self": f"{PREFIX}/organizations/{organisation.id}"}
-    return body
-
-
-def address_resource(address: FunctionAddress, query: Query) -> dict:
-    attributes = {
-        "identifier": address.identifier,
-        "name": address.name,
-        "description": address.description,
-        "keywords": list(address.keywords or []),
-        "categories": [
-            {"codeSystem": code.code_system.identifier, "code": code.code, "displayName": code.display_name}
-            for code in address.categories
-        ],
-    }
-    body = jsonapi.resource("addresses", address.id, attributes, _parent(address.organisation_id), query)
-    body["links"] = {"self": f"{PREFIX}/addresses/{address.id}"}
-    return body
-
-
-def code_system_resource(system: CodeSystem, query: Query) -> dict:
-    attributes = {
-        "identifier": system.identifier,
-        "name": system.name,
-        "description": system.description,
-        "version": system.code_system_version,
-        "codes": [
-            {"code": c.code, "displayName": c.display_name, "description": c.description}
-            for c in sorted(system.codes, key=lambda c: c.code)
-        ],
-    }
-    body = jsonapi.resource("codesystems", system.id, attributes, {}, query)
-    body["links"] = {"self": f"{PREFIX}/codesystems/{system.id}"}
-    return body
 
 
 @dataclass(frozen=True)
@@ -105,36 +44,50 @@ class Collection:
     one: Callable
     render: Callable
     parent_of: Callable[[Any], uuid.UUID | None] = lambda item: None
+    #: Which filters narrow a free-text search, as search.SearchFilters fields; empty: no search.
+    search_filters: dict[str, str] = field(default_factory=dict)
 
 
+UPDATED_SINCE = "updatedSince"
 COLLECTIONS = {
     "organizations": Collection(
-        frozenset({"participantIdentifier", "organizationNumber", "type", "parent"}),
+        frozenset({"participantIdentifier", "organizationNumber", "type", "parent", UPDATED_SINCE}),
         frozenset({"parent"}),
         queries.organisations,
         queries.organisation,
         organisation_resource,
         lambda organisation: organisation.parent_id,
+        {"parent": "organisation_id", "type": "organisation_type"},
     ),
     "addresses": Collection(
-        frozenset({"organization", "identifier", "category"}),
+        frozenset({"organization", "identifier", "category", "organizationType", UPDATED_SINCE}),
         frozenset({"parent"}),
         queries.addresses,
         queries.address,
         address_resource,
         lambda address: address.organisation_id,
+        {"organization": "organisation_id", "category": "category", "organizationType": "organisation_type"},
     ),
     "codesystems": Collection(
-        frozenset({"identifier"}), frozenset(), queries.code_systems, queries.code_system, code_system_resource
+        frozenset({"identifier", UPDATED_SINCE}),
+        frozenset(),
+        queries.code_systems,
+        queries.code_system,
+        code_system_resource,
     ),
 }
 
 
-def _included(session, spec: Collection, query: Query, items: list) -> list[dict]:
+def _included(session, query: Query, parents: set) -> list[dict]:
     if "parent" not in query.include:
         return []
-    parents = {spec.parent_of(item) for item in items} - {None}
-    return [organisation_resource(o, query) for o in queries.organisations_by_id(session, parents)]
+    return [organisation_resource(o, query) for o in queries.organisations_by_id(session, parents - {None})]
+
+
+def _next_link(kind: str, cursor: str) -> str:
+    args = {k: v for k, v in request.args.items() if k != "page[after]"}
+    args["page[after]"] = cursor
+    return f"{PREFIX}/{kind}?{urlencode(args)}"
 
 
 @blp.get("/<kind>")
@@ -143,23 +96,96 @@ def collection(kind: str) -> Response:
     if spec is None:
         return jsonapi.error(404, "Not Found", f"no resource type {kind!r}; there are {', '.join(COLLECTIONS)}")
     query = jsonapi.parse_query(
-        request.args, filters=spec.filters, includes=spec.includes, types=TYPES, collection=True
+        request.args,
+        filters=spec.filters,
+        includes=spec.includes,
+        types=TYPES,
+        collection=True,
+        searchable=bool(spec.search_filters),
     )
+    document: dict[str, Any] = {"links": {"self": request.full_path.rstrip("?")}, "meta": {"pageSize": query.page_size}}
     with current_database().reader() as session:
-        items, last = spec.page(session, query.filters, query.page_size, query.after)
-        document: dict[str, Any] = {
-            "data": [spec.render(item, query) for item in items],
-            "links": {"self": request.full_path.rstrip("?")},
-            "meta": {"pageSize": query.page_size},
-        }
-        included = _included(session, spec, query, items)
+        if UPDATED_SINCE in query.filters:
+            parents = _changes_page(session, kind, query, document)
+        elif query.text is not None:
+            parents = _search_page(session, kind, spec, query, document)
+        else:
+            items, last = spec.page(session, query.filters, query.page_size, jsonapi.keyset_after(query.after))
+            document["data"] = [spec.render(item, query) for item in items]
+            if last is not None:
+                document["links"]["next"] = _next_link(kind, jsonapi.keyset_cursor(last))
+            parents = {spec.parent_of(item) for item in items}
+        included = _included(session, query, parents)
     if included:
         document["included"] = included
-    if last is not None:
-        args = {k: v for k, v in request.args.items() if k != "page[after]"}
-        args["page[after]"] = jsonapi.encode_cursor(last)
-        document["links"]["next"] = f"{PREFIX}/{kind}?{urlencode(args)}"
     return jsonapi.respond(request, document)
+
+
+def _search_page(session, kind: str, spec: Collection, query: Query, document: dict) -> set:
+    """``q=``: the best matches first; paged by position, to at most search.MAX_RESULTS."""
+    unsupported = set(query.filters) - set(spec.search_filters)
+    if unsupported:
+        name = f"filter[{sorted(unsupported)[0]}]"
+        raise BadParameter(name, f"cannot be combined with q; with q: {', '.join(sorted(spec.search_filters))}")
+    narrowed: dict[str, Any] = {}
+    for name, target in spec.search_filters.items():
+        if name in query.filters:
+            is_id = target == "organisation_id"
+            narrowed[target] = queries.filter_uuid(query.filters, name) if is_id else query.filters[name]
+    offset = jsonapi.offset_after(query.after)
+    size = min(query.page_size, max(search.MAX_RESULTS - offset, 0))
+    try:
+        found = search.search(
+            session, kind, query.text or "", search.SearchFilters(**narrowed), offset=offset, size=size
+        )
+    except text.QueryError as error:
+        raise BadParameter("q", str(error)) from None
+    document["data"] = [render(kind, e.id, e.attributes or {}, e.parent_id, query) for e in found.entries]
+    corrections = {term.word: list(term.alternatives) for term in found.terms if term.alternatives}
+    document["meta"]["search"] = {"words": [term.word for term in found.terms], "corrections": corrections}
+    if found.more and offset + size < search.MAX_RESULTS:
+        document["links"]["next"] = _next_link(kind, jsonapi.offset_cursor(offset + size))
+    return {e.parent_id for e in found.entries}
+
+
+def _changes_page(session, kind: str, query: Query, document: dict) -> set:
+    """``filter[updatedSince]``: every change in change order, removed resources as tombstones.
+
+    The last page carries ``meta.resume``: request it later to get only what changed since.
+    """
+    others = set(query.filters) - {UPDATED_SINCE}
+    if others:
+        raise BadParameter(f"filter[{sorted(others)[0]}]", "cannot be combined with filter[updatedSince]")
+    since = _timestamp(query.filters[UPDATED_SINCE])
+    after = jsonapi.change_after(query.after)
+    entries, more = queries.changes(session, kind, since, query.page_size, after)
+    data = []
+    for entry in entries:
+        meta = {"changedAt": entry.changed_at.isoformat().replace("+00:00", "Z")}
+        if entry.removed:
+            data.append({"type": kind, "id": str(entry.id), "meta": {"removed": True, **meta}})
+        else:
+            resource = render(kind, entry.id, entry.attributes or {}, entry.parent_id, query)
+            data.append({**resource, "meta": meta})
+    document["data"] = data
+    cursor = jsonapi.change_cursor(entries[-1].seq, entries[-1].id) if entries else None
+    if more and cursor:
+        document["links"]["next"] = _next_link(kind, cursor)
+    else:
+        document["meta"]["resume"] = _next_link(kind, cursor) if cursor else document["links"]["self"]
+    return {e.parent_id for e in entries if not e.removed}
+
+
+def _timestamp(value: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise BadParameter(
+            f"filter[{UPDATED_SINCE}]", "must be an ISO 8601 date and time, e.g. 2026-01-31T12:00:00Z"
+        ) from None
+    if moment.tzinfo is None:
+        raise BadParameter(f"filter[{UPDATED_SINCE}]", "must carry a time zone (Z or +01:00)")
+    return moment.astimezone(UTC)
 
 
 @blp.get("/<kind>/<ident>")
@@ -173,7 +199,7 @@ def single(kind: str, ident: str) -> Response:
         if item is None:
             return jsonapi.error(404, "Not Found", f"no {kind} resource {ident}")
         document: dict[str, Any] = {"data": spec.render(item, query), "links": {"self": f"{PREFIX}/{kind}/{ident}"}}
-        included = _included(session, spec, query, [item])
+        included = _included(session, query, {spec.parent_of(item)})
     if included:
         document["included"] = included
     return jsonapi.respond(request, document)

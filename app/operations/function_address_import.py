@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from app import audit
 from app.audit import Action, Actor
+from app.directory import sync
 from app.identifiers import fold
 from app.operations.function_addresses import ENTITY, FunctionAddressInput, checked_fields
 from app.registry.bulk import insert_rows
@@ -142,6 +143,7 @@ def import_function_addresses(
         row.update(created_at=now, updated_at=now, version=1)
     insert_rows(session, FunctionAddress.__table__, prepared)
     insert_rows(session, function_address_categories, links)
+    sync.touch_addresses(session, [row["id"] for row in prepared])
     owner = organisation.parent_id or organisation.id
     entries = [(row["id"], {**row, "categories": []}) for row in prepared]
     audit.chain.record_many(session, actor, Action.FUNCTION_ADDRESS_CREATE, ENTITY, entries, organisation_id=owner)

@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     CheckConstraint,
     Column,
     ForeignKey,
@@ -57,6 +58,7 @@ PENDING_CHANGE_KINDS = ("add_service", "add_certificate", "replace_certificate",
 PENDING_CHANGE_STATUSES = ("pending", "approved", "rejected", "withdrawn")
 PUBLICATION_FLAVOURS = ("smp1", "smp2", "peppol")
 DNS_OPERATIONS = ("upsert", "delete")
+DIRECTORY_KINDS = ("organizations", "addresses", "codesystems")
 
 
 def _in(column: str, values: tuple[str, ...]) -> str:
@@ -426,6 +428,55 @@ class PublicationState(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     generation: Mapped[int] = mapped_column(BigInteger)
     changed_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class DirectoryEntry(Base):
+    """What the public directory shows of one resource, as it shows it: the source of search and the change feed.
+
+    Kept in step with the registry inside the same transaction (``app.directory.sync``). A resource that
+    leaves the directory keeps its row as a tombstone (``removed``); ``seq`` orders every change.
+    """
+
+    __tablename__ = "directory_entries"
+    __table_args__ = (
+        CheckConstraint(_in("kind", DIRECTORY_KINDS), name="kind"),
+        Index(None, "kind", "seq", "id"),
+    )
+
+    #: SQLite's full-text table is keyed by this number (its rowid).
+    number: Mapped[int] = mapped_column(AutoId, primary_key=True, autoincrement=True)
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, unique=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    #: The organisation a resource belongs to (an address's organisation, an ``ou``'s parent); no foreign
+    #: key, because a tombstone outlives it.
+    parent_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, index=True)
+    organisation_type: Mapped[str | None] = mapped_column(String(2))
+    attributes: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    removed: Mapped[bool] = mapped_column(Boolean, default=False)
+    seq: Mapped[int] = mapped_column(BigInteger)
+    changed_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
+    #: Search text by weight: names (A), other names, keywords and categories (B), descriptions (C).
+    names: Mapped[str] = mapped_column(Text, default="")
+    terms: Mapped[str] = mapped_column(Text, default="")
+    descriptions: Mapped[str] = mapped_column(Text, default="")
+
+
+class DirectoryTerm(Base):
+    """A word that occurs in the directory: what a misspelt query word is corrected towards."""
+
+    __tablename__ = "directory_terms"
+
+    term: Mapped[str] = mapped_column(String(64), primary_key=True)
+
+
+class DirectoryState(Base):
+    """One row: the last change number of the directory; taking the next one orders writers by commit."""
+
+    __tablename__ = "directory_state"
+    __table_args__ = (CheckConstraint("id = 1", name="single_row"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    seq: Mapped[int] = mapped_column(BigInteger)
 
 
 class DnsRecord(Base):

@@ -1,0 +1,345 @@
+"""Keep the directory's stored entries in step with the registry, inside the writing transaction.
+
+Every write session is watched: a flush that touches an organisation, a function address, a code or a
+code system notes what it touched, and just before the commit the affected entries are recomputed from
+the registry with the same visibility rule and attributes as the live directory
+(:func:`app.directory.queries.visible_organisation_ids`, :mod:`app.directory.resources`). An entry whose
+content changed gets the transaction's change number; one that left the directory becomes a tombstone.
+Taking the change number locks the one ``directory_state`` row, so numbers follow commit order and a
+reader of the change feed never sees number *n* before every number below it.
+
+Writers that bypass the ORM (bulk COPY imports) call :func:`touch_addresses` themselves.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from itertools import chain, islice
+from typing import Any
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.orm import Session, selectinload, sessionmaker
+
+from app.directory import queries, resources, search, text
+from app.registry.columns import utcnow
+from app.registry.models import (
+    Code,
+    CodeSystem,
+    DirectoryEntry,
+    DirectoryState,
+    FunctionAddress,
+    Organisation,
+    function_address_categories,
+)
+
+CHANGES_KEY = "sdk.directory_changes"
+CHUNK = 5000
+
+
+@dataclass
+class Changes:
+    organisations: set[uuid.UUID] = field(default_factory=set)
+    addresses: set[uuid.UUID] = field(default_factory=set)
+    code_systems: set[uuid.UUID] = field(default_factory=set)
+    deleted: set[uuid.UUID] = field(default_factory=set)
+    everything: bool = False
+
+
+@dataclass
+class SyncResult:
+    changed: int = 0
+    removed: int = 0
+    seq: int | None = None
+
+
+@dataclass(frozen=True)
+class Wanted:
+    """An entry as the registry says it should be now."""
+
+    kind: str
+    parent_id: uuid.UUID | None
+    organisation_type: str | None
+    attributes: dict[str, Any]
+    names: str
+    terms: str
+    descriptions: str
+
+    def differs_from(self, entry: DirectoryEntry) -> bool:
+        return (
+            entry.removed
+            or entry.kind != self.kind
+            or entry.parent_id != self.parent_id
+            or entry.organisation_type != self.organisation_type
+            or entry.attributes != self.attributes
+            or (entry.names, entry.terms, entry.descriptions) != (self.names, self.terms, self.descriptions)
+        )
+
+
+def install(write_sessions: sessionmaker) -> None:
+    from sqlalchemy import event
+
+    event.listen(write_sessions, "after_flush", _note_flushed)
+    event.listen(write_sessions, "before_commit", _sync_before_commit)
+
+
+def touch_addresses(session: Session, address_ids: Iterable[uuid.UUID]) -> None:
+    """Re-check these function addresses at commit (for writes that bypass the ORM)."""
+    _changes(session).addresses.update(address_ids)
+
+
+def _changes(session: Session) -> Changes:
+    return session.info.setdefault(CHANGES_KEY, Changes())
+
+
+def _note_flushed(session: Session, _context) -> None:
+    for obj in chain(session.new, session.dirty, session.deleted):
+        if isinstance(obj, Organisation):
+            _changes(session).organisations.add(obj.id)
+        elif isinstance(obj, FunctionAddress):
+            _changes(session).addresses.add(obj.id)
+        elif isinstance(obj, Code):
+            _changes(session).code_systems.add(obj.code_system_id)
+        elif isinstance(obj, CodeSystem):
+            _changes(session).code_systems.add(obj.id)
+        else:
+            continue
+        if obj in session.deleted:
+            _changes(session).deleted.add(obj.id)
+
+
+def _sync_before_commit(session: Session) -> None:
+    if CHANGES_KEY not in session.info:
+        return
+    session.flush()
+    apply(session, session.info.pop(CHANGES_KEY))
+
+
+def rebuild(session: Session) -> SyncResult:
+    """Recompute every entry (after a migration, or to repair); unchanged entries keep their number."""
+    return apply(session, Changes(everything=True))
+
+
+def rebuild_if_new(session: Session) -> SyncResult | None:
+    """Build the entries once after the migration that created them (``init``); later, sync keeps them."""
+    if session.get(DirectoryState, 1) is not None:
+        return None
+    result = rebuild(session)
+    if result.seq is None:
+        session.add(DirectoryState(id=1, seq=0))
+    return result
+
+
+# --- computing what should be there ------------------------------------------------------------------
+
+
+def _subtree_ids(session: Session, roots: set[uuid.UUID]) -> set[uuid.UUID]:
+    if not roots:
+        return set()
+    found: set[uuid.UUID] = set()
+    level = set(roots)
+    while level:
+        rows = set()
+        for part in _chunks(level):
+            rows |= set(session.scalars(select(Organisation.id).where(Organisation.id.in_(part))))
+            rows |= set(session.scalars(select(Organisation.id).where(Organisation.parent_id.in_(part))))
+        level = rows - found
+        found |= rows
+    return found
+
+
+def _organisation_wanted(organisation: Organisation) -> Wanted:
+    ancestors = []
+    parent = organisation.parent
+    while parent is not None:
+        ancestors.append(parent)
+        parent = parent.parent
+    return Wanted(
+        kind="organizations",
+        parent_id=organisation.parent_id,
+        organisation_type=organisation.type,
+        attributes=resources.organisation_attributes(organisation),
+        names=organisation.name,
+        terms=_join([organisation.alternate_name, *_names_of(ancestors)]),
+        descriptions=organisation.description or "",
+    )
+
+
+def _address_wanted(address: FunctionAddress, owner: Organisation) -> Wanted:
+    chain_up = []
+    organisation: Organisation | None = owner
+    while organisation is not None:
+        chain_up.append(organisation)
+        organisation = organisation.parent
+    categories = [f"{code.display_name} {code.code}" for code in address.categories]
+    return Wanted(
+        kind="addresses",
+        parent_id=address.organisation_id,
+        organisation_type=owner.type,
+        attributes=resources.address_attributes(address),
+        names=address.name,
+        terms=_join([*(address.keywords or []), *categories, *_names_of(chain_up)]),
+        descriptions=address.description or "",
+    )
+
+
+def _code_system_wanted(system: CodeSystem) -> Wanted:
+    return Wanted(
+        kind="codesystems",
+        parent_id=None,
+        organisation_type=None,
+        attributes=resources.code_system_attributes(system),
+        names="",
+        terms="",
+        descriptions="",
+    )
+
+
+def _names_of(organisations: Iterable[Organisation]) -> Iterator[str | None]:
+    for organisation in organisations:
+        yield organisation.name
+        yield organisation.alternate_name
+
+
+def _join(parts: Iterable[str | None]) -> str:
+    return " ".join(part for part in parts if part)
+
+
+def _wanted(session: Session, changes: Changes) -> tuple[dict[uuid.UUID, Wanted], set[uuid.UUID]]:
+    """What each considered resource should look like (absent: not shown), and every id considered."""
+    wanted: dict[uuid.UUID, Wanted] = {}
+    considered: set[uuid.UUID] = set(changes.deleted) | set(changes.code_systems) | set(changes.addresses)
+    if changes.everything:
+        organisation_ids = set(session.scalars(select(Organisation.id)))
+    else:
+        organisation_ids = _subtree_ids(session, changes.organisations)
+    considered |= organisation_ids
+    if changes.everything:
+        # Every organisation in the identity map once: ancestors' names are read without a query each.
+        session.scalars(select(Organisation)).all()
+    visible = set(session.scalars(queries.visible_organisation_ids()))
+    for part in _chunks(organisation_ids & visible):
+        for organisation in session.scalars(select(Organisation).where(Organisation.id.in_(part))):
+            wanted[organisation.id] = _organisation_wanted(organisation)
+
+    address_ids = set(changes.addresses)
+    if changes.code_systems:
+        for part in _chunks(changes.code_systems):
+            address_ids |= set(
+                session.scalars(
+                    select(function_address_categories.c.function_address_id)
+                    .join(Code, Code.id == function_address_categories.c.code_id)
+                    .where(Code.code_system_id.in_(part))
+                )
+            )
+    address_query = select(FunctionAddress).options(
+        selectinload(FunctionAddress.categories).selectinload(Code.code_system)
+    )
+    batches: list = []
+    if changes.everything:
+        batches.append(address_query)
+    else:
+        batches += [address_query.where(FunctionAddress.organisation_id.in_(p)) for p in _chunks(organisation_ids)]
+        batches += [address_query.where(FunctionAddress.id.in_(p)) for p in _chunks(address_ids)]
+    for batch in batches:
+        for address in session.scalars(batch):
+            considered.add(address.id)
+            if address.status == "active" and address.organisation_id in visible:
+                wanted[address.id] = _address_wanted(address, session.get(Organisation, address.organisation_id))
+    if changes.everything:
+        considered |= set(session.scalars(select(DirectoryEntry.id)))
+
+    systems = select(CodeSystem).options(selectinload(CodeSystem.codes))
+    if not changes.everything:
+        systems = systems.where(CodeSystem.id.in_(changes.code_systems))
+    for system in session.scalars(systems):
+        wanted[system.id] = _code_system_wanted(system)
+    return wanted, considered
+
+
+# --- writing it ---------------------------------------------------------------------------------------
+
+
+def apply(session: Session, changes: Changes) -> SyncResult:
+    wanted, considered = _wanted(session, changes)
+    existing: dict[uuid.UUID, DirectoryEntry] = {}
+    for part in _chunks(considered):
+        for entry in session.scalars(select(DirectoryEntry).where(DirectoryEntry.id.in_(part))):
+            existing[entry.id] = entry
+    # Entries under an organisation whose rows are gone (ou deleted) are considered through parent_id too.
+    for part in _chunks(changes.deleted):
+        for entry in session.scalars(select(DirectoryEntry).where(DirectoryEntry.parent_id.in_(part))):
+            existing.setdefault(entry.id, entry)
+
+    inserts: list[dict[str, Any]] = []
+    updates: list[dict[str, Any]] = []
+    removals: list[DirectoryEntry] = []
+    shown: list[uuid.UUID] = []
+    for ident, want in wanted.items():
+        entry = existing.get(ident)
+        if entry is None:
+            inserts.append({"id": ident, **_columns(want)})
+        elif want.differs_from(entry):
+            updates.append({"number": entry.number, **_columns(want)})
+        else:
+            continue
+        shown.append(ident)
+    for ident, entry in existing.items():
+        if ident not in wanted and not entry.removed:
+            removals.append(entry)
+    result = SyncResult(changed=len(inserts) + len(updates), removed=len(removals))
+    if not (inserts or updates or removals):
+        return result
+
+    seq = _next_seq(session)
+    now = utcnow()
+    result.seq = seq
+    stamp = {"seq": seq, "changed_at": now, "removed": False}
+    for part in _chunks(inserts):
+        session.execute(insert(DirectoryEntry), [{**row, **stamp} for row in part])
+    for part in _chunks(updates):
+        session.execute(update(DirectoryEntry), [{**row, **stamp} for row in part])
+    if removals:
+        blank = {"removed": True, "seq": seq, "changed_at": now, "attributes": None}
+        blank |= {"names": "", "terms": "", "descriptions": ""}
+        for part in _chunks(removals):
+            session.execute(update(DirectoryEntry), [{"number": e.number, **blank} for e in part])
+    words: set[str] = set()
+    for ident in shown:
+        want = wanted[ident]
+        words |= text.vocabulary(want.names, want.terms, want.descriptions)
+    search.engine_for(session).index(session, shown + [e.id for e in removals], words)
+    return result
+
+
+def _columns(want: Wanted) -> dict[str, Any]:
+    return {
+        "kind": want.kind,
+        "parent_id": want.parent_id,
+        "organisation_type": want.organisation_type,
+        "attributes": want.attributes,
+        "names": want.names,
+        "terms": want.terms,
+        "descriptions": want.descriptions,
+    }
+
+
+def _next_seq(session: Session) -> int:
+    seq = session.execute(
+        update(DirectoryState)
+        .where(DirectoryState.id == 1)
+        .values(seq=DirectoryState.seq + 1)
+        .returning(DirectoryState.seq)
+    ).scalar()
+    if seq is None:
+        session.add(DirectoryState(id=1, seq=1))
+        session.flush()
+        seq = 1
+    return seq
+
+
+def _chunks(items: Iterable, size: int = CHUNK) -> Iterator[list]:
+    iterator = iter(items)
+    while part := list(islice(iterator, size)):
+        yield part
