@@ -91,8 +91,18 @@ def _operations(api) -> list[tuple[str, str]]:
         (method, path)
         for path, item in document["paths"].items()
         for method in item
-        if method in ("get", "post", "put", "patch", "delete")
+        if method in ("get", "post", "put", "patch", "delete") and path.startswith("/api/")
     ]
+
+
+def test_the_documented_directory_is_anonymous(api):
+    document = api.client.get("/openapi.json").get_json()
+    directory = [path for path in document["paths"] if path.startswith("/addressbook/api/v1/")]
+    assert len(directory) == 6
+    for path in directory:
+        assert document["paths"][path]["get"]["security"] == []
+        url = path.replace("{id}", str(api.ids["0203:exempelkommun.se"]))
+        assert api.client.get(url).status_code in (200, 404), url  # no token, no 401
 
 
 def test_every_operation_has_a_rule(api):

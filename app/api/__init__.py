@@ -23,6 +23,7 @@ from app.api import (
     trust_anchors,
 )
 from app.auth.context import current_actor
+from app.directory import openapi as directory_openapi
 
 WRITE_METHODS = {"POST", "PUT", "PATCH"}
 JSON_TYPES = {"application/json", "application/merge-patch+json"}
@@ -99,6 +100,7 @@ def init_app(app: Flask) -> ManagementApi:
         trust_anchors,
     ):
         api.register_blueprint(module.blp)
+    directory_openapi.document(api.spec)
     errors.init_app(app)
 
     @app.before_request

@@ -80,16 +80,3 @@ def render(kind: str, ident: uuid.UUID, attributes: dict[str, Any], parent_id: u
     body = jsonapi.resource(kind, ident, attributes, relationships, query)
     body["links"] = {"self": f"{PREFIX}/{kind}/{ident}"}
     return body
-
-
-def organisation_resource(organisation: Organisation, query: Query) -> dict:
-    attributes = organisation_attributes(organisation)
-    return render("organizations", organisation.id, attributes, organisation.parent_id, query)
-
-
-def address_resource(address: FunctionAddress, query: Query) -> dict:
-    return render("addresses", address.id, address_attributes(address), address.organisation_id, query)
-
-
-def code_system_resource(system: CodeSystem, query: Query) -> dict:
-    return render("codesystems", system.id, code_system_attributes(system), None, query)

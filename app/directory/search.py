@@ -18,29 +18,22 @@ The conformance suite (``tests/test_directory_search.py``) runs the same cases a
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from sqlalchemy import ColumnElement, Select, and_, column, func, literal_column, select, table, text
+from sqlalchemy import ColumnElement, Select, column, func, literal_column, select, table, text, union
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from app.directory import text as words
-from app.registry.models import Code, DirectoryEntry, DirectoryTerm, function_address_categories
+from app.registry.models import DirectoryEntry, DirectoryTerm
 
 #: Deepest result a search pages to; a query that needs more is too vague to page through.
 MAX_RESULTS = 1000
-#: Matches ranked per query at most, best candidates by name length first (very common words).
-RANK_WINDOW = 2000
+#: PostgreSQL ranks at most this many name matches plus this many other matches per query.
+RANK_WINDOW = 1000
 CHUNK = 5000
-
-
-@dataclass(frozen=True)
-class SearchFilters:
-    organisation_id: uuid.UUID | None = None
-    category: str | None = None
-    organisation_type: str | None = None
 
 
 @dataclass
@@ -50,24 +43,38 @@ class SearchResult:
     terms: list[words.Term] = field(default_factory=list)
 
 
+Narrow = Callable[[Select], Select]
+
+
 class Engine(Protocol):
     def index(self, session: Session, entry_ids: list[uuid.UUID], vocabulary: set[str]) -> None: ...
 
     def corrections(self, session: Session, word: str) -> list[str]: ...
 
-    def matches(self, session: Session, kind: str, terms: list[words.Term]) -> tuple[Select, ColumnElement]: ...
+    def ranked(self, session: Session, terms: list[words.Term], narrow: Narrow, offset: int, limit: int) -> list[int]:
+        """Numbers of the matching entries that ``narrow`` keeps, best first."""
+        ...
 
 
-def search(session: Session, kind: str, query: str, filters: SearchFilters, *, offset: int, size: int) -> SearchResult:
-    """Entries of ``kind`` matching ``query``, best first; raises :class:`words.QueryError` for a bad query."""
+def search(session: Session, kind: str, query: str, conditions: list, *, offset: int, size: int) -> SearchResult:
+    """Entries of ``kind`` matching ``query`` and ``conditions`` (:func:`queries.conditions`), best first.
+
+    Raises :class:`words.QueryError` for a query with nothing to search for.
+    """
     engine = engine_for(session)
     terms = [_with_corrections(session, engine, term) for term in words.parse(query)]
-    statement, rank = engine.matches(session, kind, terms)
-    statement = statement.where(DirectoryEntry.kind == kind, DirectoryEntry.removed.is_(False))
-    statement = _filtered(statement, filters)
-    statement = statement.order_by(rank, func.length(DirectoryEntry.names), DirectoryEntry.id)
-    rows = list(session.scalars(statement.offset(offset).limit(size + 1)))
-    return SearchResult(rows[:size], len(rows) > size, terms)
+
+    def narrow(statement: Select) -> Select:
+        return statement.where(DirectoryEntry.kind == kind, DirectoryEntry.removed.is_(False), *conditions)
+
+    numbers = engine.ranked(session, terms, narrow, offset, size + 1)
+    loaded = {e.number: e for e in session.scalars(select(DirectoryEntry).where(DirectoryEntry.number.in_(numbers)))}
+    entries = [loaded[n] for n in numbers if n in loaded]
+    return SearchResult(entries[:size], len(entries) > size, terms)
+
+
+#: Tie-breakers after relevance: the shorter name (more of it is the query), then a stable order.
+TIE_BREAK = (func.length(DirectoryEntry.names), DirectoryEntry.id)
 
 
 def _with_corrections(session: Session, engine: Engine, term: words.Term) -> words.Term:
@@ -85,21 +92,6 @@ def _starts_with(word: str) -> ColumnElement[bool]:
     return DirectoryTerm.term.startswith(word, autoescape=True)
 
 
-def _filtered(statement: Select, filters: SearchFilters) -> Select:
-    if filters.organisation_id is not None:
-        statement = statement.where(DirectoryEntry.parent_id == filters.organisation_id)
-    if filters.organisation_type is not None:
-        statement = statement.where(DirectoryEntry.organisation_type == filters.organisation_type)
-    if filters.category is not None:
-        categorised = (
-            select(function_address_categories.c.function_address_id)
-            .join(Code, Code.id == function_address_categories.c.code_id)
-            .where(Code.code == filters.category)
-        )
-        statement = statement.where(DirectoryEntry.id.in_(categorised))
-    return statement
-
-
 def _best_corrections(word: str, candidates: Iterable[str]) -> list[str]:
     scored = [(words.similarity(word, c), c) for c in candidates]
     good = sorted((item for item in scored if item[0] >= words.SIMILARITY_THRESHOLD), key=lambda i: (-i[0], i[1]))
@@ -110,6 +102,7 @@ class PostgresEngine:
     """``tsvector`` (swedish) + GIN for matching and ranking; ``pg_trgm`` on the vocabulary for typos."""
 
     vector = literal_column("directory_entries.search_vector")
+    names_vector = literal_column("directory_entries.names_vector")
 
     def index(self, session: Session, entry_ids: list[uuid.UUID], vocabulary: set[str]) -> None:
         # The vector is a generated column: PostgreSQL keeps it in step with the text by itself.
@@ -125,20 +118,28 @@ class PostgresEngine:
         )
         return list(session.scalars(statement))
 
-    def matches(self, session: Session, kind: str, terms: list[words.Term]) -> tuple[Select, ColumnElement]:
+    def ranked(self, session: Session, terms: list[words.Term], narrow: Narrow, offset: int, limit: int) -> list[int]:
         query = func.to_tsquery(literal_column("'swedish'::regconfig"), tsquery(terms))
-        matching = self.vector.op("@@")(query)
-        # Rank at most RANK_WINDOW matches: a very common word matches tens of thousands of entries, and
-        # ts_rank over all of them is what makes such queries slow. Shorter names are the better
-        # candidates (a name that is mostly the query word), so the window takes those first.
-        window = (
-            select(DirectoryEntry.number)
-            .where(matching, DirectoryEntry.kind == kind, DirectoryEntry.removed.is_(False))
-            .order_by(func.length(DirectoryEntry.names))
-            .limit(RANK_WINDOW)
+        rank = func.ts_rank(self.vector, query).label("rank")
+        name_length = func.length(DirectoryEntry.names).label("name_length")
+        # Rank a bounded set: a very common word matches tens of thousands of entries, and reading every
+        # one of them is what makes such queries slow. Two windows of RANK_WINDOW matches each, taken as
+        # they come: one of entries whose *name* matches (a small GIN index of names only), one of any
+        # match. Name matches, which outrank the rest, are thus never crowded out by description matches.
+        windows = [
+            narrow(
+                select(DirectoryEntry.number, rank, name_length, DirectoryEntry.id).where(vector.op("@@")(query))
+            ).limit(RANK_WINDOW)
+            for vector in (self.names_vector, self.vector)
+        ]
+        candidates = union(*windows).subquery()
+        statement = (
+            select(candidates.c.number)
+            .order_by(candidates.c.rank.desc(), candidates.c.name_length, candidates.c.id)
+            .offset(offset)
+            .limit(limit)
         )
-        statement = select(DirectoryEntry).where(DirectoryEntry.number.in_(window))
-        return statement, func.ts_rank(self.vector, query).desc()
+        return list(session.scalars(statement))
 
 
 def tsquery(terms: list[words.Term]) -> str:
@@ -201,13 +202,14 @@ class SqliteEngine:
         )
         return _best_corrections(word, candidates)
 
-    def matches(self, session: Session, kind: str, terms: list[words.Term]) -> tuple[Select, ColumnElement]:
-        statement = (
-            select(DirectoryEntry)
+    def ranked(self, session: Session, terms: list[words.Term], narrow: Narrow, offset: int, limit: int) -> list[int]:
+        statement = narrow(
+            select(DirectoryEntry.number)
             .join(self.fts, self.fts.c.rowid == DirectoryEntry.number)
-            .where(and_(text(f"{FTS_TABLE} MATCH :fts_query").bindparams(fts_query=fts_query(terms))))
+            .where(text(f"{FTS_TABLE} MATCH :fts_query").bindparams(fts_query=fts_query(terms)))
         )
-        return statement, text(f"bm25({FTS_TABLE}, 10.0, 4.0, 2.0)")
+        rank = text(f"bm25({FTS_TABLE}, 10.0, 4.0, 2.0)")
+        return list(session.scalars(statement.order_by(rank, *TIE_BREAK).offset(offset).limit(limit)))
 
 
 def fts_query(terms: list[words.Term]) -> str:

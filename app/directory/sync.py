@@ -215,9 +215,10 @@ def _wanted(session: Session, changes: Changes) -> tuple[dict[uuid.UUID, Wanted]
     else:
         organisation_ids = _subtree_ids(session, changes.organisations)
     considered |= organisation_ids
+    # Organisations held here stay in the identity map, so owners and ancestors are read without a query each.
+    owners: dict[uuid.UUID, Organisation] = {}
     if changes.everything:
-        # Every organisation in the identity map once: ancestors' names are read without a query each.
-        session.scalars(select(Organisation)).all()
+        owners = {organisation.id: organisation for organisation in session.scalars(select(Organisation))}
     visible = set(session.scalars(queries.visible_organisation_ids()))
     for part in _chunks(organisation_ids & visible):
         for organisation in session.scalars(select(Organisation).where(Organisation.id.in_(part))):
@@ -246,7 +247,10 @@ def _wanted(session: Session, changes: Changes) -> tuple[dict[uuid.UUID, Wanted]
         for address in session.scalars(batch):
             considered.add(address.id)
             if address.status == "active" and address.organisation_id in visible:
-                wanted[address.id] = _address_wanted(address, session.get(Organisation, address.organisation_id))
+                owner = owners.get(address.organisation_id)
+                if owner is None:
+                    owner = owners[address.organisation_id] = session.get_one(Organisation, address.organisation_id)
+                wanted[address.id] = _address_wanted(address, owner)
     if changes.everything:
         considered |= set(session.scalars(select(DirectoryEntry.id)))
 

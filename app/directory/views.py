@@ -6,9 +6,7 @@ Attribute names follow the Swedish directory (sdk-domain.md §4.1): ``participan
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
@@ -22,9 +20,6 @@ from app.directory.ratelimit import RateLimiter, retry_after
 from app.directory.resources import (
     PREFIX,
     TYPES,
-    address_resource,
-    code_system_resource,
-    organisation_resource,
     render,
 )
 from app.extensions import current_database
@@ -36,16 +31,12 @@ blp = Blueprint("directory", __name__, url_prefix=PREFIX)
 
 @dataclass(frozen=True)
 class Collection:
-    """One resource type: its filters, what it can include, and how to read and render it."""
+    """One resource type: the filters it takes, what it can include, and which filters narrow a search."""
 
     filters: frozenset[str]
-    includes: frozenset[str]
-    page: Callable
-    one: Callable
-    render: Callable
-    parent_of: Callable[[Any], uuid.UUID | None] = lambda item: None
-    #: Which filters narrow a free-text search, as search.SearchFilters fields; empty: no search.
-    search_filters: dict[str, str] = field(default_factory=dict)
+    includes: frozenset[str] = frozenset()
+    #: Filters that may narrow a free-text search; empty: the type cannot be searched.
+    search_filters: frozenset[str] = frozenset()
 
 
 UPDATED_SINCE = "updatedSince"
@@ -53,35 +44,25 @@ COLLECTIONS = {
     "organizations": Collection(
         frozenset({"participantIdentifier", "organizationNumber", "type", "parent", UPDATED_SINCE}),
         frozenset({"parent"}),
-        queries.organisations,
-        queries.organisation,
-        organisation_resource,
-        lambda organisation: organisation.parent_id,
-        {"parent": "organisation_id", "type": "organisation_type"},
+        frozenset({"parent", "type"}),
     ),
     "addresses": Collection(
         frozenset({"organization", "identifier", "category", "organizationType", UPDATED_SINCE}),
         frozenset({"parent"}),
-        queries.addresses,
-        queries.address,
-        address_resource,
-        lambda address: address.organisation_id,
-        {"organization": "organisation_id", "category": "category", "organizationType": "organisation_type"},
+        frozenset({"organization", "category", "organizationType"}),
     ),
-    "codesystems": Collection(
-        frozenset({"identifier", UPDATED_SINCE}),
-        frozenset(),
-        queries.code_systems,
-        queries.code_system,
-        code_system_resource,
-    ),
+    "codesystems": Collection(frozenset({"identifier", UPDATED_SINCE})),
 }
+
+
+def _render(entry, query: Query) -> dict:
+    return render(entry.kind, entry.id, entry.attributes or {}, entry.parent_id, query)
 
 
 def _included(session, query: Query, parents: set) -> list[dict]:
     if "parent" not in query.include:
         return []
-    return [organisation_resource(o, query) for o in queries.organisations_by_id(session, parents - {None})]
+    return [_render(entry, query) for entry in queries.organisations_by_id(session, parents - {None})]
 
 
 def _next_link(kind: str, cursor: str) -> str:
@@ -110,11 +91,13 @@ def collection(kind: str) -> Response:
         elif query.text is not None:
             parents = _search_page(session, kind, spec, query, document)
         else:
-            items, last = spec.page(session, query.filters, query.page_size, jsonapi.keyset_after(query.after))
-            document["data"] = [spec.render(item, query) for item in items]
+            entries, last = queries.page(
+                session, kind, query.filters, query.page_size, jsonapi.keyset_after(query.after)
+            )
+            document["data"] = [_render(entry, query) for entry in entries]
             if last is not None:
                 document["links"]["next"] = _next_link(kind, jsonapi.keyset_cursor(last))
-            parents = {spec.parent_of(item) for item in items}
+            parents = {entry.parent_id for entry in entries}
         included = _included(session, query, parents)
     if included:
         document["included"] = included
@@ -123,24 +106,18 @@ def collection(kind: str) -> Response:
 
 def _search_page(session, kind: str, spec: Collection, query: Query, document: dict) -> set:
     """``q=``: the best matches first; paged by position, to at most search.MAX_RESULTS."""
-    unsupported = set(query.filters) - set(spec.search_filters)
+    unsupported = set(query.filters) - spec.search_filters
     if unsupported:
         name = f"filter[{sorted(unsupported)[0]}]"
         raise BadParameter(name, f"cannot be combined with q; with q: {', '.join(sorted(spec.search_filters))}")
-    narrowed: dict[str, Any] = {}
-    for name, target in spec.search_filters.items():
-        if name in query.filters:
-            is_id = target == "organisation_id"
-            narrowed[target] = queries.filter_uuid(query.filters, name) if is_id else query.filters[name]
     offset = jsonapi.offset_after(query.after)
     size = min(query.page_size, max(search.MAX_RESULTS - offset, 0))
+    conditions = queries.conditions(kind, query.filters)
     try:
-        found = search.search(
-            session, kind, query.text or "", search.SearchFilters(**narrowed), offset=offset, size=size
-        )
+        found = search.search(session, kind, query.text or "", conditions, offset=offset, size=size)
     except text.QueryError as error:
         raise BadParameter("q", str(error)) from None
-    document["data"] = [render(kind, e.id, e.attributes or {}, e.parent_id, query) for e in found.entries]
+    document["data"] = [_render(entry, query) for entry in found.entries]
     corrections = {term.word: list(term.alternatives) for term in found.terms if term.alternatives}
     document["meta"]["search"] = {"words": [term.word for term in found.terms], "corrections": corrections}
     if found.more and offset + size < search.MAX_RESULTS:
@@ -165,8 +142,7 @@ def _changes_page(session, kind: str, query: Query, document: dict) -> set:
         if entry.removed:
             data.append({"type": kind, "id": str(entry.id), "meta": {"removed": True, **meta}})
         else:
-            resource = render(kind, entry.id, entry.attributes or {}, entry.parent_id, query)
-            data.append({**resource, "meta": meta})
+            data.append({**_render(entry, query), "meta": meta})
     document["data"] = data
     cursor = jsonapi.change_cursor(entries[-1].seq, entries[-1].id) if entries else None
     if more and cursor:
@@ -195,11 +171,11 @@ def single(kind: str, ident: str) -> Response:
         return jsonapi.error(404, "Not Found", f"no resource type {kind!r}; there are {', '.join(COLLECTIONS)}")
     query = jsonapi.parse_query(request.args, includes=spec.includes, types=TYPES, collection=False)
     with current_database().reader() as session:
-        item = spec.one(session, ident)
-        if item is None:
+        entry = queries.one(session, kind, ident)
+        if entry is None:
             return jsonapi.error(404, "Not Found", f"no {kind} resource {ident}")
-        document: dict[str, Any] = {"data": spec.render(item, query), "links": {"self": f"{PREFIX}/{kind}/{ident}"}}
-        included = _included(session, query, {spec.parent_of(item)})
+        document: dict[str, Any] = {"data": _render(entry, query), "links": {"self": f"{PREFIX}/{kind}/{ident}"}}
+        included = _included(session, query, {entry.parent_id})
     if included:
         document["included"] = included
     return jsonapi.respond(request, document)

@@ -441,6 +441,7 @@ class DirectoryEntry(Base):
     __table_args__ = (
         CheckConstraint(_in("kind", DIRECTORY_KINDS), name="kind"),
         Index(None, "kind", "seq", "id"),
+        Index(None, "kind", "id"),
     )
 
     #: SQLite's full-text table is keyed by this number (its rowid).

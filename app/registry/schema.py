@@ -54,7 +54,13 @@ def pending_migrations(database: Database) -> str | None:
 
 #: The directory's search index differs by database and lives only in migration 0006, not in the models.
 SEARCH_INDEX_TABLES = ("directory_fts", "directory_term_trigrams")
-SEARCH_INDEX_OBJECTS = ("search_vector", "ix_directory_entries_search_vector", "ix_directory_terms_trigram")
+SEARCH_INDEX_OBJECTS = (
+    "search_vector",
+    "names_vector",
+    "ix_directory_entries_search_vector",
+    "ix_directory_entries_names_vector",
+    "ix_directory_terms_trigram",
+)
 
 
 def include_object(obj, name, type_, reflected, compare_to) -> bool:

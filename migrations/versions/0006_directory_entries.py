@@ -1,8 +1,9 @@
 """directory entries: what the public directory shows, for search and the change feed
 
-The search index differs by database and is kept out of the ORM models (``migrations/env.py`` tells
-autogenerate to leave it alone): on PostgreSQL a generated ``tsvector`` column (``swedish``) with a GIN
-index and a ``pg_trgm`` index on the vocabulary; on SQLite two FTS5 tables. The entries themselves are
+The search index differs by database and is kept out of the ORM models (``schema.include_object``
+tells autogenerate to leave it alone): on PostgreSQL generated ``tsvector`` columns (``swedish``; all
+text, and names alone) with GIN indexes and a ``pg_trgm`` index on the vocabulary; on SQLite two FTS5
+tables. The entries themselves are
 filled by ``sdk-addressbook init`` (``app.directory.sync.rebuild``) after the upgrade.
 
 Revision ID: 0006
@@ -46,6 +47,7 @@ def upgrade() -> None:
     with op.batch_alter_table("directory_entries", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_directory_entries_changed_at"), ["changed_at"], unique=False)
         batch_op.create_index(batch_op.f("ix_directory_entries_kind_seq_id"), ["kind", "seq", "id"], unique=False)
+        batch_op.create_index(batch_op.f("ix_directory_entries_kind_id"), ["kind", "id"], unique=False)
         batch_op.create_index(batch_op.f("ix_directory_entries_parent_id"), ["parent_id"], unique=False)
 
     op.create_table(
@@ -76,6 +78,10 @@ POSTGRESQL_SEARCH = (
     " || setweight(to_tsvector('swedish'::regconfig, terms), 'B')"
     " || setweight(to_tsvector('swedish'::regconfig, descriptions), 'C')) STORED",
     "CREATE INDEX ix_directory_entries_search_vector ON directory_entries USING gin (search_vector)",
+    # Names alone, so a very common word's name matches are found without reading every match.
+    "ALTER TABLE directory_entries ADD COLUMN names_vector tsvector"
+    " GENERATED ALWAYS AS (to_tsvector('swedish'::regconfig, names)) STORED",
+    "CREATE INDEX ix_directory_entries_names_vector ON directory_entries USING gin (names_vector)",
     "CREATE INDEX ix_directory_terms_trigram ON directory_terms USING gin (term gin_trgm_ops)",
 )
 SQLITE_SEARCH = (
@@ -95,6 +101,7 @@ def downgrade() -> None:
     with op.batch_alter_table("directory_entries", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_directory_entries_parent_id"))
         batch_op.drop_index(batch_op.f("ix_directory_entries_kind_seq_id"))
+        batch_op.drop_index(batch_op.f("ix_directory_entries_kind_id"))
         batch_op.drop_index(batch_op.f("ix_directory_entries_changed_at"))
 
     op.drop_table("directory_entries")
