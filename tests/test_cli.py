@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select, text, update
 
 from app.auth.tokens import find_credential
 from app.cli import cli
 from app.extensions import Database
-from app.registry.models import AuditEvent, Organisation
+from app.registry.models import AuditEvent, DirectoryEntry, Organisation
 
 EXECUTABLE = str(Path(sys.executable).with_name("sdk-addressbook"))
 
@@ -132,3 +132,21 @@ def test_flask_cli_offers_the_same_commands(environment, fresh_database_url):
     assert result.returncode == 0, result.stderr
     for command in ("init", "seed-demo", "serve", "token", "audit"):
         assert re.search(rf"^\s+{command}\b", result.stdout, re.MULTILINE), command
+
+
+def test_directory_rebuild_repairs_lost_entries_and_keeps_unchanged_ones(environment, fresh_database_url):
+    assert run("init").exit_code == 0
+    assert run("seed-demo").exit_code == 0
+    unchanged = run("directory", "rebuild")
+    assert unchanged.exit_code == 0 and "0 entries changed, 0 removed" in unchanged.output
+    database = Database(fresh_database_url)
+    with database.engine.begin() as connection:  # lose entries behind the service's back
+        connection.execute(text("DELETE FROM directory_entries WHERE kind = 'addresses'"))
+    repaired = run("directory", "rebuild")
+    assert repaired.exit_code == 0 and "6 entries changed" in repaired.output
+    with database.reader() as session:
+        assert (
+            session.scalar(select(func.count()).select_from(DirectoryEntry).where(DirectoryEntry.kind == "addresses"))
+            == 6
+        )
+    database.dispose()

@@ -1,7 +1,7 @@
 """Reading the directory: every request reads the stored entries (``directory_entries``), never the registry.
 
-What is visible is decided once, when the entries are written (:mod:`app.directory.sync`, with
-:func:`visible_organisation_ids`); reading is then one indexed query on one table. Filters that need a
+What is visible is decided once, when the entries are written (:func:`app.directory.sync.shown`);
+reading is then one indexed query on one table. Filters that need a
 registry column (an identifier, an organisation number) select the matching ids from the registry's
 own indexes.
 
@@ -19,23 +19,10 @@ from sqlalchemy.orm import Session
 
 from app.directory.jsonapi import BadParameter
 from app.identifiers import IdentifierError, ParticipantId, fold
-from app.registry.lifecycle import FederationStatus
 from app.registry.models import Code, CodeSystem, DirectoryEntry, FunctionAddress, Organisation
 from app.registry.models import function_address_categories as categorised
 
 NOTHING = DirectoryEntry.id.is_(None)
-
-
-def visible_organisation_ids() -> Select:
-    """Ids of approved participants and, recursively, their sub-organisations (the visibility rule)."""
-    roots = (
-        select(Organisation.id)
-        .where(Organisation.type == "o", Organisation.federation_status == FederationStatus.APPROVED.value)
-        .cte("visible_organisations", recursive=True)
-    )
-    children = select(Organisation.id).join(roots, Organisation.parent_id == roots.c.id)
-    visible = roots.union_all(children)
-    return select(visible.c.id)
 
 
 def shown(kind: str) -> Select:

@@ -11,7 +11,7 @@ from typing import Any
 
 from app.directory import jsonapi
 from app.directory.jsonapi import Query
-from app.registry.models import CodeSystem, FunctionAddress, Organisation
+from app.registry.models import CodeSystem, Organisation
 
 PREFIX = "/addressbook/api/v1"
 
@@ -46,15 +46,16 @@ def organisation_attributes(organisation: Organisation) -> dict[str, Any]:
     }
 
 
-def address_attributes(address: FunctionAddress) -> dict[str, Any]:
+def address_attributes(address) -> dict[str, Any]:
+    """``address``: a :class:`app.directory.sync.AddressRow` (plain values, categories as tuples)."""
     return {
         "identifier": address.identifier,
         "name": address.name,
         "description": address.description,
         "keywords": list(address.keywords or []),
         "categories": [
-            {"codeSystem": code.code_system.identifier, "code": code.code, "displayName": code.display_name}
-            for code in address.categories
+            {"codeSystem": system, "code": code, "displayName": display_name}
+            for system, code, display_name in address.categories
         ],
     }
 

@@ -2,13 +2,13 @@
 
 Every write session is watched: a flush that touches an organisation, a function address, a code or a
 code system notes what it touched, and just before the commit the affected entries are recomputed from
-the registry with the same visibility rule and attributes as the live directory
-(:func:`app.directory.queries.visible_organisation_ids`, :mod:`app.directory.resources`). An entry whose
+the registry: :func:`shown` is the visibility rule, :mod:`app.directory.resources` the attributes
+(:mod:`app.directory.queries` reads only the entries). An entry whose
 content changed gets the transaction's change number; one that left the directory becomes a tombstone.
 Taking the change number locks the one ``directory_state`` row, so numbers follow commit order and a
 reader of the change feed never sees number *n* before every number below it.
 
-Writers that bypass the ORM (bulk COPY imports) call :func:`touch_addresses` themselves.
+Writers that bypass the ORM (bulk COPY imports) hand their rows to :func:`add_new_addresses`.
 """
 
 from __future__ import annotations
@@ -19,11 +19,13 @@ from dataclasses import dataclass, field
 from itertools import chain, islice
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import event, select, update
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
-from app.directory import queries, resources, search, text
+from app.directory import resources, search, text
+from app.registry.bulk import insert_rows
 from app.registry.columns import utcnow
+from app.registry.lifecycle import FederationStatus
 from app.registry.models import (
     Code,
     CodeSystem,
@@ -38,12 +40,29 @@ CHANGES_KEY = "sdk.directory_changes"
 CHUNK = 5000
 
 
+@dataclass(frozen=True)
+class AddressRow:
+    """A function address as plain values (ORM objects cost too much for 100,000 of them)."""
+
+    id: uuid.UUID
+    organisation_id: uuid.UUID
+    identifier: str
+    name: str
+    description: str | None
+    keywords: list[str]
+    status: str
+    #: (code system identifier, code, display name), ordered by code.
+    categories: list[tuple[str, str, str]]
+
+
 @dataclass
 class Changes:
     organisations: set[uuid.UUID] = field(default_factory=set)
     addresses: set[uuid.UUID] = field(default_factory=set)
     code_systems: set[uuid.UUID] = field(default_factory=set)
     deleted: set[uuid.UUID] = field(default_factory=set)
+    #: New function addresses a bulk writer hands over as they are (no entry yet, nothing to read back).
+    new_addresses: dict[uuid.UUID, AddressRow] = field(default_factory=dict)
     everything: bool = False
 
 
@@ -65,8 +84,14 @@ class Wanted:
     names: str
     terms: str
     descriptions: str
+    #: The pieces ``terms`` is made of: their words are cached one piece at a time for the vocabulary.
+    pieces: tuple[str, ...] = ()
 
-    def differs_from(self, entry: DirectoryEntry) -> bool:
+    def vocabulary(self) -> set[str]:
+        return text.vocabulary(self.names, self.descriptions, *(self.pieces or (self.terms,)))
+
+    def differs_from(self, entry: Any) -> bool:
+        """``entry``: the stored row (its columns)."""
         return (
             entry.removed
             or entry.kind != self.kind
@@ -78,15 +103,13 @@ class Wanted:
 
 
 def install(write_sessions: sessionmaker) -> None:
-    from sqlalchemy import event
-
     event.listen(write_sessions, "after_flush", _note_flushed)
     event.listen(write_sessions, "before_commit", _sync_before_commit)
 
 
-def touch_addresses(session: Session, address_ids: Iterable[uuid.UUID]) -> None:
-    """Re-check these function addresses at commit (for writes that bypass the ORM)."""
-    _changes(session).addresses.update(address_ids)
+def add_new_addresses(session: Session, addresses: Iterable[AddressRow]) -> None:
+    """Show these just-inserted function addresses at commit (for bulk writes that bypass the ORM)."""
+    _changes(session).new_addresses.update((address.id, address) for address in addresses)
 
 
 def _changes(session: Session) -> Changes:
@@ -149,6 +172,12 @@ def _subtree_ids(session: Session, roots: set[uuid.UUID]) -> set[uuid.UUID]:
     return found
 
 
+def shown(organisation: Organisation) -> bool:
+    """The visibility rule: an approved participant organisation and, recursively, its ``ou``s."""
+    root = organisation.participant_organisation
+    return root.type == "o" and root.federation_status == FederationStatus.APPROVED.value
+
+
 def _organisation_wanted(organisation: Organisation) -> Wanted:
     ancestors = []
     parent = organisation.parent
@@ -166,22 +195,29 @@ def _organisation_wanted(organisation: Organisation) -> Wanted:
     )
 
 
-def _address_wanted(address: FunctionAddress, owner: Organisation) -> Wanted:
-    chain_up = []
-    organisation: Organisation | None = owner
-    while organisation is not None:
-        chain_up.append(organisation)
-        organisation = organisation.parent
-    categories = [f"{code.display_name} {code.code}" for code in address.categories]
+def _address_wanted(address: AddressRow, owner: Organisation, owner_names: str) -> Wanted:
+    categories = [f"{display_name} {code}" for _, code, display_name in address.categories]
+    keywords = list(address.keywords or [])
     return Wanted(
         kind="addresses",
         parent_id=address.organisation_id,
         organisation_type=owner.type,
         attributes=resources.address_attributes(address),
         names=address.name,
-        terms=_join([*(address.keywords or []), *categories, *_names_of(chain_up)]),
+        terms=_join([*keywords, *categories, owner_names]),
         descriptions=address.description or "",
+        pieces=(*keywords, *categories, owner_names),
     )
+
+
+def _chain_names(organisation: Organisation) -> str:
+    """The names of an organisation and every organisation above it (searched with its addresses)."""
+    chain_up = []
+    current: Organisation | None = organisation
+    while current is not None:
+        chain_up.append(current)
+        current = current.parent
+    return _join(_names_of(chain_up))
 
 
 def _code_system_wanted(system: CodeSystem) -> Wanted:
@@ -210,19 +246,19 @@ def _wanted(session: Session, changes: Changes) -> tuple[dict[uuid.UUID, Wanted]
     """What each considered resource should look like (absent: not shown), and every id considered."""
     wanted: dict[uuid.UUID, Wanted] = {}
     considered: set[uuid.UUID] = set(changes.deleted) | set(changes.code_systems) | set(changes.addresses)
-    if changes.everything:
-        organisation_ids = set(session.scalars(select(Organisation.id)))
-    else:
-        organisation_ids = _subtree_ids(session, changes.organisations)
-    considered |= organisation_ids
     # Organisations held here stay in the identity map, so owners and ancestors are read without a query each.
     owners: dict[uuid.UUID, Organisation] = {}
     if changes.everything:
         owners = {organisation.id: organisation for organisation in session.scalars(select(Organisation))}
-    visible = set(session.scalars(queries.visible_organisation_ids()))
-    for part in _chunks(organisation_ids & visible):
-        for organisation in session.scalars(select(Organisation).where(Organisation.id.in_(part))):
-            wanted[organisation.id] = _organisation_wanted(organisation)
+        organisation_ids = set(owners)
+    else:
+        organisation_ids = _subtree_ids(session, changes.organisations)
+        for part in _chunks(organisation_ids):
+            owners |= {o.id: o for o in session.scalars(select(Organisation).where(Organisation.id.in_(part)))}
+    considered |= organisation_ids
+    for ident in organisation_ids:
+        if shown(owners[ident]):
+            wanted[ident] = _organisation_wanted(owners[ident])
 
     address_ids = set(changes.addresses)
     if changes.code_systems:
@@ -234,23 +270,25 @@ def _wanted(session: Session, changes: Changes) -> tuple[dict[uuid.UUID, Wanted]
                     .where(Code.code_system_id.in_(part))
                 )
             )
-    address_query = select(FunctionAddress).options(
-        selectinload(FunctionAddress.categories).selectinload(Code.code_system)
-    )
-    batches: list = []
     if changes.everything:
-        batches.append(address_query)
+        addresses = _address_rows(session)
     else:
-        batches += [address_query.where(FunctionAddress.organisation_id.in_(p)) for p in _chunks(organisation_ids)]
-        batches += [address_query.where(FunctionAddress.id.in_(p)) for p in _chunks(address_ids)]
-    for batch in batches:
-        for address in session.scalars(batch):
-            considered.add(address.id)
-            if address.status == "active" and address.organisation_id in visible:
-                owner = owners.get(address.organisation_id)
-                if owner is None:
-                    owner = owners[address.organisation_id] = session.get_one(Organisation, address.organisation_id)
-                wanted[address.id] = _address_wanted(address, owner)
+        addresses = []
+        for part in _chunks(organisation_ids):
+            addresses += _address_rows(session, owners=part)
+        for part in _chunks(address_ids - set(changes.new_addresses)):
+            addresses += _address_rows(session, ids=part)
+        addresses += changes.new_addresses.values()
+    owner_names: dict[uuid.UUID, str] = {}
+    for address in addresses:
+        considered.add(address.id)
+        owner = owners.get(address.organisation_id)
+        if owner is None:
+            owner = owners[address.organisation_id] = session.get_one(Organisation, address.organisation_id)
+        if address.status == "active" and shown(owner):
+            if owner.id not in owner_names:
+                owner_names[owner.id] = _chain_names(owner)
+            wanted[address.id] = _address_wanted(address, owner, owner_names[owner.id])
     if changes.everything:
         considered |= set(session.scalars(select(DirectoryEntry.id)))
 
@@ -262,24 +300,57 @@ def _wanted(session: Session, changes: Changes) -> tuple[dict[uuid.UUID, Wanted]
     return wanted, considered
 
 
+_ADDRESS_COLUMNS = (
+    FunctionAddress.id,
+    FunctionAddress.organisation_id,
+    FunctionAddress.identifier,
+    FunctionAddress.name,
+    FunctionAddress.description,
+    FunctionAddress.keywords,
+    FunctionAddress.status,
+)
+
+
+def _address_rows(session: Session, *, ids: list | None = None, owners: list | None = None) -> list[AddressRow]:
+    """Function addresses with their categories: these ``ids``, or those of these ``owners``, or all."""
+    link = function_address_categories.c.function_address_id
+    links = (
+        select(link, CodeSystem.identifier, Code.code, Code.display_name)
+        .join(Code, Code.id == function_address_categories.c.code_id)
+        .join(CodeSystem, CodeSystem.id == Code.code_system_id)
+        .order_by(Code.code)
+    )
+    addresses = select(*_ADDRESS_COLUMNS)
+    if ids is not None:
+        links, addresses = links.where(link.in_(ids)), addresses.where(FunctionAddress.id.in_(ids))
+    elif owners is not None:
+        owned = FunctionAddress.organisation_id.in_(owners)
+        links = links.join(FunctionAddress, FunctionAddress.id == link).where(owned)
+        addresses = addresses.where(owned)
+    categories: dict[uuid.UUID, list[tuple[str, str, str]]] = {}
+    for address_id, system, code, display_name in session.execute(links):
+        categories.setdefault(address_id, []).append((system, code, display_name))
+    return [AddressRow(*row, categories=categories.get(row.id, [])) for row in session.execute(addresses)]
+
+
 # --- writing it ---------------------------------------------------------------------------------------
 
 
 def apply(session: Session, changes: Changes) -> SyncResult:
     wanted, considered = _wanted(session, changes)
-    existing: dict[uuid.UUID, DirectoryEntry] = {}
-    for part in _chunks(considered):
-        for entry in session.scalars(select(DirectoryEntry).where(DirectoryEntry.id.in_(part))):
-            existing[entry.id] = entry
+    existing: dict[uuid.UUID, Any] = {}
+    stored = select(*(column for column in DirectoryEntry.__table__.columns if column.name != "changed_at"))
+    for part in _chunks(considered - set(changes.new_addresses)):
+        existing |= {row.id: row for row in session.execute(stored.where(DirectoryEntry.id.in_(part)))}
     # Entries under an organisation whose rows are gone (ou deleted) are considered through parent_id too.
     for part in _chunks(changes.deleted):
-        for entry in session.scalars(select(DirectoryEntry).where(DirectoryEntry.parent_id.in_(part))):
-            existing.setdefault(entry.id, entry)
+        for row in session.execute(stored.where(DirectoryEntry.parent_id.in_(part))):
+            existing.setdefault(row.id, row)
 
     inserts: list[dict[str, Any]] = []
     updates: list[dict[str, Any]] = []
-    removals: list[DirectoryEntry] = []
-    shown: list[uuid.UUID] = []
+    removals: list[Any] = []
+    written: list[uuid.UUID] = []
     for ident, want in wanted.items():
         entry = existing.get(ident)
         if entry is None:
@@ -288,7 +359,7 @@ def apply(session: Session, changes: Changes) -> SyncResult:
             updates.append({"number": entry.number, **_columns(want)})
         else:
             continue
-        shown.append(ident)
+        written.append(ident)
     for ident, entry in existing.items():
         if ident not in wanted and not entry.removed:
             removals.append(entry)
@@ -300,8 +371,7 @@ def apply(session: Session, changes: Changes) -> SyncResult:
     now = utcnow()
     result.seq = seq
     stamp = {"seq": seq, "changed_at": now, "removed": False}
-    for part in _chunks(inserts):
-        session.execute(insert(DirectoryEntry), [{**row, **stamp} for row in part])
+    insert_rows(session, DirectoryEntry.__table__, [{**row, **stamp} for row in inserts])
     for part in _chunks(updates):
         session.execute(update(DirectoryEntry), [{**row, **stamp} for row in part])
     if removals:
@@ -310,10 +380,10 @@ def apply(session: Session, changes: Changes) -> SyncResult:
         for part in _chunks(removals):
             session.execute(update(DirectoryEntry), [{"number": e.number, **blank} for e in part])
     words: set[str] = set()
-    for ident in shown:
+    for ident in written:
         want = wanted[ident]
-        words |= text.vocabulary(want.names, want.terms, want.descriptions)
-    search.engine_for(session).index(session, shown + [e.id for e in removals], words)
+        words |= want.vocabulary()
+    search.engine_for(session).index(session, written + [e.id for e in removals], words)
     return result
 
 

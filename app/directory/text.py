@@ -212,4 +212,13 @@ def parse(query: str) -> list[Term]:
 
 def vocabulary(*texts: str | None) -> set[str]:
     """The words worth remembering for typo correction."""
-    return {w for text in texts for w in content_words(text) if len(w) >= MIN_FUZZY_LENGTH and not w.isdigit()}
+    found: set[str] = set()
+    for text in texts:
+        if text:
+            found |= _vocabulary_of(text)
+    return found
+
+
+@lru_cache(maxsize=100_000)
+def _vocabulary_of(text: str) -> frozenset[str]:
+    return frozenset(w for w in content_words(text) if len(w) >= MIN_FUZZY_LENGTH and not w.isdigit())
