@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from flask import Flask
+from typing import TYPE_CHECKING
 
-from app.extensions import Database
-from app.settings import Settings, load_settings
+if TYPE_CHECKING:  # Flask is imported only by what serves HTTP: the discovery client (app.client) runs without it.
+    from flask import Flask
+
+    from app.extensions import Database
+    from app.settings import Settings
 
 
 def create_app(settings: Settings | None = None, database: Database | None = None) -> Flask:
@@ -13,9 +16,13 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
 
     ``database`` lets tests share one connection pool between several apps.
     """
+    from flask import Flask
+
     from app import api, cli, health, metrics, requestlog
     from app.directory import views as directory_views
+    from app.extensions import Database
     from app.publishing import views as smp_views
+    from app.settings import load_settings
 
     settings = settings or load_settings()
     app = Flask(__name__, instance_path=str(settings.instance_dir))

@@ -40,6 +40,14 @@ _FUNCTION_ADDRESS = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._:\-@+/]*[A-Za-z0-9])?
 _GENERIC_PARTICIPANT_ID = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._:\-@+]*)")
 
 
+#: Digg's CertPub extension of SMP: the participant's own signing and encryption certificates.
+CERTPUB_EXTENSION_ID = "urn:fdc:digg.se:edelivery:xml-extension:smp-certpub:1.0"
+CERTPUB_TYPE_CODES = {
+    "signing": "urn:fdc:digg.se:edelivery:certpub:signing-cert",
+    "encryption": "urn:fdc:digg.se:edelivery:certpub:encryption-cert",
+}
+
+
 class IdentifierError(ValueError):
     """An identifier that does not follow the federation's rules; the message says which rule."""
 

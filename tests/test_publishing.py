@@ -8,8 +8,8 @@ from sqlalchemy import func, select
 
 from app import demo
 from app.audit import Actor
+from app.identifiers import CERTPUB_TYPE_CODES
 from app.operations import access_points, organisations, participants
-from app.publishing.content import CERTPUB_TYPE_CODES
 from app.publishing.publisher import publisher_for
 from app.registry.models import EndpointConfiguration, Organisation, Publication
 from app.settings import SDK_MESSAGE_DOCUMENT_TYPE

@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives import serialization
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
-from app.identifiers import DocumentTypeId, ParticipantId, ProcessId
+from app.identifiers import CERTPUB_TYPE_CODES, DocumentTypeId, ParticipantId, ProcessId
 from app.registry.lifecycle import is_published
 from app.registry.models import (
     AccessPoint,
@@ -25,12 +25,6 @@ from app.registry.models import (
     ParticipantCertificate,
     ParticipantService,
 )
-
-CERTPUB_EXTENSION_ID = "urn:fdc:digg.se:edelivery:xml-extension:smp-certpub:1.0"
-CERTPUB_TYPE_CODES = {
-    "signing": "urn:fdc:digg.se:edelivery:certpub:signing-cert",
-    "encryption": "urn:fdc:digg.se:edelivery:certpub:encryption-cert",
-}
 
 
 @dataclass(frozen=True)

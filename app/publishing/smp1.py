@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from lxml import etree
 
-from app.identifiers import url_segment
-from app.publishing.content import CERTPUB_EXTENSION_ID, Participant, Service
+from app.identifiers import CERTPUB_EXTENSION_ID, url_segment
+from app.publishing.content import Participant, Service
 from app.publishing.smp1x import append_endpoint_details
 
 NS = "http://docs.oasis-open.org/bdxr/ns/SMP/2016/05"

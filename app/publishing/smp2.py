@@ -11,7 +11,8 @@ from datetime import UTC, datetime, time, timedelta
 
 from lxml import etree
 
-from app.publishing.content import CERTPUB_EXTENSION_ID, Participant, Service
+from app.identifiers import CERTPUB_EXTENSION_ID
+from app.publishing.content import Participant, Service
 
 GROUP_NS = "http://docs.oasis-open.org/bdxr/ns/SMP/2/ServiceGroup"
 METADATA_NS = "http://docs.oasis-open.org/bdxr/ns/SMP/2/ServiceMetadata"

@@ -1,0 +1,160 @@
+"""One lookup, start to end: input → (directory) → DNS → SMP → verified endpoint and certificates."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+
+from app.client import directory as directory_api
+from app.client.cache import Cache
+from app.client.errors import NoSuchService, TechnicalFailure
+from app.client.locate import DnsOptions, Located, locate
+from app.client.smp import Endpoint, HttpOptions, ServiceMetadata, fetch_service
+from app.identifiers import DocumentTypeId, IdentifierError, ParticipantId
+from app.settings import DEFAULT_TRANSPORT_PROFILES, SDK_MESSAGE_DOCUMENT_TYPE
+
+
+@dataclass(frozen=True)
+class LookupOptions:
+    dns: DnsOptions
+    http: HttpOptions = field(default_factory=HttpOptions)
+    #: Skip DNS: ask this SMP (base URL, without the participant path).
+    smp_url: str | None = None
+    directory_url: str | None = None
+    document_type: str = SDK_MESSAGE_DOCUMENT_TYPE
+    #: Acceptable transport profiles, best first.
+    transport_profiles: tuple[str, ...] = DEFAULT_TRANSPORT_PROFILES
+
+
+@dataclass(frozen=True)
+class LookupResult:
+    participant: ParticipantId
+    document: DocumentTypeId
+    located: Located | None
+    metadata: ServiceMetadata
+    endpoint: Endpoint
+    function_address: directory_api.FunctionAddress | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "participant": str(self.participant),
+            "functionAddress": None
+            if self.function_address is None
+            else {
+                "identifier": self.function_address.identifier,
+                "name": self.function_address.name,
+                "organisation": self.function_address.organisation,
+            },
+            "documentType": str(self.document),
+            "dns": None if self.located is None else {"name": self.located.name, "type": self.located.record_type},
+            "smp": {"url": self.metadata.url, "signer": _certificate(self.metadata.signer)},
+            "endpoint": {
+                "url": self.endpoint.url,
+                "transportProfile": self.endpoint.transport_profile,
+                "process": self.endpoint.process,
+                "activation": _iso(self.endpoint.activation),
+                "expiration": _iso(self.endpoint.expiration),
+                "certificate": _certificate(self.endpoint.certificate),
+                "description": self.endpoint.description,
+                "technicalContactUrl": self.endpoint.technical_contact_url,
+            },
+            "certpub": {
+                usage: [_certificate(c) for c in certificates]
+                for usage, certificates in self.metadata.certificates.items()
+            },
+        }
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return None if moment is None else moment.isoformat().replace("+00:00", "Z")
+
+
+def _certificate(certificate: x509.Certificate) -> dict[str, Any]:
+    return {
+        "subject": certificate.subject.rfc4514_string(),
+        "issuer": certificate.issuer.rfc4514_string(),
+        "serialNumber": f"{certificate.serial_number:x}",
+        "notBefore": _iso(certificate.not_valid_before_utc),
+        "notAfter": _iso(certificate.not_valid_after_utc),
+        "pem": certificate.public_bytes(serialization.Encoding.PEM).decode("ascii"),
+    }
+
+
+def parse_subject(text: str) -> ParticipantId | None:
+    """A participant id, or None when ``text`` is not one (then it is taken as a function address)."""
+    try:
+        return ParticipantId.parse(text)
+    except IdentifierError:
+        return None
+
+
+def lookup(subject: str, options: LookupOptions, cache: Cache, *, now: datetime | None = None) -> LookupResult:
+    try:
+        document = DocumentTypeId.parse(options.document_type)
+    except IdentifierError as error:
+        raise ValueError(f"document type: {error}") from None
+    participant = parse_subject(subject)
+    function_address = None
+    if participant is None:
+        if not options.directory_url:
+            raise ValueError(f"{subject!r} is not a participant id; to look up a function address give --directory-url")
+        function_address = directory_api.resolve(options.directory_url, subject, timeout=options.http.timeout)
+        participant = function_address.participant
+    located = None
+    smp_url = options.smp_url
+    if smp_url is None:
+        located = locate(participant, options.dns, cache)
+        smp_url = located.smp_url
+    metadata = fetch_service(smp_url.rstrip("/"), participant, document, options.http, cache)
+    endpoint = choose_endpoint(metadata, options.transport_profiles, now or datetime.now(UTC))
+    return LookupResult(participant, document, located, metadata, endpoint, function_address)
+
+
+def choose_endpoint(metadata: ServiceMetadata, profiles: tuple[str, ...], moment: datetime) -> Endpoint:
+    """The active endpoint with the most preferred transport profile."""
+    if not metadata.endpoints:
+        raise TechnicalFailure(f"{metadata.url} lists no endpoint")
+    for profile in profiles:
+        for endpoint in metadata.endpoints:
+            if endpoint.transport_profile == profile and endpoint.active(moment):
+                return endpoint
+    offered = ", ".join(sorted({e.transport_profile for e in metadata.endpoints}))
+    raise NoSuchService(
+        f"no endpoint active now with transport profile {' or '.join(profiles)} (offered: {offered or 'none'})"
+    )
+
+
+def table(result: LookupResult) -> str:
+    """A readable summary of a lookup."""
+    rows = [("participant", str(result.participant))]
+    if result.function_address is not None:
+        address = result.function_address
+        rows.append(("function address", f"{address.identifier} ({address.name}, {address.organisation})"))
+    rows.append(("document type", str(result.document)))
+    if result.located is not None:
+        rows.append(("found in DNS", f"{result.located.record_type} {result.located.name}"))
+    rows += [
+        ("SMP", result.metadata.url),
+        ("SMP signer", result.metadata.signer.subject.rfc4514_string()),
+        ("endpoint", result.endpoint.url),
+        ("transport profile", result.endpoint.transport_profile),
+    ]
+    rows += _certificate_rows("AP certificate", result.endpoint.certificate)
+    for usage, certificates in sorted(result.metadata.certificates.items()):
+        for certificate in certificates:
+            rows += _certificate_rows(f"CertPub {usage}", certificate)
+    width = max(len(label) for label, _ in rows)
+    return "\n".join(f"{label.ljust(width)}  {value}" for label, value in rows)
+
+
+def _certificate_rows(label: str, certificate: x509.Certificate) -> list[tuple[str, str]]:
+    return [
+        (label, certificate.subject.rfc4514_string()),
+        ("  issuer", certificate.issuer.rfc4514_string()),
+        ("  valid", f"{_iso(certificate.not_valid_before_utc)} to {_iso(certificate.not_valid_after_utc)}"),
+        ("  SHA-256", certificate.fingerprint(hashes.SHA256()).hex()),
+    ]
