@@ -409,3 +409,42 @@ def test_serve_with_embedded_dns_answers_a_lookup_for_every_demo_function_addres
     finally:
         process.terminate()
         process.wait(timeout=30)
+
+
+def _signed_redirect(settings, href: str, certificate_uid: str) -> bytes:
+    from lxml import etree
+
+    from app.client.smp import OASIS
+    from app.publishing.keys import load_signing_credentials
+    from app.publishing.signing import Signer
+    from app.trust.xmldsig import C14N_10
+
+    root = etree.Element(f"{{{OASIS}}}SignedServiceMetadata", nsmap={None: OASIS})
+    metadata = etree.SubElement(root, f"{{{OASIS}}}ServiceMetadata")
+    redirect = etree.SubElement(metadata, f"{{{OASIS}}}Redirect", href=href)
+    etree.SubElement(redirect, f"{{{OASIS}}}CertificateUID").text = certificate_uid
+    return Signer(load_signing_credentials(settings)).sign(root, C14N_10)
+
+
+def test_one_smp_redirect_is_followed_to_a_document_signed_as_named(federation):
+    document = DocumentTypeId.parse(SDK_MESSAGE_DOCUMENT_TYPE)
+    target = service_url(f"{federation.base}/smp", KOMMUN, document)
+    signer = "CN=SMP0001-DEV,O=SDK Address Book development PKI,C=SE"
+    for uid, outcome in ((signer, None), ("CN=another SMP", "not 'CN=another SMP'")):
+        server = FixedServer(_signed_redirect(federation.settings, target, uid))
+        try:
+            if outcome is None:
+                result = lookup(str(KOMMUN), federation.options(smp_url=server.url), Cache())
+                assert result.endpoint.url == DEMO_ENDPOINT and result.metadata.url == target
+            else:
+                with pytest.raises(Untrusted, match=outcome):
+                    lookup(str(KOMMUN), federation.options(smp_url=server.url), Cache())
+        finally:
+            server.close()
+    loop = FixedServer(b"")
+    loop.body = _signed_redirect(federation.settings, loop.url + "/again", signer)
+    try:
+        with pytest.raises(Untrusted, match="only one SMP redirect"):
+            lookup(str(KOMMUN), federation.options(smp_url=loop.url), Cache())
+    finally:
+        loop.close()
