@@ -19,15 +19,15 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 from app.client.cache import Cache
+from app.client.errors import LookupFailure
 from app.client.locate import DnsOptions
 from app.client.lookup import LookupOptions, lookup
 from app.client.smp import HttpOptions
 from app.trust.certificates import load_certificate
-from scripts.bench.harness import free_port
+from scripts.bench.harness import free_port, running
 
 PARTICIPANTS = ("0203:exempelkommun.se", "0203:regionexempel.se", "0203:exempelmyndigheten.se")
 
@@ -65,14 +65,7 @@ def main() -> None:
     executable = str(Path(sys.executable).with_name("sdk-addressbook"))
     for command in ("init", "seed-demo"):
         subprocess.run([executable, command], env=environ, check=True, capture_output=True)
-    process = subprocess.Popen([executable, "serve"], env=environ, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        for _ in range(200):
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{http_port}/readyz", timeout=2).close()
-                break
-            except OSError:
-                time.sleep(0.1)
+    with running([executable, "serve"], http_port, env=environ):
         trusted = (load_certificate((work / "instance" / "pki" / "smp-ca.crt").read_bytes()),)
         options = LookupOptions(
             dns=DnsOptions(zone="sml.sdk-addressbook.test", server=("127.0.0.1", dns_port), timeout=2),
@@ -80,6 +73,15 @@ def main() -> None:
             directory_url=f"http://127.0.0.1:{http_port}/addressbook/api/v1",
         )
         count = options_in.lookups
+        deadline = time.monotonic() + 20
+        while True:  # the port is open before every worker (and the DNS side) is
+            try:
+                lookup(PARTICIPANTS[0], options, Cache())
+                break
+            except LookupFailure:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
         timed(lambda n: lookup(PARTICIPANTS[n % 3], options, Cache()), 30)  # warm-up of the server side
         cold = timed(lambda n: lookup(PARTICIPANTS[n % 3], options, Cache()), count)
         cache = Cache()
@@ -91,9 +93,6 @@ def main() -> None:
         print(f"cold lookup by participant id: {percentiles(cold)}")
         print(f"warm lookup by participant id: {percentiles(warm)}")
         print(f"cold lookup of a function address (directory first): {percentiles(via_directory)}")
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
 
 
 if __name__ == "__main__":
