@@ -37,6 +37,11 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     directory_views.init_app(app, settings)
     smp_views.init_app(app, settings, database)
     cli.register(app)
+    if settings.proxy_hops:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        hops = settings.proxy_hops
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)  # type: ignore[method-assign]
     return app
 
 

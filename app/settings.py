@@ -89,6 +89,8 @@ class Settings:
     case_sensitive_document_ids: bool = True
     cert_warn_days: int = 30
     directory_rate_limit: int = 600
+    #: Reverse proxies in front that append to X-Forwarded-For/-Proto/-Host (0: trust none of them).
+    proxy_hops: int = 0
     log_level: str = "INFO"
 
     @property
@@ -200,6 +202,7 @@ class _Reader:
             "case_sensitive_document_ids": self.get("SDK_CASE_SENSITIVE_DOCUMENT_IDS", _boolean, True),
             "cert_warn_days": self.get("SDK_CERT_WARN_DAYS", _integer(1, 3650), 30),
             "directory_rate_limit": self.get("SDK_DIRECTORY_RATE_LIMIT", _integer(0, 1_000_000), 600),
+            "proxy_hops": self.get("SDK_PROXY_HOPS", _integer(0, 10), 0),
             "log_level": self.get("SDK_LOG_LEVEL", _choice("DEBUG", "INFO", "WARNING", "ERROR", upper=True), "INFO"),
         }
         self._check_combinations(values)
@@ -272,6 +275,7 @@ _KNOWN = {
     "SDK_CASE_SENSITIVE_DOCUMENT_IDS",
     "SDK_CERT_WARN_DAYS",
     "SDK_DIRECTORY_RATE_LIMIT",
+    "SDK_PROXY_HOPS",
     "SDK_LOG_LEVEL",
 }
 

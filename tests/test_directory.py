@@ -191,6 +191,25 @@ def test_rate_limit_per_client_address(api, db, pki_instance_dir):
     assert client.get("/healthz").status_code == 200  # only the directory is limited
 
 
+@pytest.mark.parametrize("hops", [0, 1])
+def test_forwarded_client_addresses_count_only_behind_trusted_proxies(api, db, pki_instance_dir, hops):
+    from app import create_app
+    from tests.conftest import make_settings
+
+    settings = make_settings(pki_instance_dir, db.url, SDK_DIRECTORY_RATE_LIMIT="1", SDK_PROXY_HOPS=str(hops))
+    client = create_app(settings, database=db).test_client()
+
+    def via_proxy(client_address: str) -> int:
+        headers = {"X-Forwarded-For": client_address}
+        return client.get(BASE + "/codesystems", headers=headers, environ_base={"REMOTE_ADDR": "10.0.0.1"}).status_code
+
+    assert via_proxy("192.0.2.1") == 200
+    # Behind one trusted proxy a second client has its own bucket; without, the header is ignored
+    # (anyone could send it) and both share the proxy's address.
+    assert via_proxy("192.0.2.2") == (200 if hops else 429)
+    assert via_proxy("192.0.2.1") == 429
+
+
 def test_token_bucket_refills_at_the_configured_rate():
     from app.directory.ratelimit import RateLimiter
 
