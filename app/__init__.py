@@ -23,6 +23,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     from app.extensions import Database
     from app.publishing import views as smp_views
     from app.settings import load_settings
+    from app.ui import views as ui_views
 
     settings = settings or load_settings()
     app = Flask(__name__, instance_path=str(settings.instance_dir))
@@ -36,6 +37,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     api.init_app(app)
     directory_views.init_app(app, settings)
     smp_views.init_app(app, settings, database)
+    ui_views.init_app(app, settings)
     cli.register(app)
     if settings.proxy_hops:
         from werkzeug.middleware.proxy_fix import ProxyFix

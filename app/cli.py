@@ -432,6 +432,39 @@ def token_create(role: str, scope: str | None, name: str, expires_in_days: int |
     click.echo(f"token {issued.credential.id} ({role}) created; store it now, it is not shown again", err=True)
 
 
+@cli.group(help="Console accounts (people who log in to the web console).")
+def account() -> None:
+    pass
+
+
+@account.command("create", help="Create a console account; the password is read from standard input or asked for.")
+@click.option("--username", required=True)
+@click.option("--role", required=True, type=click.Choice(["operator", "ap_operator", "org_admin"]))
+@click.option("--scope", "scope", default=None, help="Id of the AP operator or organisation the account may manage.")
+@click.option("--totp", is_flag=True, help="require a one-time code too (prints the secret for an authenticator app)")
+@click.option("--password-stdin", is_flag=True, help="read the password from standard input")
+def account_create(username: str, role: str, scope: str | None, totp: bool, password_stdin: bool) -> None:
+    import uuid
+
+    from app.extensions import current_database
+    from app.ui.accounts import create_account
+
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = click.prompt("password", hide_input=True, confirmation_prompt=True)
+    try:
+        scope_id = uuid.UUID(scope) if scope else None
+    except ValueError:
+        _fail(f"--scope {scope!r} is not an id")
+    with _application(), current_database().writer() as session:
+        created = create_account(session, username, password, role, scope_id, totp=totp)
+        secret = created.totp_secret
+    click.echo(f"account {username} ({role}) created", err=True)
+    if secret:
+        click.echo(f"TOTP secret (add it to an authenticator app): {secret}")
+
+
 @cli.group(help="The audit trail.")
 def audit() -> None:
     pass

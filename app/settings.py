@@ -91,6 +91,11 @@ class Settings:
     directory_rate_limit: int = 600
     #: Reverse proxies in front that append to X-Forwarded-For/-Proto/-Host (0: trust none of them).
     proxy_hops: int = 0
+    #: Signs the web console's session cookies; None: a random key kept in the instance folder (development).
+    secret_key: str | None = None
+    #: Failed logins in a row that lock an account, and for how long.
+    login_lockout_attempts: int = 5
+    login_lockout_minutes: int = 15
     log_level: str = "INFO"
 
     @property
@@ -203,6 +208,9 @@ class _Reader:
             "cert_warn_days": self.get("SDK_CERT_WARN_DAYS", _integer(1, 3650), 30),
             "directory_rate_limit": self.get("SDK_DIRECTORY_RATE_LIMIT", _integer(0, 1_000_000), 600),
             "proxy_hops": self.get("SDK_PROXY_HOPS", _integer(0, 10), 0),
+            "secret_key": self.get("SDK_SECRET_KEY", _secret, None),
+            "login_lockout_attempts": self.get("SDK_LOGIN_LOCKOUT_ATTEMPTS", _integer(1, 100), 5),
+            "login_lockout_minutes": self.get("SDK_LOGIN_LOCKOUT_MINUTES", _integer(1, 10_080), 15),
             "log_level": self.get("SDK_LOG_LEVEL", _choice("DEBUG", "INFO", "WARNING", "ERROR", upper=True), "INFO"),
         }
         self._check_combinations(values)
@@ -216,6 +224,8 @@ class _Reader:
             for name in ("SDK_DNS_PRIMARY", "SDK_DNS_TSIG_KEY_NAME", "SDK_DNS_TSIG_SECRET"):
                 if self.raw(name) is None:
                     raise SettingsError(name, "is required when SDK_DNS_MODE=rfc2136")
+        if values["mode"] == "production" and values["secret_key"] is None:
+            raise SettingsError("SDK_SECRET_KEY", "production mode needs a secret key for the console's sessions")
         if values["mode"] == "production" and values["database_url"].startswith("sqlite"):
             raise SettingsError("SDK_DATABASE_URL", "production mode needs PostgreSQL (postgresql+psycopg://…)")
 
@@ -276,6 +286,9 @@ _KNOWN = {
     "SDK_CERT_WARN_DAYS",
     "SDK_DIRECTORY_RATE_LIMIT",
     "SDK_PROXY_HOPS",
+    "SDK_SECRET_KEY",
+    "SDK_LOGIN_LOCKOUT_ATTEMPTS",
+    "SDK_LOGIN_LOCKOUT_MINUTES",
     "SDK_LOG_LEVEL",
 }
 
@@ -288,6 +301,12 @@ def _choice(*allowed: str, upper: bool = False) -> Callable[[str, str], str]:
         return candidate
 
     return parse
+
+
+def _secret(name: str, value: str) -> str:
+    if len(value) < 32:
+        raise SettingsError(name, "must be at least 32 characters (e.g. from: openssl rand -hex 32)")
+    return value
 
 
 def _integer(low: int, high: int) -> Callable[[str, str], int]:

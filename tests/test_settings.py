@@ -110,8 +110,13 @@ def test_combinations_are_checked(tmp_path):
         load(tmp_path, SDK_SIGNING_KEY=str(key))
     with pytest.raises(SettingsError, match="SDK_DNS_PRIMARY: is required when SDK_DNS_MODE=rfc2136"):
         load(tmp_path, SDK_DNS_MODE="rfc2136")
-    with pytest.raises(SettingsError, match="production mode needs PostgreSQL"):
+    with pytest.raises(SettingsError, match="SDK_SECRET_KEY: production mode needs a secret key"):
         load(tmp_path, SDK_MODE="production")
+    secret = "s" * 32
+    with pytest.raises(SettingsError, match="production mode needs PostgreSQL"):
+        load(tmp_path, SDK_MODE="production", SDK_SECRET_KEY=secret)
+    with pytest.raises(SettingsError, match="SDK_SECRET_KEY: must be at least 32 characters"):
+        load(tmp_path, SDK_SECRET_KEY="short")
 
 
 def test_rfc2136_mode_with_everything_set(tmp_path):

@@ -57,6 +57,7 @@ def _get(url: str, timeout: float) -> dict:
         with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 (checked above)
             return json.loads(response.read(4 * 1024 * 1024))
     except urllib.error.HTTPError as error:
+        error.close()  # it holds the response's connection
         if error.code == 404:
             raise NotRegistered(f"the directory has no {url}") from None
         raise TechnicalFailure(f"the directory answered HTTP {error.code} for {url}") from None

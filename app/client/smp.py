@@ -133,6 +133,7 @@ def _get(url: str, options: HttpOptions, cache: Cache):
             body = response.read(MAX_BODY + 1)
             headers = response.headers
     except urllib.error.HTTPError as error:
+        error.close()  # it holds the response's connection
         if error.code == 304 and entry is not None:
             entry.expires_at = now + _max_age(error.headers)
             return entry.value, entry

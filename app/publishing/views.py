@@ -80,7 +80,8 @@ def init_app(app: Flask, settings: Settings, database: Database) -> None:
     app.extensions["sdk.smp_reader"] = reader
 
     def clear_after_change(session) -> None:
-        if session.info.pop(CHANGED_KEY, False):
+        # get, not pop: every app sharing this Database (tests run several) must see the change.
+        if session.info.get(CHANGED_KEY, False):
             reader.cache.invalidate()
 
     database.on_commit(clear_after_change)

@@ -378,6 +378,27 @@ class Credential(Versioned, Base):
     last_used_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
 
+class Account(Versioned, Base):
+    """A person who logs in to the web console: a password (argon2), optionally TOTP, a role and scope."""
+
+    __tablename__ = "accounts"
+    __table_args__ = (
+        CheckConstraint(_in("role", ROLES), name="role"),
+        CheckConstraint("role = 'operator' OR scope_id IS NOT NULL", name="scoped"),
+    )
+
+    id: Mapped[uuid.UUID] = _uuid_pk()
+    username: Mapped[str] = mapped_column(String(NAME_MAX), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(512))
+    role: Mapped[str] = mapped_column(String(16))
+    scope_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, index=True)
+    #: Base32 TOTP secret; when set, a login needs the current code too.
+    totp_secret: Mapped[str | None] = mapped_column(String(64))
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    last_login_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
 class AuditEvent(Base):
     """Append-only audit trail; each event carries the hash of the one before it (tamper evidence)."""
 

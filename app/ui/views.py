@@ -1,0 +1,293 @@
+"""The web pages: public search and organisation pages, login, and the console (server-rendered Jinja)."""
+
+from __future__ import annotations
+
+import uuid
+from functools import wraps
+
+from flask import Blueprint, Flask, abort, g, redirect, render_template, request, session, url_for
+from sqlalchemy import select
+
+from app.auth import rules
+from app.directory import queries, search
+from app.directory.text import QueryError
+from app.dns.naming import naptr_name
+from app.extensions import current_database
+from app.identifiers import ParticipantId, url_segment
+from app.operations import function_addresses, organisations
+from app.registry.errors import RegistryError, ValidationFailed
+from app.registry.lifecycle import FederationStatus
+from app.registry.models import Account, FunctionAddress, Organisation
+from app.settings import Settings
+from app.ui import security
+from app.ui.accounts import LoginRefused, actor_of, authenticate
+from app.ui.texts import LANGUAGES, TEXTS
+
+blp = Blueprint("ui", __name__, template_folder="templates", static_folder="static", static_url_path="/ui/static")
+SETTINGS_KEY = "sdk.ui_settings"
+RESULTS = 50
+
+
+def _settings() -> Settings:
+    from flask import current_app
+
+    return current_app.extensions[SETTINGS_KEY]
+
+
+@blp.before_app_request
+def choose_language() -> None:
+    wanted = request.args.get("lang")
+    if wanted in LANGUAGES:
+        session["lang"] = wanted
+    g.lang = session.get("lang", "sv")
+
+
+@blp.app_context_processor
+def page_context() -> dict:
+    lang = g.get("lang", "sv")
+    return {
+        "t": TEXTS[lang],
+        "lang": lang,
+        "other_lang": "en" if lang == "sv" else "sv",
+        "csrf_token": security.csrf_token,
+        "account": session.get("account"),
+    }
+
+
+def _render(template: str, status: int = 200, **context):
+    return render_template(template, **context), status
+
+
+# --- public ----------------------------------------------------------------------------------------
+
+
+@blp.get("/")
+def search_page():
+    text = request.args.get("q", "").strip()
+    filters = {}
+    if request.args.get("category"):
+        filters["category"] = request.args["category"]
+    if request.args.get("type") in ("o", "ou"):
+        filters["organizationType"] = request.args["type"]
+    found, error, corrections = [], None, {}
+    with current_database().reader() as session_:
+        categories = _categories(session_)
+        if text:
+            if "<" in text or ">" in text:
+                error = "< >"
+            else:
+                try:
+                    result = search.search(
+                        session_, "addresses", text, queries.conditions("addresses", filters), offset=0, size=RESULTS
+                    )
+                    owners = {e.parent_id for e in result.entries}
+                    parents = {o.id: o for o in queries.organisations_by_id(session_, owners)}
+                    found = [(entry, parents.get(entry.parent_id)) for entry in result.entries]
+                    corrections = {t.word: t.alternatives for t in result.terms if t.alternatives}
+                except QueryError as problem:
+                    error = str(problem)
+    template = "_results.html" if request.args.get("partial") else "search.html"
+    return _render(
+        template,
+        q=text,
+        found=found,
+        error=error,
+        corrections=corrections,
+        categories=categories,
+        chosen_category=filters.get("category", ""),
+        chosen_type=filters.get("organizationType", ""),
+    )
+
+
+def _categories(session_) -> list[tuple[str, str]]:
+    found = []
+    for system in session_.scalars(queries.shown("codesystems")):
+        found += [(code["code"], code["displayName"]) for code in (system.attributes or {}).get("codes", [])]
+    return sorted(set(found), key=lambda item: item[1])
+
+
+@blp.get("/organisations/<ident>")
+def organisation_page(ident: str):
+    settings = _settings()
+    with current_database().reader() as session_:
+        entry = queries.one(session_, "organizations", ident)
+        if entry is None:
+            return _render("message.html", 404, message=TEXTS[g.lang]["not_found"])
+        addresses, _ = queries.page(session_, "addresses", {"organization": ident}, 1000, None)
+        children, _ = queries.page(session_, "organizations", {"parent": ident}, 1000, None)
+        parent = queries.one(session_, "organizations", str(entry.parent_id)) if entry.parent_id else None
+    facts = None
+    participant_text = (entry.attributes or {}).get("participantIdentifier")
+    if participant_text:
+        participant = ParticipantId.parse(participant_text)
+        facts = {
+            "participant": str(participant),
+            "naptr": naptr_name(participant.scheme, participant.value, settings.sml_zone),
+            "smp": f"{settings.smp_base_url}/{url_segment(participant)}",
+        }
+    return _render("organisation.html", entry=entry, addresses=addresses, children=children, parent=parent, facts=facts)
+
+
+# --- login -------------------------------------------------------------------------------------------
+
+
+@blp.route("/login", methods=["GET", "POST"])
+def login():
+    error = None
+    if request.method == "POST":
+        security.check_csrf()
+        with current_database().writer() as session_:
+            try:
+                account = authenticate(
+                    session_,
+                    _settings(),
+                    request.form.get("username", ""),
+                    request.form.get("password", ""),
+                    request.form.get("code", ""),
+                )
+                who = {
+                    "id": str(account.id),
+                    "username": account.username,
+                    "role": account.role,
+                    "scope": str(account.scope_id) if account.scope_id else None,
+                }
+            except LoginRefused as refused:
+                error, who = str(refused), None
+        if who is not None:
+            session.clear()
+            session["account"] = who
+            session.permanent = True
+            return redirect(url_for("ui.console"))
+    return _render("login.html", 401 if error else 200, error=error)
+
+
+@blp.post("/logout")
+def logout():
+    security.check_csrf()
+    session.clear()
+    return redirect(url_for("ui.search_page"))
+
+
+def logged_in(view):
+    @wraps(view)
+    def wrapper(*args, **kwargs):
+        who = session.get("account")
+        if who is None:
+            return redirect(url_for("ui.login"))
+        with current_database().reader() as session_:
+            if session_.get(Account, uuid.UUID(who["id"])) is None:  # account removed since login
+                session.clear()
+                return redirect(url_for("ui.login"))
+        g.actor = actor_of(who["username"], who["role"], who["scope"], g.get("request_id"))
+        if request.method == "POST":
+            security.check_csrf()
+        return view(*args, **kwargs)
+
+    return wrapper
+
+
+# --- console -----------------------------------------------------------------------------------------
+
+
+@blp.get("/console")
+@logged_in
+def console():
+    actor = g.actor
+    with current_database().reader() as session_:
+        query = select(FunctionAddress).join(Organisation).order_by(Organisation.name, FunctionAddress.name)
+        addresses = [
+            (address, address.organisation.name)
+            for address in session_.scalars(query)
+            if actor.role == rules.OPERATOR or rules.administers(actor, address.organisation)
+        ]
+        pending = 0
+        if actor.role == rules.OPERATOR:
+            pending = len(_pending(session_))
+    return _render("console.html", addresses=addresses, pending=pending)
+
+
+@blp.route("/console/addresses/<uuid:address_id>", methods=["GET", "POST"])
+@logged_in
+def edit_address(address_id: uuid.UUID):
+    errors, saved = [], False
+    database = current_database()
+    if request.method == "POST":
+        changes = {
+            "name": request.form.get("name", ""),
+            "description": request.form.get("description") or None,
+            "keywords": [k.strip() for k in request.form.get("keywords", "").split(",") if k.strip()],
+        }
+        try:
+            with database.writer() as session_:
+                address = session_.get(FunctionAddress, address_id)
+                if address is None:
+                    abort(404)
+                _require(rules.require_directory_write, address.organisation)
+                function_addresses.update_function_address(session_, g.actor, address_id, changes)
+            saved = True
+        except ValidationFailed as failed:
+            errors = [f"{e.field}: {e.reason}" for e in failed.errors]
+    with database.reader() as session_:
+        address = session_.get(FunctionAddress, address_id)
+        if address is None:
+            return _render("message.html", 404, message=TEXTS[g.lang]["not_found"])
+        _require(rules.require_read_organisation, address.organisation)
+        organisation_name = address.organisation.name
+    return _render(
+        "address_edit.html",
+        422 if errors else 200,
+        address=address,
+        organisation_name=organisation_name,
+        errors=errors,
+        saved=saved,
+    )
+
+
+@blp.route("/console/approvals", methods=["GET", "POST"])
+@logged_in
+def approvals():
+    _require(rules.require_operator)
+    message = None
+    if request.method == "POST":
+        decision = request.form.get("decision")
+        reason = request.form.get("reason", "").strip() or None
+        try:
+            with current_database().writer() as session_:
+                organisations.change_status(
+                    session_, g.actor, request.form.get("organisation", ""), decision or "", reason=reason
+                )
+            message = TEXTS[g.lang]["approved" if decision == "approve" else "rejected"]
+        except (RegistryError, ValueError) as problem:
+            message = str(problem)
+    with current_database().reader() as session_:
+        pending = _pending(session_)
+    return _render("approvals.html", pending=pending, message=message)
+
+
+def _pending(session_) -> list[Organisation]:
+    query = select(Organisation).where(Organisation.federation_status == FederationStatus.PENDING.value)
+    return list(session_.scalars(query.order_by(Organisation.created_at)))
+
+
+def _require(rule, *arguments) -> None:
+    try:
+        rule(g.actor, *arguments)
+    except rules.Forbidden:
+        abort(403)
+
+
+@blp.errorhandler(403)
+def forbidden(_error):
+    return _render("message.html", 403, message=TEXTS[g.get("lang", "sv")]["forbidden"])
+
+
+def init_app(app: Flask, settings: Settings) -> None:
+    app.extensions[SETTINGS_KEY] = settings
+    security.configure(app, settings)
+    app.register_blueprint(blp)
+
+    @app.after_request
+    def headers(response):
+        if not request.path.startswith(("/api/", "/smp", "/addressbook/", "/bdxr-smp-2")):
+            security.protect(response)
+        return response

@@ -1,0 +1,160 @@
+"""The web pages without a browser: search, organisation page, login rules, CSRF, headers, console rules."""
+
+from __future__ import annotations
+
+import re
+import uuid
+
+import pyotp
+import pytest
+from lxml import html
+from sqlalchemy import select
+
+from app.registry.models import Account, FunctionAddress, Organisation
+from app.settings import SDK_MESSAGE_DOCUMENT_TYPE
+from app.ui.accounts import create_account
+
+KOMMUN = "0203:exempelkommun.se"
+PASSWORD = "correct horse battery"
+
+
+@pytest.fixture
+def people(api, db):
+    """Console accounts: the operator, Exempelkommun's admin, and an operator with TOTP."""
+    with db.writer() as session:
+        create_account(session, "operatör", PASSWORD, "operator", None)
+        create_account(session, "kommunadmin", PASSWORD, "org_admin", api.ids[KOMMUN])
+        secret = create_account(session, "totp", PASSWORD, "operator", None, totp=True).totp_secret
+    return {"totp": secret}
+
+
+def _csrf(page: bytes) -> str:
+    return re.search(rb'name="csrf" value="([^"]+)"', page).group(1).decode()
+
+
+def login(client, username: str, password: str = PASSWORD, code: str = ""):
+    token = _csrf(client.get("/login").data)
+    return client.post("/login", data={"csrf": token, "username": username, "password": password, "code": code})
+
+
+def test_search_page_finds_and_links_organisations(api):
+    page = api.client.get("/?q=registrator")
+    assert page.status_code == 200
+    assert page.headers["Content-Security-Policy"].startswith("default-src 'self'")
+    text = page.get_data(as_text=True)
+    assert '<html lang="sv">' in text and "Sök mottagare" in text
+    assert text.count("sdk:registrator:") == 3
+    english = api.client.get("/?q=registartor&lang=en").get_data(as_text=True)
+    assert '<html lang="en">' in english and "Also searched for" in english and "registrator" in english
+    fragment = api.client.get("/?q=registrator&partial=1&category=registrator").get_data(as_text=True)
+    assert "<html" not in fragment and fragment.count("<li>") == 3
+    assert 'role="alert"' in api.client.get("/?q=och").get_data(as_text=True)  # only stop words
+
+
+def test_organisation_page_shows_addresses_and_the_facts_an_ap_operator_needs(api, settings):
+    page = api.client.get(f"/organisations/{api.ids[KOMMUN]}").get_data(as_text=True)
+    assert "sdk:registrator:0203:exempelkommun.se" in page
+    assert "iso6523-actorid-upis::0203:exempelkommun.se" in page
+    assert f".iso6523-actorid-upis.{settings.sml_zone}" in page
+    assert "/smp/iso6523-actorid-upis%3A%3A0203%3Aexempelkommun.se" in page
+    assert page.count(">Kopiera</button>") == 3 and "built-in method" not in page
+    assert api.client.get("/organisations/not-an-id").status_code == 404
+
+
+def test_every_form_field_has_a_label(api, people):
+    client = api.client
+    login(client, "operatör")
+    with_address = client.get("/console").get_data(as_text=True)
+    address_link = re.search(r'href="(/console/addresses/[^"]+)"', with_address).group(1)
+    for url in ("/", "/?q=registrator", "/login", "/console", address_link, "/console/approvals"):
+        document = html.fromstring(client.get(url).data)
+        assert document.get("lang") in ("sv", "en")
+        labelled = {label.get("for") for label in document.iter("label")}
+        for field in document.xpath("//input[not(@type='hidden')] | //select | //textarea"):
+            assert field.get("id") in labelled, f"{url}: {html.tostring(field)[:80]}"
+
+
+def test_login_locks_after_repeated_failures(api, people, db, settings):
+    client = api.client
+    for _ in range(settings.login_lockout_attempts):
+        assert login(client, "kommunadmin", "wrong password!").status_code == 401
+    refused = login(client, "kommunadmin")  # the right password, but locked now
+    assert refused.status_code == 401 and "locked" in refused.get_data(as_text=True)
+    with db.writer() as session:
+        session.scalar(select(Account).where(Account.username == "kommunadmin")).locked_until = None
+    assert login(client, "kommunadmin").status_code == 302
+    assert login(client, "nobody").status_code == 401
+
+
+def test_totp_is_required_when_the_account_has_it(api, people):
+    client = api.client
+    assert login(client, "totp").status_code == 401
+    assert login(client, "totp", code="000000").status_code == 401
+    assert login(client, "totp", code=pyotp.TOTP(people["totp"]).now()).status_code == 302
+
+
+def test_posts_without_the_csrf_token_are_refused(api, people):
+    client = api.client
+    assert client.post("/login", data={"username": "operatör", "password": PASSWORD}).status_code == 400
+    login(client, "operatör")
+    assert client.post("/console/approvals", data={"decision": "approve", "organisation": "x"}).status_code == 400
+    assert client.post("/logout").status_code == 400
+
+
+def test_org_admin_edits_only_its_own_function_addresses(api, people, db):
+    client = api.client
+    assert client.get("/console").status_code == 302  # not logged in: to the login page
+    login(client, "kommunadmin")
+    with db.reader() as session:
+        own = session.scalar(select(FunctionAddress.id).join(Organisation).where(Organisation.id == api.ids[KOMMUN]))
+        foreign = session.scalar(
+            select(FunctionAddress.id).join(Organisation).where(Organisation.id == api.ids["0203:regionexempel.se"])
+        )
+    page = client.get(f"/console/addresses/{own}")
+    token = _csrf(page.data)
+    saved = client.post(f"/console/addresses/{own}", data={"csrf": token, "name": "Registratur", "keywords": "a, b"})
+    assert saved.status_code == 200 and "Sparat" in saved.get_data(as_text=True)
+    bad = client.post(f"/console/addresses/{own}", data={"csrf": token, "name": ""})
+    assert bad.status_code == 422
+    with db.reader() as session:
+        address = session.get(FunctionAddress, own)
+        assert (address.name, address.keywords) == ("Registratur", ["a", "b"])
+    assert client.get(f"/console/addresses/{foreign}").status_code == 403
+    assert client.post(f"/console/addresses/{foreign}", data={"csrf": token, "name": "x"}).status_code == 403
+    assert client.get("/console/approvals").status_code == 403
+    assert "Registratur" in client.get("/?q=registratur").get_data(as_text=True)  # searchable at once
+
+
+def test_operator_approves_and_rejects_with_a_reason(api, people, db):
+    body = {
+        "type": "o",
+        "participantIdentifier": "0203:nykommun.se",
+        "organisationNumber": "2120000142",
+        "name": "Ny kommun",
+    }
+    created = api("POST", "/api/v1/organisations", "ap", json=body).get_json()
+    service = {"documentType": SDK_MESSAGE_DOCUMENT_TYPE, "endpointConfiguration": str(api.ids["endpoint"])}
+    assert api("POST", f"/api/v1/organisations/{created['id']}/services", "ap", json=service).status_code == 201
+    client = api.client
+    login(client, "operatör")
+    page = client.get("/console/approvals")
+    assert "Ny kommun" in page.get_data(as_text=True)
+    token = _csrf(page.data)
+    refused = client.post(
+        "/console/approvals", data={"csrf": token, "organisation": created["id"], "decision": "reject"}
+    )
+    assert "reason" in refused.get_data(as_text=True).lower()
+    approved = client.post(
+        "/console/approvals", data={"csrf": token, "organisation": created["id"], "decision": "approve"}
+    )
+    assert approved.status_code == 200 and "Ny kommun" not in approved.get_data(as_text=True)
+    with db.reader() as session:
+        assert session.get(Organisation, uuid.UUID(created["id"])).federation_status == "approved"
+    assert api.client.get("/smp/iso6523-actorid-upis%3A%3A0203%3Anykommun.se").status_code == 200
+
+
+def test_both_languages_have_every_text_and_no_key_hides_behind_a_dict_method():
+    from app.ui.texts import TEXTS
+
+    assert TEXTS["sv"].keys() == TEXTS["en"].keys()
+    assert not [key for key in TEXTS["sv"] if hasattr(dict, key)]

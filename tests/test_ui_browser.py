@@ -1,0 +1,110 @@
+"""The web UI in a real browser: Playwright driving Debian's Chromium against the live service.
+
+Screenshots of every step go to ``test-output/ui/`` (one file per step, named after the test and step).
+"""
+
+from __future__ import annotations
+
+import threading
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+from werkzeug.serving import make_server
+
+from app import create_app
+from app.settings import SDK_MESSAGE_DOCUMENT_TYPE
+from app.ui.accounts import create_account
+from tests.conftest import make_settings, require_program
+from tests.named import free_port
+
+SHOTS = Path(__file__).resolve().parents[1] / "test-output" / "ui"
+PASSWORD = "correct horse battery"
+
+
+@pytest.fixture
+def browser():
+    chromium = require_program("chromium")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as playwright:
+        instance = playwright.chromium.launch(executable_path=chromium, args=["--no-sandbox", "--disable-gpu"])
+        yield instance
+        instance.close()
+
+
+@pytest.fixture
+def site(api, db, pki_instance_dir):
+    """The demo service on a loopback port, with a console operator."""
+    port = free_port()
+    settings = make_settings(pki_instance_dir, db.url, SDK_PUBLIC_URL=f"http://127.0.0.1:{port}")
+    with db.writer() as session:
+        create_account(session, "operatör", PASSWORD, "operator", None)
+    server = make_server("127.0.0.1", port, create_app(settings, database=db), threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{port}"
+    server.shutdown()
+    thread.join(timeout=5)
+
+
+def shot(page, name: str) -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+
+
+def test_search_as_you_type_and_open_an_organisation(browser, site, request):
+    page = browser.new_page()
+    page.goto(site + "/")
+    page.get_by_label("Sök funktion eller organisation").fill("registrator exempelkommun")
+    page.locator("#results li").first.wait_for()  # results appear without submitting the form
+    assert page.locator("#results li").count() == 1
+    shot(page, "1-search-results")
+    page.locator("#results li a").first.click()
+    page.get_by_role("heading", name="Exempelkommun").wait_for()
+    assert page.locator("code", has_text="sdk:registrator:0203:exempelkommun.se").count() == 1
+    assert page.get_by_text("iso6523-actorid-upis::0203:exempelkommun.se").count() == 1
+    shot(page, "2-organisation-page")
+    page.goto(site + "/")
+    page.keyboard.press("Tab")  # the first stop is the skip link, and it shows when focused
+    assert page.evaluate("document.activeElement.className") == "skip"
+    page.keyboard.press("Enter")
+    assert page.evaluate("document.activeElement.id") == "main"
+
+
+def test_log_in_edit_a_function_address_and_approve_a_participant(browser, site, db, api):
+    page = browser.new_page()
+    page.goto(site + "/login")
+    page.get_by_label("Användarnamn").fill("operatör")
+    page.get_by_label("Lösenord").fill(PASSWORD)
+    shot(page, "3-login")
+    page.get_by_role("button", name="Logga in").click()
+    page.get_by_role("heading", name="Konsol").wait_for()
+    shot(page, "4-console")
+
+    page.get_by_role("link", name="Redigera: Registrator, Exempelkommun").click()
+    page.get_by_label("Namn").fill("Registratur")
+    page.get_by_role("button", name="Spara").click()
+    page.get_by_role("status").wait_for()
+    assert page.get_by_label("Namn").input_value() == "Registratur"
+    shot(page, "5-function-address-saved")
+
+    body = {
+        "type": "o",
+        "participantIdentifier": "0203:nyakommunen.se",
+        "organisationNumber": "2120000142",
+        "name": "Nya kommunen",
+    }
+    created = api("POST", "/api/v1/organisations", "ap", json=body).get_json()
+    service = {"documentType": SDK_MESSAGE_DOCUMENT_TYPE, "endpointConfiguration": str(api.ids["endpoint"])}
+    assert api("POST", f"/api/v1/organisations/{created['id']}/services", "ap", json=service).status_code == 201
+    smp = site + "/smp/iso6523-actorid-upis%3A%3A0203%3Anyakommunen.se"
+    with pytest.raises(urllib.error.HTTPError):
+        urllib.request.urlopen(smp, timeout=5)
+    page.goto(site + "/console/approvals")
+    shot(page, "6-approvals-queue")
+    page.get_by_role("button", name="Godkänn: Nya kommunen").click()
+    page.get_by_role("status").wait_for()
+    shot(page, "7-approved")
+    with urllib.request.urlopen(smp, timeout=5) as response:
+        assert response.status == 200 and b"0203:nyakommunen.se" in response.read()
