@@ -66,7 +66,9 @@ def test_every_form_field_has_a_label(api, people):
     login(client, "operatör")
     with_address = client.get("/console").get_data(as_text=True)
     address_link = re.search(r'href="(/console/addresses/[^"]+)"', with_address).group(1)
-    for url in ("/", "/?q=registrator", "/login", "/console", address_link, "/console/approvals"):
+    pages = ("/", "/?q=registrator", "/login", "/console", address_link, "/console/approvals", "/console/audit")
+    pages += ("/console/import",)
+    for url in (*pages, "/console/certificates"):
         document = html.fromstring(client.get(url).data)
         assert document.get("lang") in ("sv", "en")
         labelled = {label.get("for") for label in document.iter("label")}
@@ -158,3 +160,70 @@ def test_both_languages_have_every_text_and_no_key_hides_behind_a_dict_method():
 
     assert TEXTS["sv"].keys() == TEXTS["en"].keys()
     assert not [key for key in TEXTS["sv"] if hasattr(dict, key)]
+
+
+def test_audit_log_is_filtered_and_scoped(api, people):
+    client = api.client
+    login(client, "kommunadmin")
+    own = client.get("/console/audit").get_data(as_text=True)
+    assert str(api.ids[KOMMUN]) in own
+    region = str(api.ids["0203:regionexempel.se"])
+    assert region not in own  # the region's events are not the kommun admin's to read
+    filtered = client.get("/console/audit?action=organisation:create").get_data(as_text=True)
+    assert "organisation:create" in filtered and "function_address:create" not in filtered
+    login(client, "operatör")
+    assert region in client.get("/console/audit").get_data(as_text=True)
+
+
+def test_certificate_dashboard_lists_what_expires_soon(api, people, db):
+    from datetime import timedelta
+
+    from app.registry.columns import utcnow
+    from app.registry.models import AccessPoint
+
+    client = api.client
+    login(client, "operatör")
+    assert "Inga certifikat löper ut snart." in client.get("/console/certificates").get_data(as_text=True)
+    with db.writer() as session:
+        session.scalar(select(AccessPoint)).not_after = utcnow() - timedelta(days=1)
+    page = client.get("/console/certificates").get_data(as_text=True)
+    assert "access-point" in page and "utgånget" in page and 'class="expired"' in page
+    login(client, "kommunadmin")
+    assert client.get("/console/certificates").status_code == 403
+
+
+def test_csv_import_previews_every_row_then_applies(api, people, db):
+    import io
+
+    client = api.client
+    login(client, "kommunadmin")
+    page = client.get("/console/import")
+    token = _csrf(page.data)
+    kommun = str(api.ids[KOMMUN])
+    region = str(api.ids["0203:regionexempel.se"])
+    assert kommun in page.get_data(as_text=True) and region not in page.get_data(as_text=True)
+
+    def upload(text: str, organisation: str = kommun):
+        data = {
+            "csrf": token,
+            "step": "preview",
+            "organisation": organisation,
+            "file": (io.BytesIO(text.encode()), "a.csv"),
+        }
+        return client.post("/console/import", data=data, content_type="multipart/form-data")
+
+    good = (
+        "identifier,name,description\n"
+        "sdk:lon:0203:exempelkommun.se,Lönekontor,Löner\nsdk:hr:0203:exempelkommun.se,HR,\n"
+    )
+    preview = upload(good)
+    assert preview.status_code == 200 and "2 rader är giltiga" in preview.get_data(as_text=True)
+    with db.reader() as session:  # a preview saves nothing
+        assert session.scalar(select(FunctionAddress.id).where(FunctionAddress.name == "Lönekontor")) is None
+    bad = upload("identifier,name\nsdk:x:0203:exempelkommun.se,\nsdk:registrator:0203:exempelkommun.se,Dubbel\n")
+    assert bad.status_code == 422 and "2 fel" in bad.get_data(as_text=True)
+    assert upload(good, region).status_code == 403
+    assert upload("name\nx\n").status_code == 422  # no identifier column
+    applied = client.post("/console/import", data={"csrf": token, "step": "apply", "organisation": kommun, "csv": good})
+    assert applied.status_code == 200 and "2 funktionsadresser skapade" in applied.get_data(as_text=True)
+    assert "Lönekontor" in client.get("/?q=lönekontor").get_data(as_text=True)

@@ -11,11 +11,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from app.api.common import PageArgs, Schema, etag, page_schema, paginate, sort_field
+from app.audit.reading import readable_events
 from app.auth import rules
 from app.auth.context import current_actor
 from app.extensions import current_database
 from app.operations import code_systems, credentials
-from app.registry.models import NAME_MAX, AuditEvent, Code, CodeSystem, Credential, Organisation
+from app.registry.models import NAME_MAX, AuditEvent, Code, CodeSystem, Credential
 from app.registry.validation import get_or_not_found
 
 blp = Blueprint("administration", __name__, url_prefix="/api/v1", description="Code systems, API tokens, audit trail")
@@ -186,25 +187,7 @@ class AuditEvents(MethodView):
     @blp.response(200, AuditPage)
     @blp.doc(summary="Read the audit trail (an organisation admin sees its own organisation's events)")
     def get(self, args):
-        actor = current_actor()
-        query = select(AuditEvent)
-        if actor.role == rules.ORG_ADMIN:
-            query = query.where(AuditEvent.organisation_id == actor.scope_id)
-        elif actor.role == rules.AP_OPERATOR:
-            served = select(Organisation.id).where(Organisation.ap_operator_id == actor.scope_id)
-            query = query.where(AuditEvent.organisation_id.in_(served))
-        for field, column in (
-            ("entity_type", AuditEvent.entity_type),
-            ("entity_id", AuditEvent.entity_id),
-            ("actor", AuditEvent.actor),
-            ("action", AuditEvent.action),
-        ):
-            if args[field]:
-                query = query.where(column == args[field])
-        if args["since"]:
-            query = query.where(AuditEvent.occurred_at >= args["since"])
-        if args["until"]:
-            query = query.where(AuditEvent.occurred_at < args["until"])
+        query = readable_events(current_actor(), args)
         with current_database().reader() as session:
             return paginate(session, query, args, {"occurredAt": AuditEvent.id}, AuditEvent.id.desc())
 

@@ -2,22 +2,28 @@
 
 from __future__ import annotations
 
+import io
 import uuid
 from functools import wraps
 
 from flask import Blueprint, Flask, abort, g, redirect, render_template, request, session, url_for
 from sqlalchemy import select
 
+from app import status
+from app.audit.reading import readable_events
 from app.auth import rules
 from app.directory import queries, search
 from app.directory.text import QueryError
 from app.dns.naming import naptr_name
 from app.extensions import current_database
+from app.health import signing_certificate
 from app.identifiers import ParticipantId, url_segment
+from app.operations import function_address_import as address_import
 from app.operations import function_addresses, organisations
+from app.registry.columns import utcnow
 from app.registry.errors import RegistryError, ValidationFailed
 from app.registry.lifecycle import FederationStatus
-from app.registry.models import Account, FunctionAddress, Organisation
+from app.registry.models import Account, AuditEvent, FunctionAddress, Organisation
 from app.settings import Settings
 from app.ui import security
 from app.ui.accounts import LoginRefused, actor_of, authenticate
@@ -26,6 +32,9 @@ from app.ui.texts import LANGUAGES, TEXTS
 blp = Blueprint("ui", __name__, template_folder="templates", static_folder="static", static_url_path="/ui/static")
 SETTINGS_KEY = "sdk.ui_settings"
 RESULTS = 50
+AUDIT_ROWS = 200
+IMPORT_BYTES = 1024 * 1024
+PREVIEW_ROWS = 50
 
 
 def _settings() -> Settings:
@@ -262,6 +271,78 @@ def approvals():
     with current_database().reader() as session_:
         pending = _pending(session_)
     return _render("approvals.html", pending=pending, message=message)
+
+
+@blp.route("/console/import", methods=["GET", "POST"])
+@logged_in
+def import_addresses():
+    """CSV import of function addresses: upload, see every row's verdict (a dry run), then apply."""
+    with current_database().reader() as session_:
+        writable = [
+            (organisation.id, organisation.name)
+            for organisation in session_.scalars(select(Organisation).order_by(Organisation.name))
+            if g.actor.role == rules.OPERATOR or rules.administers(g.actor, organisation)
+        ]
+    result, text, rows, problem = None, "", [], None
+    chosen = request.form.get("organisation", "")
+    if request.method == "POST":
+        upload = request.files.get("file")
+        raw = upload.read(IMPORT_BYTES + 1) if upload and upload.filename else request.form.get("csv", "").encode()
+        if len(raw) > IMPORT_BYTES:
+            problem = f"file: at most {IMPORT_BYTES // 1024} KiB through the console (use the API for more)"
+        else:
+            text = raw.decode("utf-8-sig", errors="replace")
+            apply = request.form.get("step") == "apply"
+            try:
+                with current_database().writer() as session_:
+                    organisation = session_.get(Organisation, uuid.UUID(chosen)) if _is_uuid(chosen) else None
+                    if organisation is None:
+                        abort(400, description="choose an organisation")
+                    _require(rules.require_directory_write, organisation)
+                    rows = list(address_import.read_csv(io.StringIO(text)))
+                    result = address_import.import_function_addresses(
+                        session_, g.actor, organisation.id, rows, dry_run=not apply
+                    )
+            except ValidationFailed as failed:
+                problem = "; ".join(f"{e.field}: {e.reason}" for e in failed.errors)
+    return _render(
+        "import.html",
+        422 if problem or (result and result.errors) else 200,
+        writable=writable,
+        chosen=chosen,
+        result=result,
+        csv_text=text,
+        rows=rows[:PREVIEW_ROWS],
+        problem=problem,
+    )
+
+
+def _is_uuid(text: str) -> bool:
+    try:
+        uuid.UUID(text)
+    except ValueError:
+        return False
+    return True
+
+
+@blp.get("/console/audit")
+@logged_in
+def audit_log():
+    filters = {name: request.args.get(name, "").strip() for name in ("actor", "action", "entity_type")}
+    query = readable_events(g.actor, filters).order_by(AuditEvent.id.desc()).limit(AUDIT_ROWS)
+    with current_database().reader() as session_:
+        events = list(session_.scalars(query))
+    return _render("audit.html", events=events, filters=filters, limit=AUDIT_ROWS)
+
+
+@blp.get("/console/certificates")
+@logged_in
+def certificates():
+    _require(rules.require_operator)
+    certificate, _problem = signing_certificate()
+    with current_database().reader() as session_:
+        found = status.expiring_certificates(session_, _settings(), certificate, utcnow())
+    return _render("certificates.html", certificates=found, days=_settings().cert_warn_days)
 
 
 def _pending(session_) -> list[Organisation]:
