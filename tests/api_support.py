@@ -10,6 +10,7 @@ from app.audit import Actor
 from app.operations.access_points import create_ap_operator
 from app.operations.credentials import issue_token
 from app.registry.models import AccessPointOperator, EndpointConfiguration, Organisation
+from app.settings import SDK_MESSAGE_DOCUMENT_TYPE
 from app.trust.devpki import DevelopmentPki
 
 SYSTEM = Actor("test", "system")
@@ -49,6 +50,17 @@ def api(app, db, settings):
             ).token,
         }
     return Api(app.test_client(), tokens, ids)
+
+
+def register_participant(api: Api, value: str, name: str) -> str:
+    """A new participant with the SDK message service, registered by the AP operator: pending, its id."""
+    body = {"type": "o", "participantIdentifier": value, "organisationNumber": "2120000142", "name": name}
+    created = api("POST", "/api/v1/organisations", "ap", json=body)
+    assert created.status_code == 201, created.get_data(as_text=True)
+    ident = created.get_json()["id"]
+    service = {"documentType": SDK_MESSAGE_DOCUMENT_TYPE, "endpointConfiguration": str(api.ids["endpoint"])}
+    assert api("POST", f"/api/v1/organisations/{ident}/services", "ap", json=service).status_code == 201
+    return ident
 
 
 def problem(response, status: int) -> dict:

@@ -11,8 +11,8 @@ from lxml import html
 from sqlalchemy import select
 
 from app.registry.models import Account, FunctionAddress, Organisation
-from app.settings import SDK_MESSAGE_DOCUMENT_TYPE
 from app.ui.accounts import create_account
+from tests.api_support import register_participant
 
 KOMMUN = "0203:exempelkommun.se"
 PASSWORD = "correct horse battery"
@@ -128,15 +128,7 @@ def test_org_admin_edits_only_its_own_function_addresses(api, people, db):
 
 
 def test_operator_approves_and_rejects_with_a_reason(api, people, db):
-    body = {
-        "type": "o",
-        "participantIdentifier": "0203:nykommun.se",
-        "organisationNumber": "2120000142",
-        "name": "Ny kommun",
-    }
-    created = api("POST", "/api/v1/organisations", "ap", json=body).get_json()
-    service = {"documentType": SDK_MESSAGE_DOCUMENT_TYPE, "endpointConfiguration": str(api.ids["endpoint"])}
-    assert api("POST", f"/api/v1/organisations/{created['id']}/services", "ap", json=service).status_code == 201
+    created = {"id": register_participant(api, "0203:nykommun.se", "Ny kommun")}
     client = api.client
     login(client, "operatör")
     page = client.get("/console/approvals")

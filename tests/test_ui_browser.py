@@ -14,8 +14,8 @@ import pytest
 from werkzeug.serving import make_server
 
 from app import create_app
-from app.settings import SDK_MESSAGE_DOCUMENT_TYPE
 from app.ui.accounts import create_account
+from tests.api_support import register_participant
 from tests.conftest import make_settings, require_program
 from tests.named import free_port
 
@@ -89,15 +89,7 @@ def test_log_in_edit_a_function_address_and_approve_a_participant(browser, site,
     assert page.get_by_label("Namn").input_value() == "Registratur"
     shot(page, "5-function-address-saved")
 
-    body = {
-        "type": "o",
-        "participantIdentifier": "0203:nyakommunen.se",
-        "organisationNumber": "2120000142",
-        "name": "Nya kommunen",
-    }
-    created = api("POST", "/api/v1/organisations", "ap", json=body).get_json()
-    service = {"documentType": SDK_MESSAGE_DOCUMENT_TYPE, "endpointConfiguration": str(api.ids["endpoint"])}
-    assert api("POST", f"/api/v1/organisations/{created['id']}/services", "ap", json=service).status_code == 201
+    register_participant(api, "0203:nyakommunen.se", "Nya kommunen")
     smp = site + "/smp/iso6523-actorid-upis%3A%3A0203%3Anyakommunen.se"
     with pytest.raises(urllib.error.HTTPError):
         urllib.request.urlopen(smp, timeout=5)
