@@ -67,7 +67,7 @@ def test_every_form_field_has_a_label(api, people):
     with_address = client.get("/console").get_data(as_text=True)
     address_link = re.search(r'href="(/console/addresses/[^"]+)"', with_address).group(1)
     pages = ("/", "/?q=registrator", "/login", "/console", address_link, "/console/approvals", "/console/audit")
-    pages += ("/console/import",)
+    pages += ("/console/import", f"/console/organisations/{api.ids[KOMMUN]}")
     for url in (*pages, "/console/certificates"):
         document = html.fromstring(client.get(url).data)
         assert document.get("lang") in ("sv", "en")
@@ -219,3 +219,19 @@ def test_csv_import_previews_every_row_then_applies(api, people, db):
     applied = client.post("/console/import", data={"csrf": token, "step": "apply", "organisation": kommun, "csv": good})
     assert applied.status_code == 200 and "2 funktionsadresser skapade" in applied.get_data(as_text=True)
     assert "Lönekontor" in client.get("/?q=lönekontor").get_data(as_text=True)
+
+
+def test_org_admin_edits_its_organisations_directory_data(api, people, db):
+    client = api.client
+    login(client, "kommunadmin")
+    console = client.get("/console").get_data(as_text=True)
+    assert "Socialförvaltningen" in console and "Region Exempel" not in console
+    url = f"/console/organisations/{api.ids[KOMMUN]}"
+    token = _csrf(client.get(url).data)
+    data = {"csrf": token, "name": "Exempelkommun", "alternateName": "Kommunen", "description": "Ny text"}
+    assert client.post(url, data=data).status_code == 200
+    assert client.post(url, data={**data, "name": ""}).status_code == 422
+    with db.reader() as session:
+        assert session.get(Organisation, api.ids[KOMMUN]).description == "Ny text"
+    assert client.get(f"/console/organisations/{api.ids['0203:regionexempel.se']}").status_code == 403
+    assert "Ny text" in client.get(f"/organisations/{api.ids[KOMMUN]}").get_data(as_text=True)

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import uuid
 
+from sqlalchemy import Select
+
 from app.audit import Actor
 from app.registry.models import AccessPoint, EndpointConfiguration, Organisation
 
@@ -42,6 +44,16 @@ def serves(actor: Actor, organisation: Organisation) -> bool:
 
 def administers(actor: Actor, organisation: Organisation) -> bool:
     return actor.role == ORG_ADMIN and owner_of(organisation) == actor.scope_id
+
+
+def directory_writable(query: Select, actor: Actor) -> Select:
+    """``query`` (over organisations, or joined to them) limited to those whose directory data ``actor`` may
+    change: the SQL twin of :func:`require_directory_write` (an ``ou``'s parent is always the ``o``)."""
+    if actor.role == OPERATOR:
+        return query
+    if actor.role == ORG_ADMIN:
+        return query.where((Organisation.id == actor.scope_id) | (Organisation.parent_id == actor.scope_id))
+    return query.where(Organisation.id.is_(None))
 
 
 def can_read_organisation(actor: Actor, organisation: Organisation) -> bool:

@@ -33,6 +33,7 @@ blp = Blueprint("ui", __name__, template_folder="templates", static_folder="stat
 SETTINGS_KEY = "sdk.ui_settings"
 RESULTS = 50
 AUDIT_ROWS = 200
+CONSOLE_ROWS = 200
 IMPORT_BYTES = 1024 * 1024
 PREVIEW_ROWS = 50
 
@@ -204,15 +205,50 @@ def console():
     actor = g.actor
     with current_database().reader() as session_:
         query = select(FunctionAddress).join(Organisation).order_by(Organisation.name, FunctionAddress.name)
-        addresses = [
-            (address, address.organisation.name)
-            for address in session_.scalars(query)
-            if actor.role == rules.OPERATOR or rules.administers(actor, address.organisation)
-        ]
-        pending = 0
-        if actor.role == rules.OPERATOR:
-            pending = len(_pending(session_))
-    return _render("console.html", addresses=addresses, pending=pending)
+        rows = session_.scalars(rules.directory_writable(query, actor).limit(CONSOLE_ROWS + 1)).all()
+        addresses = [(address, address.organisation.name) for address in rows[:CONSOLE_ROWS]]
+        owned = select(Organisation).order_by(Organisation.name)
+        organisations_ = session_.scalars(rules.directory_writable(owned, actor).limit(CONSOLE_ROWS)).all()
+        pending = len(_pending(session_)) if actor.role == rules.OPERATOR else 0
+    return _render(
+        "console.html",
+        addresses=addresses,
+        more=len(rows) > CONSOLE_ROWS,
+        organisations=organisations_,
+        pending=pending,
+        limit=CONSOLE_ROWS,
+    )
+
+
+@blp.route("/console/organisations/<uuid:organisation_id>", methods=["GET", "POST"])
+@logged_in
+def edit_organisation(organisation_id: uuid.UUID):
+    errors, saved = [], False
+    database = current_database()
+    if request.method == "POST":
+        changes = {
+            "name": request.form.get("name", ""),
+            "alternateName": request.form.get("alternateName") or None,
+            "description": request.form.get("description") or None,
+        }
+        try:
+            with database.writer() as session_:
+                organisation = session_.get(Organisation, organisation_id)
+                if organisation is None:
+                    abort(404)
+                _require(rules.require_directory_write, organisation)
+                organisations.update_organisation(session_, g.actor, organisation_id, changes)
+            saved = True
+        except ValidationFailed as failed:
+            errors = [f"{e.field}: {e.reason}" for e in failed.errors]
+    with database.reader() as session_:
+        organisation = session_.get(Organisation, organisation_id)
+        if organisation is None:
+            return _render("message.html", 404, message=TEXTS[g.lang]["not_found"])
+        _require(rules.require_directory_write, organisation)
+    return _render(
+        "organisation_edit.html", 422 if errors else 200, organisation=organisation, errors=errors, saved=saved
+    )
 
 
 @blp.route("/console/addresses/<uuid:address_id>", methods=["GET", "POST"])
