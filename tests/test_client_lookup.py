@@ -22,7 +22,7 @@ from app import create_app, demo
 from app.cli import cli
 from app.client.cache import Cache
 from app.client.errors import NoSuchService, NotRegistered, TechnicalFailure, Untrusted
-from app.client.locate import DnsOptions, _from_cname, apply_regexp
+from app.client.locate import DnsOptions, _from_cname, apply_regexp, locate
 from app.client.lookup import LookupOptions, choose_endpoint, lookup
 from app.client.smp import HttpOptions, service_url
 from app.dns.server import EmbeddedDnsServer
@@ -448,3 +448,30 @@ def test_one_smp_redirect_is_followed_to_a_document_signed_as_named(federation):
             lookup(str(KOMMUN), federation.options(smp_url=loop.url), Cache())
     finally:
         loop.close()
+
+
+def test_cname_fallback_is_used_only_when_asked(db, pki_instance_dir):
+    """A zone with only Peppol CNAME records, served by the embedded DNS server."""
+    dns_port = free_port()
+    settings = make_settings(
+        pki_instance_dir,
+        db.url,
+        SDK_DNS_LISTEN=f"127.0.0.1:{dns_port}",
+        SDK_DNS_RECORD_TYPES="cname",
+        SDK_PUBLIC_URL="http://smp.example.se",
+    )
+    db.session_info[SESSION_KEY] = Publisher(settings)
+    db.session_info[SETTINGS_KEY] = settings
+    with db.writer() as session:
+        demo.seed(session, settings, DevelopmentPki(settings.pki_dir))
+    server = EmbeddedDnsServer(settings, db, poll_interval=0.05)
+    server.start()
+    try:
+        options = DnsOptions(zone=settings.sml_zone, server=("127.0.0.1", dns_port), timeout=2)
+        with pytest.raises(NotRegistered, match="NAPTR"):
+            locate(KOMMUN, options, Cache())
+        located = locate(KOMMUN, replace(options, cname_fallback=True), Cache())
+        assert (located.smp_url, located.record_type) == ("http://smp.example.se", "CNAME")
+        assert located.name.lower().startswith("b-")
+    finally:
+        server.stop()

@@ -235,3 +235,18 @@ def test_org_admin_edits_its_organisations_directory_data(api, people, db):
         assert session.get(Organisation, api.ids[KOMMUN]).description == "Ny text"
     assert client.get(f"/console/organisations/{api.ids['0203:regionexempel.se']}").status_code == 403
     assert "Ny text" in client.get(f"/organisations/{api.ids[KOMMUN]}").get_data(as_text=True)
+
+
+def test_the_pages_session_and_headers_stay_out_of_the_api_smp_and_directory(api):
+    for url in (
+        "/addressbook/api/v1/addresses?lang=en",
+        "/api/v1/status?lang=en",
+        "/smp/iso6523-actorid-upis%3A%3A0203%3Aexempelkommun.se?lang=en",
+        "/healthz",
+    ):
+        response = api.client.get(url)
+        assert "Set-Cookie" not in response.headers, url
+        assert "Cookie" not in response.headers.get("Vary", ""), url
+        assert "Content-Security-Policy" not in response.headers, url
+    page = api.client.get("/?lang=en")
+    assert "sdk_console=" in page.headers["Set-Cookie"] and "Content-Security-Policy" in page.headers

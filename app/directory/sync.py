@@ -339,7 +339,7 @@ def _address_rows(session: Session, *, ids: list | None = None, owners: list | N
 def apply(session: Session, changes: Changes) -> SyncResult:
     wanted, considered = _wanted(session, changes)
     existing: dict[uuid.UUID, Any] = {}
-    stored = select(*(column for column in DirectoryEntry.__table__.columns if column.name != "changed_at"))
+    stored = select(DirectoryEntry.__table__)
     for part in _chunks(considered - set(changes.new_addresses)):
         existing |= {row.id: row for row in session.execute(stored.where(DirectoryEntry.id.in_(part)))}
     # Entries under an organisation whose rows are gone (ou deleted) are considered through parent_id too.

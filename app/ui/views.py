@@ -44,7 +44,7 @@ def _settings() -> Settings:
     return current_app.extensions[SETTINGS_KEY]
 
 
-@blp.before_app_request
+@blp.before_request
 def choose_language() -> None:
     wanted = request.args.get("lang")
     if wanted in LANGUAGES:
@@ -52,7 +52,7 @@ def choose_language() -> None:
     g.lang = session.get("lang", "sv")
 
 
-@blp.app_context_processor
+@blp.context_processor
 def page_context() -> dict:
     lang = g.get("lang", "sv")
     return {
@@ -223,69 +223,61 @@ def console():
 @blp.route("/console/organisations/<uuid:organisation_id>", methods=["GET", "POST"])
 @logged_in
 def edit_organisation(organisation_id: uuid.UUID):
-    errors, saved = [], False
-    database = current_database()
-    if request.method == "POST":
-        changes = {
+    def changes() -> dict:
+        return {
             "name": request.form.get("name", ""),
             "alternateName": request.form.get("alternateName") or None,
             "description": request.form.get("description") or None,
         }
-        try:
-            with database.writer() as session_:
-                organisation = session_.get(Organisation, organisation_id)
-                if organisation is None:
-                    abort(404)
-                _require(rules.require_directory_write, organisation)
-                organisations.update_organisation(session_, g.actor, organisation_id, changes)
-            saved = True
-        except ValidationFailed as failed:
-            errors = [f"{e.field}: {e.reason}" for e in failed.errors]
-    with database.reader() as session_:
-        organisation = session_.get(Organisation, organisation_id)
-        if organisation is None:
-            return _render("message.html", 404, message=TEXTS[g.lang]["not_found"])
-        _require(rules.require_directory_write, organisation)
-    return _render(
-        "organisation_edit.html", 422 if errors else 200, organisation=organisation, errors=errors, saved=saved
+
+    return _edit_page(
+        Organisation, organisation_id, lambda o: o, changes, organisations.update_organisation, "organisation"
     )
 
 
 @blp.route("/console/addresses/<uuid:address_id>", methods=["GET", "POST"])
 @logged_in
 def edit_address(address_id: uuid.UUID):
-    errors, saved = [], False
-    database = current_database()
-    if request.method == "POST":
-        changes = {
+    def changes() -> dict:
+        return {
             "name": request.form.get("name", ""),
             "description": request.form.get("description") or None,
             "keywords": [k.strip() for k in request.form.get("keywords", "").split(",") if k.strip()],
         }
+
+    return _edit_page(
+        FunctionAddress,
+        address_id,
+        lambda a: a.organisation,
+        changes,
+        function_addresses.update_function_address,
+        "address",
+    )
+
+
+def _edit_page(model, ident: uuid.UUID, organisation_of, changes, update, name: str):
+    """An edit form of directory data: save through the use case on POST, then show the stored values."""
+    errors, saved = [], False
+    database = current_database()
+    if request.method == "POST":
         try:
             with database.writer() as session_:
-                address = session_.get(FunctionAddress, address_id)
-                if address is None:
+                item = session_.get(model, ident)
+                if item is None:
                     abort(404)
-                _require(rules.require_directory_write, address.organisation)
-                function_addresses.update_function_address(session_, g.actor, address_id, changes)
+                _require(rules.require_directory_write, organisation_of(item))
+                update(session_, g.actor, ident, changes())
             saved = True
         except ValidationFailed as failed:
             errors = [f"{e.field}: {e.reason}" for e in failed.errors]
     with database.reader() as session_:
-        address = session_.get(FunctionAddress, address_id)
-        if address is None:
+        item = session_.get(model, ident)
+        if item is None:
             return _render("message.html", 404, message=TEXTS[g.lang]["not_found"])
-        _require(rules.require_read_organisation, address.organisation)
-        organisation_name = address.organisation.name
-    return _render(
-        "address_edit.html",
-        422 if errors else 200,
-        address=address,
-        organisation_name=organisation_name,
-        errors=errors,
-        saved=saved,
-    )
+        owner = organisation_of(item)
+        _require(rules.require_directory_write, owner)
+        context = {name: item, "organisation_name": owner.name}
+    return _render(f"{name}_edit.html", 422 if errors else 200, errors=errors, saved=saved, **context)
 
 
 @blp.route("/console/approvals", methods=["GET", "POST"])
@@ -398,13 +390,13 @@ def forbidden(_error):
     return _render("message.html", 403, message=TEXTS[g.get("lang", "sv")]["forbidden"])
 
 
+@blp.after_request
+def headers(response):
+    """Only the pages: the session, the language and these headers never touch the API, SMP or directory."""
+    return security.protect(response)
+
+
 def init_app(app: Flask, settings: Settings) -> None:
     app.extensions[SETTINGS_KEY] = settings
     security.configure(app, settings)
     app.register_blueprint(blp)
-
-    @app.after_request
-    def headers(response):
-        if not request.path.startswith(("/api/", "/smp", "/addressbook/", "/bdxr-smp-2")):
-            security.protect(response)
-        return response
