@@ -341,6 +341,37 @@ def test_moving_every_service_to_another_endpoint_configuration(api):
     )
 
 
+def test_moving_chosen_services_leaves_the_others_and_refuses_strangers(api):
+    [access_point] = api("GET", "/api/v1/access-points", "ap").get_json()
+    body = {
+        "accessPoint": access_point["id"],
+        "name": "Delvis",
+        "transportProfile": "digg-transport-as4-v1_0",
+        "endpointUrl": "https://delvis.ap.example.se/as4",
+        "technicalContactUrl": "https://delvis.ap.example.se",
+        "description": "Delvis",
+    }
+    target = api("POST", "/api/v1/endpoint-configurations", "ap", json=body).get_json()
+    kommun = api.ids["0203:exempelkommun.se"]
+    services = api("GET", f"/api/v1/organisations/{kommun}/services", "ap").get_json()
+    chosen = [s["id"] for s in services]
+    source = f"/api/v1/endpoint-configurations/{api.ids['endpoint']}/move-services"
+    stray = problem(api("POST", source, "ap", json={"target": target["id"], "services": [*chosen, str(kommun)]}), 422)
+    assert stray["errors"][0]["field"] == "services" and str(kommun) in stray["errors"][0]["reason"]
+    problem(api("POST", source, "ap", json={"target": target["id"], "services": []}), 422)
+    moved = api("POST", source, "ap", json={"target": target["id"], "services": chosen}).get_json()
+    assert moved == {"moved": len(chosen), "republished": 1}
+    left = api("GET", f"/api/v1/endpoint-configurations/{api.ids['endpoint']}", "ap")
+    assert left.status_code == 200
+    after = api("GET", f"/api/v1/organisations/{kommun}/services", "ap").get_json()
+    assert {s["endpointConfiguration"] for s in after} == {target["id"]}
+    participant = quote("iso6523-actorid-upis::0203:exempelkommun.se", safe="")
+    assert (
+        b"https://delvis.ap.example.se/as4"
+        in api.client.get(f"/smp/{participant}/services/" + quote(services[0]["documentType"], safe="")).data
+    )
+
+
 def test_tokens_are_shown_once_and_revocation_takes_effect(api):
     created = api(
         "POST",

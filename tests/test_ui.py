@@ -67,7 +67,9 @@ def test_every_form_field_has_a_label(api, people):
     with_address = client.get("/console").get_data(as_text=True)
     address_link = re.search(r'href="(/console/addresses/[^"]+)"', with_address).group(1)
     pages = ("/", "/?q=registrator", "/login", "/console", address_link, "/console/approvals", "/console/audit")
-    pages += ("/console/import", f"/console/organisations/{api.ids[KOMMUN]}")
+    pages += ("/console/import", f"/console/organisations/{api.ids[KOMMUN]}", "/console/endpoints")
+    pages += ("/console/endpoints/new", f"/console/endpoints/{api.ids['endpoint']}")
+    pages += (f"/console/participants/{api.ids[KOMMUN]}",)
     for url in (*pages, "/console/certificates"):
         document = html.fromstring(client.get(url).data)
         assert document.get("lang") in ("sv", "en")
@@ -250,3 +252,169 @@ def test_the_pages_session_and_headers_stay_out_of_the_api_smp_and_directory(api
         assert "Content-Security-Policy" not in response.headers, url
     page = api.client.get("/?lang=en")
     assert "sdk_console=" in page.headers["Set-Cookie"] and "Content-Security-Policy" in page.headers
+
+
+# -- access-point operators ----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def ap_people(api, db, people):
+    with db.writer() as session:
+        create_account(session, "apdrift", PASSWORD, "ap_operator", api.ids["ap"])
+        create_account(session, "annanap", PASSWORD, "ap_operator", api.ids["other_ap"])
+
+
+def _endpoint_form(**values) -> dict:
+    form = {
+        "name": "Reserv",
+        "transportProfile": "digg-transport-as4-v1_0",
+        "endpointUrl": "https://reserv.ap.example.se/as4",
+        "technicalContactUrl": "https://reserv.ap.example.se",
+        "technicalInformationUrl": "",
+        "description": "Reservväg",
+        "activationDate": "",
+        "expirationDate": "",
+    }
+    return form | values
+
+
+def _services_of(db, endpoint_id) -> set:
+    from app.registry.models import ParticipantService
+
+    with db.reader() as session:
+        query = select(ParticipantService.id).where(ParticipantService.endpoint_configuration_id == endpoint_id)
+        return set(session.scalars(query))
+
+
+def test_ap_operator_creates_edits_and_moves_chosen_services(api, ap_people, db):
+    client = api.client
+    login(client, "apdrift")
+    listing = client.get("/console/endpoints")
+    assert listing.status_code == 200
+    assert str(api.ids["endpoint"]) in listing.get_data(as_text=True)
+    assert "Exempelkommun" in listing.get_data(as_text=True)  # a participant it serves
+    page = client.get("/console/endpoints/new")
+    access_point = re.search(rb'<option value="([^"]+)"', page.data).group(1).decode()
+    token = _csrf(page.data)
+    bad = client.post(
+        "/console/endpoints/new",
+        data=_endpoint_form(csrf=token, accessPoint=access_point, endpointUrl="ftp://x", expirationDate="igår"),
+    )
+    assert bad.status_code == 422
+    text = bad.get_data(as_text=True)
+    assert "expirationDate: must be a date" in text and 'value="Reserv"' in text  # what was typed stays
+    created = client.post("/console/endpoints/new", data=_endpoint_form(csrf=token, accessPoint=access_point))
+    assert created.status_code == 303
+    target = uuid.UUID(created.headers["Location"].split("/")[-1].split("?")[0])
+
+    source = api.ids["endpoint"]
+    before = _services_of(db, source)
+    page = client.get(f"/console/endpoints/{source}")
+    assert page.status_code == 200 and f'value="{target}"' in page.get_data(as_text=True)
+    chosen = sorted(str(s) for s in before)[:2]
+    moved = client.post(
+        f"/console/endpoints/{source}",
+        data={"csrf": token, "step": "move", "target": str(target), "service": chosen},
+    )
+    assert moved.status_code == 200, moved.get_data(as_text=True)
+    assert "2 tjänster flyttade" in moved.get_data(as_text=True)
+    assert _services_of(db, target) == {uuid.UUID(s) for s in chosen}
+    nothing = client.post(f"/console/endpoints/{source}", data={"csrf": token, "step": "move", "target": str(target)})
+    assert nothing.status_code == 422 and "choose at least one" in nothing.get_data(as_text=True)
+    everything = client.post(
+        f"/console/endpoints/{source}", data={"csrf": token, "step": "move_all", "target": str(target)}
+    )
+    assert everything.status_code == 200 and _services_of(db, source) == set()
+    assert _services_of(db, target) == before
+
+    edited = client.post(
+        f"/console/endpoints/{target}",
+        data=_endpoint_form(
+            csrf=token,
+            step="save",
+            version="1",
+            endpointUrl="https://ny.reserv.example.se/as4",
+            activationDate="2026-01-01T00:00",
+        ),
+    )
+    assert edited.status_code == 200 and "Sparat." in edited.get_data(as_text=True)
+    participant = "iso6523-actorid-upis%3A%3A0203%3Aexempelkommun.se"
+    smp = client.get(f"/smp/{participant}").data
+    service_url = re.search(rb"href=\"([^\"]+)\"", smp).group(1).decode()
+    assert b"https://ny.reserv.example.se/as4" in client.get(service_url.split("127.0.0.1:8080", 1)[-1]).data
+    stale = client.post(f"/console/endpoints/{target}", data=_endpoint_form(csrf=token, step="save", version="1"))
+    assert stale.status_code == 422 and "version" in stale.get_data(as_text=True)
+
+
+def test_ap_operator_sees_only_its_own_endpoints_and_participants(api, ap_people):
+    client = api.client
+    login(client, "annanap")
+    listing = client.get("/console/endpoints").get_data(as_text=True)
+    assert str(api.ids["endpoint"]) not in listing and "Exempelkommun" not in listing
+    assert client.get(f"/console/endpoints/{api.ids['endpoint']}").status_code == 403
+    assert client.get(f"/console/participants/{api.ids[KOMMUN]}").status_code == 403
+    token = _csrf(client.get("/console/endpoints/new").data)
+    moved = client.post(
+        f"/console/endpoints/{api.ids['endpoint']}",
+        data={"csrf": token, "step": "move_all", "target": str(api.ids["endpoint"])},
+    )
+    assert moved.status_code == 403
+    login(client, "kommunadmin")
+    assert client.get("/console/endpoints").status_code == 403
+
+
+def test_ap_operator_adds_a_service_through_approval_and_removes_one(api, ap_people, db):
+    from app.registry.models import ParticipantService, PendingChange
+
+    client = api.client
+    login(client, "apdrift")
+    page = client.get(f"/console/participants/{api.ids[KOMMUN]}")
+    assert page.status_code == 200
+    token = _csrf(page.data)
+    with db.reader() as session:
+        services = session.scalars(
+            select(ParticipantService).where(ParticipantService.organisation_id == api.ids[KOMMUN])
+        ).all()
+        victim = services[0]
+        document_type = victim.document_identifier
+    removed = client.post(
+        f"/console/participants/{api.ids[KOMMUN]}",
+        data={"csrf": token, "step": "remove", "service": str(victim.id), "version": str(victim.version)},
+    )
+    assert removed.status_code == 200 and "Tjänsten är borttagen." in removed.get_data(as_text=True)
+    added = client.post(
+        f"/console/participants/{api.ids[KOMMUN]}",
+        data={
+            "csrf": token,
+            "step": "add",
+            "documentType": document_type,
+            "process": victim.process_identifier,
+            "endpoint": str(api.ids["endpoint"]),
+        },
+    )
+    # Exempelkommun is approved: a new document type waits for the federation operator.
+    assert added.status_code == 200 and "väntar på federationsoperatörens" in added.get_data(as_text=True)
+    with db.reader() as session:
+        change = session.scalar(select(PendingChange).where(PendingChange.status == "pending"))
+    login(client, "operatör")
+    queue = client.get("/console/approvals")
+    assert str(change.id) in queue.get_data(as_text=True)
+    decided = client.post(
+        "/console/approvals", data={"csrf": _csrf(queue.data), "change": str(change.id), "decision": "approve"}
+    )
+    assert decided.status_code == 200
+    with db.reader() as session:
+        assert session.get(PendingChange, change.id).status == "approved"
+        again = session.scalar(
+            select(ParticipantService).where(
+                ParticipantService.organisation_id == api.ids[KOMMUN],
+                ParticipantService.document_value == victim.document_value,
+            )
+        )
+        assert again is not None
+    wrong = client.post(
+        f"/console/participants/{api.ids[KOMMUN]}",
+        data={"csrf": _csrf(queue.data), "step": "add", "documentType": "x::y", "endpoint": "nope"},
+    )
+    assert wrong.status_code == 422, wrong.get_data(as_text=True)
+    assert "endpoint: choose one from the list" in wrong.get_data(as_text=True)

@@ -98,6 +98,12 @@ class MoveSchema(Schema):
     target = ma.fields.UUID(
         required=True, metadata={"description": "the endpoint configuration to move the services to"}
     )
+    services = ma.fields.List(
+        ma.fields.UUID(),
+        load_default=None,
+        validate=ma.validate.Length(min=1, max=100_000),
+        metadata={"description": "only these services of the source (all of them when left out)"},
+    )
 
 
 class MoveResultSchema(Schema):
@@ -203,11 +209,9 @@ class EndpointConfigurations(MethodView):
     @blp.doc(summary="List endpoint configurations (yours, unless you are the operator)")
     def get(self, args):
         actor = current_actor()
-        query = select(EndpointConfiguration)
-        if actor.role == rules.AP_OPERATOR:
-            query = query.join(AccessPoint).where(AccessPoint.ap_operator_id == actor.scope_id)
-        elif actor.role != rules.OPERATOR:
+        if actor.role not in (rules.AP_OPERATOR, rules.OPERATOR):
             rules.require_operator(actor)
+        query = rules.endpoints_usable(select(EndpointConfiguration).join(AccessPoint), actor)
         with current_database().reader() as session:
             page = paginate(session, query, args, {"name": EndpointConfiguration.name}, EndpointConfiguration.name)
             page["items"] = [_endpoint(c) for c in page["items"]]
@@ -264,12 +268,14 @@ class EndpointConfigurationItem(MethodView):
 class MoveServices(MethodView):
     @blp.arguments(MoveSchema)
     @blp.response(200, MoveResultSchema)
-    @blp.doc(summary="Move every service to another endpoint configuration in one step (bulk change)")
+    @blp.doc(summary="Move all (or the listed) services to another endpoint configuration in one step (bulk change)")
     def post(self, data, configuration_id: uuid.UUID):
         actor = current_actor()
         with current_database().writer() as session:
             for identifier in (configuration_id, data["target"]):
                 configuration = get_or_not_found(session, EndpointConfiguration, identifier, "endpoint configuration")
                 rules.require_endpoint_configuration(actor, configuration)
-            moved, republished = operations.move_services(session, actor, configuration_id, data["target"])
+            moved, republished = operations.move_services(
+                session, actor, configuration_id, data["target"], data["services"]
+            )
             return {"moved": moved, "republished": republished}

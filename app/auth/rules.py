@@ -56,6 +56,26 @@ def directory_writable(query: Select, actor: Actor) -> Select:
     return query.where(Organisation.id.is_(None))
 
 
+def participants_served(query: Select, actor: Actor) -> Select:
+    """``query`` over organisations limited to the participants whose SMP data ``actor`` may change: the SQL
+    twin of :func:`require_smp_write` for organisations of type ``o``."""
+    if actor.role == OPERATOR:
+        return query.where(Organisation.type == "o")
+    if actor.role == AP_OPERATOR:
+        return query.where(Organisation.type == "o", Organisation.ap_operator_id == actor.scope_id)
+    return query.where(Organisation.id.is_(None))
+
+
+def endpoints_usable(query: Select, actor: Actor) -> Select:
+    """``query`` over endpoint configurations joined to their access points, limited to those ``actor`` may
+    read and use: the SQL twin of :func:`require_endpoint_configuration`."""
+    if actor.role == OPERATOR:
+        return query
+    if actor.role == AP_OPERATOR:
+        return query.where(AccessPoint.ap_operator_id == actor.scope_id)
+    return query.where(AccessPoint.id.is_(None))
+
+
 def can_read_organisation(actor: Actor, organisation: Organisation) -> bool:
     return actor.role == OPERATOR or administers(actor, organisation) or serves(actor, organisation)
 

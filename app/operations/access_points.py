@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -309,24 +310,38 @@ def replace_access_point_certificate(
 
 
 def move_services(
-    session: Session, actor: Actor, source_id: uuid.UUID | str, target_id: uuid.UUID | str
+    session: Session,
+    actor: Actor,
+    source_id: uuid.UUID | str,
+    target_id: uuid.UUID | str,
+    service_ids: Collection[uuid.UUID] | None = None,
 ) -> tuple[int, int]:
-    """Point every service of one endpoint configuration at another (the bulk change SMP users ask for).
+    """Point the services of one endpoint configuration at another (the bulk change SMP users ask for).
 
-    One transaction: all services move and every affected participant is re-published, or nothing
-    changes. Returns (services moved, participants re-published).
+    All of them, or only ``service_ids`` (each must use the source). One transaction: the services move
+    and every affected participant is re-published, or nothing changes. Returns (services moved,
+    participants re-published).
     """
     source = get_or_not_found(session, EndpointConfiguration, source_id, "endpoint configuration")
     target = get_or_not_found(session, EndpointConfiguration, target_id, "endpoint configuration")
     if source.id == target.id:
         raise ValidationFailed(FieldError("target", "is the same endpoint configuration"))
-    services = list(
-        session.scalars(select(ParticipantService).where(ParticipantService.endpoint_configuration_id == source.id))
-    )
+    query = select(ParticipantService).where(ParticipantService.endpoint_configuration_id == source.id)
+    if service_ids is not None:
+        wanted = set(service_ids)
+        if not wanted:
+            raise ValidationFailed(FieldError("services", "name at least one service, or leave it out to move all"))
+        query = query.where(ParticipantService.id.in_(wanted))
+    services = list(session.scalars(query.order_by(ParticipantService.id)))
+    if service_ids is not None and len(services) != len(wanted):
+        strays = sorted(str(i) for i in wanted - {s.id for s in services})
+        raise ValidationFailed(FieldError("services", f"not services of the source configuration: {', '.join(strays)}"))
     for service in services:
         service.endpoint_configuration_id = target.id
     session.flush()
-    republished = republish_users_of(session, [target.id])
+    moved_for = {service.organisation_id for service in services}
+    for organisation in session.scalars(select(Organisation).where(Organisation.id.in_(moved_for))):
+        refresh_participant(session, organisation)
     audit.record(
         session,
         actor,
@@ -336,4 +351,4 @@ def move_services(
         before={"endpointConfiguration": str(source.id), "services": [str(s.id) for s in services]},
         after={"endpointConfiguration": str(target.id), "services": [str(s.id) for s in services]},
     )
-    return len(services), republished
+    return len(services), len(moved_for)

@@ -7,7 +7,7 @@ import uuid
 from functools import wraps
 
 from flask import Blueprint, Flask, abort, g, redirect, render_template, request, session, url_for
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from app import status
 from app.audit.reading import readable_events
@@ -18,12 +18,13 @@ from app.dns.naming import naptr_name
 from app.extensions import current_database
 from app.health import signing_certificate
 from app.identifiers import ParticipantId, url_segment
+from app.operations import approvals as change_requests
 from app.operations import function_address_import as address_import
 from app.operations import function_addresses, organisations
 from app.registry.columns import utcnow
 from app.registry.errors import RegistryError, ValidationFailed
 from app.registry.lifecycle import FederationStatus
-from app.registry.models import Account, AuditEvent, FunctionAddress, Organisation
+from app.registry.models import Account, AuditEvent, FunctionAddress, Organisation, PendingChange
 from app.settings import Settings
 from app.ui import security
 from app.ui.accounts import LoginRefused, actor_of, authenticate
@@ -38,7 +39,7 @@ IMPORT_BYTES = 1024 * 1024
 PREVIEW_ROWS = 50
 
 
-def _settings() -> Settings:
+def ui_settings() -> Settings:
     from flask import current_app
 
     return current_app.extensions[SETTINGS_KEY]
@@ -64,7 +65,7 @@ def page_context() -> dict:
     }
 
 
-def _render(template: str, status: int = 200, **context):
+def render_page(template: str, status: int = 200, **context):
     return render_template(template, **context), status
 
 
@@ -97,7 +98,7 @@ def search_page():
                 except QueryError as problem:
                     error = str(problem)
     template = "_results.html" if request.args.get("partial") else "search.html"
-    return _render(
+    return render_page(
         template,
         q=text,
         found=found,
@@ -118,11 +119,11 @@ def _categories(session_) -> list[tuple[str, str]]:
 
 @blp.get("/organisations/<ident>")
 def organisation_page(ident: str):
-    settings = _settings()
+    settings = ui_settings()
     with current_database().reader() as session_:
         entry = queries.one(session_, "organizations", ident)
         if entry is None:
-            return _render("message.html", 404, message=TEXTS[g.lang]["not_found"])
+            return render_page("message.html", 404, message=TEXTS[g.lang]["not_found"])
         addresses, _ = queries.page(session_, "addresses", {"organization": ident}, 1000, None)
         children, _ = queries.page(session_, "organizations", {"parent": ident}, 1000, None)
         parent = queries.one(session_, "organizations", str(entry.parent_id)) if entry.parent_id else None
@@ -135,7 +136,9 @@ def organisation_page(ident: str):
             "naptr": naptr_name(participant.scheme, participant.value, settings.sml_zone),
             "smp": f"{settings.smp_base_url}/{url_segment(participant)}",
         }
-    return _render("organisation.html", entry=entry, addresses=addresses, children=children, parent=parent, facts=facts)
+    return render_page(
+        "organisation.html", entry=entry, addresses=addresses, children=children, parent=parent, facts=facts
+    )
 
 
 # --- login -------------------------------------------------------------------------------------------
@@ -150,7 +153,7 @@ def login():
             try:
                 account = authenticate(
                     session_,
-                    _settings(),
+                    ui_settings(),
                     request.form.get("username", ""),
                     request.form.get("password", ""),
                     request.form.get("code", ""),
@@ -168,7 +171,7 @@ def login():
             session["account"] = who
             session.permanent = True
             return redirect(url_for("ui.console"))
-    return _render("login.html", 401 if error else 200, error=error)
+    return render_page("login.html", 401 if error else 200, error=error)
 
 
 @blp.post("/logout")
@@ -209,8 +212,11 @@ def console():
         addresses = [(address, address.organisation.name) for address in rows[:CONSOLE_ROWS]]
         owned = select(Organisation).order_by(Organisation.name)
         organisations_ = session_.scalars(rules.directory_writable(owned, actor).limit(CONSOLE_ROWS)).all()
-        pending = len(_pending(session_)) if actor.role == rules.OPERATOR else 0
-    return _render(
+        pending = 0
+        if actor.role == rules.OPERATOR:
+            changes = select(func.count()).select_from(PendingChange).where(PendingChange.status == "pending")
+            pending = len(_pending(session_)) + session_.scalar(changes)
+    return render_page(
         "console.html",
         addresses=addresses,
         more=len(rows) > CONSOLE_ROWS,
@@ -265,7 +271,7 @@ def _edit_page(model, ident: uuid.UUID, organisation_of, changes, update, name: 
                 item = session_.get(model, ident)
                 if item is None:
                     abort(404)
-                _require(rules.require_directory_write, organisation_of(item))
+                require(rules.require_directory_write, organisation_of(item))
                 update(session_, g.actor, ident, changes())
             saved = True
         except ValidationFailed as failed:
@@ -273,32 +279,45 @@ def _edit_page(model, ident: uuid.UUID, organisation_of, changes, update, name: 
     with database.reader() as session_:
         item = session_.get(model, ident)
         if item is None:
-            return _render("message.html", 404, message=TEXTS[g.lang]["not_found"])
+            return render_page("message.html", 404, message=TEXTS[g.lang]["not_found"])
         owner = organisation_of(item)
-        _require(rules.require_directory_write, owner)
+        require(rules.require_directory_write, owner)
         context = {name: item, "organisation_name": owner.name}
-    return _render(f"{name}_edit.html", 422 if errors else 200, errors=errors, saved=saved, **context)
+    return render_page(f"{name}_edit.html", 422 if errors else 200, errors=errors, saved=saved, **context)
 
 
 @blp.route("/console/approvals", methods=["GET", "POST"])
 @logged_in
 def approvals():
-    _require(rules.require_operator)
+    require(rules.require_operator)
     message = None
     if request.method == "POST":
         decision = request.form.get("decision")
         reason = request.form.get("reason", "").strip() or None
         try:
             with current_database().writer() as session_:
-                organisations.change_status(
-                    session_, g.actor, request.form.get("organisation", ""), decision or "", reason=reason
-                )
+                if request.form.get("change"):  # a change asked for an approved participant (e.g. a new service)
+                    change_id = request.form["change"]
+                    if decision == "approve":
+                        change_requests.approve(session_, g.actor, change_id)
+                    else:
+                        change_requests.reject(session_, g.actor, change_id, reason=reason)
+                else:
+                    organisations.change_status(
+                        session_, g.actor, request.form.get("organisation", ""), decision or "", reason=reason
+                    )
             message = TEXTS[g.lang]["approved" if decision == "approve" else "rejected"]
         except (RegistryError, ValueError) as problem:
             message = str(problem)
     with current_database().reader() as session_:
         pending = _pending(session_)
-    return _render("approvals.html", pending=pending, message=message)
+        changes = [
+            (change, change.organisation)
+            for change in session_.scalars(
+                select(PendingChange).where(PendingChange.status == "pending").order_by(PendingChange.created_at)
+            )
+        ]
+    return render_page("approvals.html", pending=pending, changes=changes, message=message)
 
 
 @blp.route("/console/import", methods=["GET", "POST"])
@@ -326,14 +345,14 @@ def import_addresses():
                     organisation = session_.get(Organisation, uuid.UUID(chosen)) if _is_uuid(chosen) else None
                     if organisation is None:
                         abort(400, description="choose an organisation")
-                    _require(rules.require_directory_write, organisation)
+                    require(rules.require_directory_write, organisation)
                     rows = list(address_import.read_csv(io.StringIO(text)))
                     result = address_import.import_function_addresses(
                         session_, g.actor, organisation.id, rows, dry_run=not apply
                     )
             except ValidationFailed as failed:
                 problem = "; ".join(f"{e.field}: {e.reason}" for e in failed.errors)
-    return _render(
+    return render_page(
         "import.html",
         422 if problem or (result and result.errors) else 200,
         writable=writable,
@@ -360,17 +379,17 @@ def audit_log():
     query = readable_events(g.actor, filters).order_by(AuditEvent.id.desc()).limit(AUDIT_ROWS)
     with current_database().reader() as session_:
         events = list(session_.scalars(query))
-    return _render("audit.html", events=events, filters=filters, limit=AUDIT_ROWS)
+    return render_page("audit.html", events=events, filters=filters, limit=AUDIT_ROWS)
 
 
 @blp.get("/console/certificates")
 @logged_in
 def certificates():
-    _require(rules.require_operator)
+    require(rules.require_operator)
     certificate, _problem = signing_certificate()
     with current_database().reader() as session_:
-        found = status.expiring_certificates(session_, _settings(), certificate, utcnow())
-    return _render("certificates.html", certificates=found, days=_settings().cert_warn_days)
+        found = status.expiring_certificates(session_, ui_settings(), certificate, utcnow())
+    return render_page("certificates.html", certificates=found, days=ui_settings().cert_warn_days)
 
 
 def _pending(session_) -> list[Organisation]:
@@ -378,7 +397,7 @@ def _pending(session_) -> list[Organisation]:
     return list(session_.scalars(query.order_by(Organisation.created_at)))
 
 
-def _require(rule, *arguments) -> None:
+def require(rule, *arguments) -> None:
     try:
         rule(g.actor, *arguments)
     except rules.Forbidden:
@@ -387,7 +406,7 @@ def _require(rule, *arguments) -> None:
 
 @blp.errorhandler(403)
 def forbidden(_error):
-    return _render("message.html", 403, message=TEXTS[g.get("lang", "sv")]["forbidden"])
+    return render_page("message.html", 403, message=TEXTS[g.get("lang", "sv")]["forbidden"])
 
 
 @blp.after_request
@@ -399,4 +418,6 @@ def headers(response):
 def init_app(app: Flask, settings: Settings) -> None:
     app.extensions[SETTINGS_KEY] = settings
     security.configure(app, settings)
+    from app.ui import access_points  # noqa: F401  (its pages join the blueprint)
+
     app.register_blueprint(blp)
