@@ -41,6 +41,17 @@ def _settings(app: Flask) -> Settings:
     return app.config["SDK_SETTINGS"]
 
 
+def _plain_settings() -> Settings:
+    """The settings alone, without an app or a database (commands that talk to a service over the network)."""
+    from app.settings import load_settings
+
+    try:
+        return load_settings()
+    except SettingsError as error:
+        _fail(str(error), EXIT_BAD_SETTING)
+        raise  # not reached: _fail exits
+
+
 def _fail(message: str, code: int = EXIT_REFUSED) -> None:
     click.echo(f"sdk-addressbook: {message}", err=True)
     sys.exit(code)
@@ -120,8 +131,9 @@ def serve() -> None:
         configure_json_logging(settings.log_level)
         # The parent's pooled connections must not be shared with the children forked below.
         current_database().engine.dispose()
-        dns_process = start_child(settings)
+        dns_process = start_child(settings) if settings.serve_dns else None
         base = f"http://{settings.http_listen}"
+        dns_hint = _dns_hint(settings) if settings.serve_dns else "run by a separate worker (SDK_SERVE_DNS=false)"
         smp = f"{base}{settings.smp_path}/iso6523-actorid-upis%3A%3A0203%3Aexempelkommun.se"
         click.echo(
             f"SDK Address Book on {base} (public URL {settings.public_url})\n"
@@ -130,15 +142,37 @@ def serve() -> None:
             f"  liveness:   curl {base}/healthz\n"
             f"  readiness:  curl {base}/readyz\n"
             f"  SMP 1.0:    curl '{smp}'   (demo participant; also /bdxr-smp-2/ and /peppol/)\n"
-            f"  DNS:        {_dns_hint(settings)}\n"
+            f"  DNS:        {dns_hint}\n"
             "  stop with Ctrl-C",
             err=True,
         )
         try:
             run(app, settings)
         finally:
-            dns_process.terminate()
-            dns_process.join(timeout=10)
+            if dns_process is not None:
+                dns_process.terminate()
+                dns_process.join(timeout=10)
+
+
+@cli.command(help="Ask the running service's /healthz on SDK_HTTP_LISTEN; exit 0 when it answers 200.")
+@click.option("--timeout", default=4.0, show_default=True, help="seconds to wait for the answer")
+def healthcheck(timeout: float) -> None:
+    import urllib.error
+    import urllib.request
+
+    settings = _plain_settings()
+    listen = settings.http_listen
+    host = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(listen.host, listen.host)  # noqa: S104 (a listen address)
+    url = f"http://{f'[{host}]' if ':' in host else host}:{listen.port}/healthz"
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            status = response.status
+    except urllib.error.HTTPError as error:
+        status = error.code
+    except OSError as error:
+        _fail(f"{url}: {error}")
+    if status != 200:
+        _fail(f"{url}: HTTP {status}")
 
 
 @cli.group(help="SMP publications.")
@@ -370,13 +404,10 @@ def lookup(
     from app.client.lookup import LookupOptions, table
     from app.client.lookup import lookup as run_lookup
     from app.client.smp import HttpOptions
-    from app.settings import DEFAULT_TRANSPORT_PROFILES, SDK_MESSAGE_DOCUMENT_TYPE, load_settings
+    from app.settings import DEFAULT_TRANSPORT_PROFILES, SDK_MESSAGE_DOCUMENT_TYPE
     from app.trust.certificates import CertificateError, load_certificate_bundle
 
-    try:
-        settings = load_settings()
-    except SettingsError as error:
-        _fail(str(error), EXIT_BAD_SETTING)
+    settings = _plain_settings()
     bundle = trust or settings.trust_smp_ca or (settings.pki_dir / "smp-ca.crt")
     if not bundle.is_file():
         _fail("no trusted SMP CA: give --trust FILE (or set SDK_TRUST_SMP_CA)", EXIT_BAD_SETTING)
@@ -443,13 +474,21 @@ def account() -> None:
 @click.option("--scope", "scope", default=None, help="Id of the AP operator or organisation the account may manage.")
 @click.option("--totp", is_flag=True, help="require a one-time code too (prints the secret for an authenticator app)")
 @click.option("--password-stdin", is_flag=True, help="read the password from standard input")
-def account_create(username: str, role: str, scope: str | None, totp: bool, password_stdin: bool) -> None:
+@click.option("--no-password", is_flag=True, help="no password: the account logs in only through OpenID Connect")
+def account_create(
+    username: str, role: str, scope: str | None, totp: bool, password_stdin: bool, no_password: bool
+) -> None:
     import uuid
 
     from app.extensions import current_database
     from app.ui.accounts import create_account
 
-    if password_stdin:
+    if no_password and (password_stdin or totp):
+        _fail("--no-password cannot be combined with --password-stdin or --totp")
+    password: str | None
+    if no_password:
+        password = None
+    elif password_stdin:
         password = sys.stdin.readline().rstrip("\n")
     else:
         password = click.prompt("password", hide_input=True, confirmation_prompt=True)
@@ -457,9 +496,14 @@ def account_create(username: str, role: str, scope: str | None, totp: bool, pass
         scope_id = uuid.UUID(scope) if scope else None
     except ValueError:
         _fail(f"--scope {scope!r} is not an id")
-    with _application(), current_database().writer() as session:
-        created = create_account(session, username, password, role, scope_id, totp=totp)
-        secret = created.totp_secret
+    from app.registry.errors import RegistryError
+
+    try:
+        with _application(), current_database().writer() as session:
+            created = create_account(session, username, password, role, scope_id, totp=totp)
+            secret = created.totp_secret
+    except RegistryError as error:
+        _fail(str(error))
     click.echo(f"account {username} ({role}) created", err=True)
     if secret:
         click.echo(f"TOTP secret (add it to an authenticator app): {secret}")

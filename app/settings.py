@@ -76,6 +76,13 @@ class Settings:
     http_listen: HostPort = HostPort("127.0.0.1", 8080)
     http_workers: int = 1
     http_threads: int = 8
+    #: Seconds a request may take before gunicorn restarts its worker, and a stopping worker gets to finish.
+    http_timeout: int = 30
+    http_graceful_timeout: int = 20
+    #: ``serve`` also runs the DNS side in a child process; false where it runs as its own ``worker``.
+    serve_dns: bool = True
+    #: Where ``worker`` answers /healthz and /metrics over HTTP (None: it does not).
+    worker_health_listen: HostPort | None = None
     signing_key: Path | None = None
     signing_cert: Path | None = None
     signing_key_password: str | None = None
@@ -96,6 +103,14 @@ class Settings:
     #: Failed logins in a row that lock an account, and for how long.
     login_lockout_attempts: int = 5
     login_lockout_minutes: int = 15
+    #: OpenID Connect login for the console (off when no issuer is set); the IdP only proves who someone
+    #: is: the account, with its role and scope, must exist here under the name the claim carries.
+    oidc_issuer: str | None = None
+    oidc_client_id: str | None = None
+    oidc_client_secret: str | None = None
+    oidc_username_claim: str = "email"
+    oidc_scopes: str = "openid email profile"
+    oidc_name: str = "OpenID Connect"
     log_level: str = "INFO"
 
     @property
@@ -194,6 +209,10 @@ class _Reader:
             "http_listen": http_listen,
             "http_workers": self.get("SDK_HTTP_WORKERS", _integer(1, 64), 1),
             "http_threads": self.get("SDK_HTTP_THREADS", _integer(1, 256), 8),
+            "http_timeout": self.get("SDK_HTTP_TIMEOUT", _integer(1, 3600), 30),
+            "http_graceful_timeout": self.get("SDK_HTTP_GRACEFUL_TIMEOUT", _integer(0, 3600), 20),
+            "serve_dns": self.get("SDK_SERVE_DNS", _boolean, True),
+            "worker_health_listen": self.get("SDK_WORKER_HEALTH_LISTEN", _host_port, None),
             "signing_key": self.get("SDK_SIGNING_KEY", self._existing_file, None),
             "signing_cert": self.get("SDK_SIGNING_CERT", self._existing_file, None),
             "signing_key_password": self.raw("SDK_SIGNING_KEY_PASSWORD"),
@@ -211,6 +230,12 @@ class _Reader:
             "secret_key": self.get("SDK_SECRET_KEY", _secret, None),
             "login_lockout_attempts": self.get("SDK_LOGIN_LOCKOUT_ATTEMPTS", _integer(1, 100), 5),
             "login_lockout_minutes": self.get("SDK_LOGIN_LOCKOUT_MINUTES", _integer(1, 10_080), 15),
+            "oidc_issuer": self.get("SDK_OIDC_ISSUER", _issuer, None),
+            "oidc_client_id": self.raw("SDK_OIDC_CLIENT_ID"),
+            "oidc_client_secret": self.raw("SDK_OIDC_CLIENT_SECRET"),
+            "oidc_username_claim": self.get("SDK_OIDC_USERNAME_CLAIM", _claim, "email"),
+            "oidc_scopes": self.get("SDK_OIDC_SCOPES", _scopes, "openid email profile"),
+            "oidc_name": self.raw("SDK_OIDC_NAME") or "OpenID Connect",
             "log_level": self.get("SDK_LOG_LEVEL", _choice("DEBUG", "INFO", "WARNING", "ERROR", upper=True), "INFO"),
         }
         self._check_combinations(values)
@@ -226,6 +251,12 @@ class _Reader:
                     raise SettingsError(name, "is required when SDK_DNS_MODE=rfc2136")
         if values["mode"] == "production" and values["secret_key"] is None:
             raise SettingsError("SDK_SECRET_KEY", "production mode needs a secret key for the console's sessions")
+        if values["oidc_issuer"] is not None:
+            for name in ("SDK_OIDC_CLIENT_ID", "SDK_OIDC_CLIENT_SECRET"):
+                if not self.raw(name):
+                    raise SettingsError(name, "is required when SDK_OIDC_ISSUER is set")
+            if values["mode"] == "production" and not values["oidc_issuer"].startswith("https://"):
+                raise SettingsError("SDK_OIDC_ISSUER", "production mode needs an https:// issuer")
         if values["mode"] == "production" and values["database_url"].startswith("sqlite"):
             raise SettingsError("SDK_DATABASE_URL", "production mode needs PostgreSQL (postgresql+psycopg://…)")
 
@@ -272,6 +303,10 @@ _KNOWN = {
     "SDK_HTTP_LISTEN",
     "SDK_HTTP_WORKERS",
     "SDK_HTTP_THREADS",
+    "SDK_HTTP_TIMEOUT",
+    "SDK_HTTP_GRACEFUL_TIMEOUT",
+    "SDK_SERVE_DNS",
+    "SDK_WORKER_HEALTH_LISTEN",
     "SDK_SIGNING_KEY",
     "SDK_SIGNING_CERT",
     "SDK_SIGNING_KEY_PASSWORD",
@@ -289,6 +324,12 @@ _KNOWN = {
     "SDK_SECRET_KEY",
     "SDK_LOGIN_LOCKOUT_ATTEMPTS",
     "SDK_LOGIN_LOCKOUT_MINUTES",
+    "SDK_OIDC_ISSUER",
+    "SDK_OIDC_CLIENT_ID",
+    "SDK_OIDC_CLIENT_SECRET",
+    "SDK_OIDC_USERNAME_CLAIM",
+    "SDK_OIDC_SCOPES",
+    "SDK_OIDC_NAME",
     "SDK_LOG_LEVEL",
 }
 
@@ -307,6 +348,28 @@ def _secret(name: str, value: str) -> str:
     if len(value) < 32:
         raise SettingsError(name, "must be at least 32 characters (e.g. from: openssl rand -hex 32)")
     return value
+
+
+def _issuer(name: str, value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
+        raise SettingsError(
+            name, f"must be the issuer's URL, such as https://login.example.se/realms/sdk, got {value!r}"
+        )
+    return value.rstrip("/")
+
+
+def _claim(name: str, value: str) -> str:
+    if not re.fullmatch(r"[A-Za-z0-9_.:\-]{1,64}", value):
+        raise SettingsError(name, f"must be a claim name such as email or preferred_username, got {value!r}")
+    return value
+
+
+def _scopes(name: str, value: str) -> str:
+    scopes = value.split()
+    if "openid" not in scopes or not all(re.fullmatch(r"[\x21\x23-\x5b\x5d-\x7e]+", s) for s in scopes):
+        raise SettingsError(name, f"must be space-separated scopes including openid, got {value!r}")
+    return " ".join(scopes)
 
 
 def _integer(low: int, high: int) -> Callable[[str, str], int]:

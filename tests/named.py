@@ -36,6 +36,10 @@ class Named:
     port: int
     secret: str
     process: subprocess.Popen | None = None
+    #: A secondary: the primary's port (it transfers the zone from there, signed with the TSIG key).
+    primary_port: int | None = None
+    #: A primary with secondaries: their ports, sent NOTIFY on every change.
+    notify_ports: tuple[int, ...] = ()
 
     @property
     def environ(self) -> dict[str, str]:
@@ -55,21 +59,39 @@ class Named:
             f'  directory "{directory}";\n  pid-file "{directory}/named.pid";\n'
             f'  session-keyfile "{directory}/session.key";\n  managed-keys-directory "{directory}";\n'
             f"  listen-on port {self.port} {{ 127.0.0.1; }};\n  listen-on-v6 {{ none; }};\n"
-            "  recursion no;\n  dnssec-validation no;\n  notify no;\n"
+            "  recursion no;\n  dnssec-validation no;\n"
+            f"  {self._notify()}\n"
             f'  allow-transfer {{ key "{KEY_NAME}"; }};\n'
             "};\ncontrols { };\n"
-            f'zone "{self.zone}" {{ type primary; file "{directory}/zone.db";\n'
-            f'  allow-update {{ key "{KEY_NAME}"; }}; }};\n',
+            f"{self._zone_clause()}",
             encoding="utf-8",
         )
         zone_file = directory / "zone.db"
-        if not zone_file.exists():
+        if not zone_file.exists() and self.primary_port is None:
             zone_file.write_text(
                 f"$TTL 60\n@ IN SOA ns1.{self.zone}. hostmaster.{self.zone}. ( 1 3600 600 86400 60 )\n"
                 f"  IN NS ns1.{self.zone}.\nns1 IN A 127.0.0.1\nother IN A 127.0.0.2\n",
                 encoding="utf-8",
             )
         return directory / "named.conf"
+
+    def _notify(self) -> str:
+        if not self.notify_ports:
+            return "notify no;"
+        targets = " ".join(f"127.0.0.1 port {port};" for port in self.notify_ports)
+        return f"notify explicit; also-notify {{ {targets} }}; notify-delay 0;"
+
+    def _zone_clause(self) -> str:
+        if self.primary_port is None:
+            return (
+                f'zone "{self.zone}" {{ type primary; file "{self.directory}/zone.db";\n'
+                f'  allow-update {{ key "{KEY_NAME}"; }}; }};\n'
+            )
+        return (
+            f'zone "{self.zone}" {{ type secondary; file "{self.directory}/secondary.db";\n'
+            f'  primaries port {self.primary_port} {{ 127.0.0.1 key "{KEY_NAME}"; }};\n'
+            "  allow-notify { 127.0.0.1; }; };\n"
+        )
 
     def start(self) -> None:
         named = require_program("named")
@@ -107,9 +129,19 @@ class Named:
         return dns.query.udp(dns.message.make_query(name, rdtype), "127.0.0.1", port=self.port, timeout=3)
 
 
-def start_named(directory: Path, zone: str) -> Named:
+def start_named(directory: Path, zone: str, *, notify_ports: tuple[int, ...] = ()) -> Named:
     directory.mkdir(parents=True, exist_ok=True)
     os.chmod(directory, 0o777)  # noqa: S103  (named may switch users; the folder is a throw-away test folder)
-    named = Named(directory, zone, free_port(), base64.b64encode(secrets.token_bytes(32)).decode())
+    secret = base64.b64encode(secrets.token_bytes(32)).decode()
+    named = Named(directory, zone, free_port(), secret, notify_ports=notify_ports)
     named.start()
     return named
+
+
+def start_secondary(directory: Path, primary: Named, port: int) -> Named:
+    """A secondary of ``primary`` on ``port`` (give the primary that port in ``notify_ports``)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    os.chmod(directory, 0o777)  # noqa: S103  (as above)
+    secondary = Named(directory, primary.zone, port, primary.secret, primary_port=primary.port)
+    secondary.start()
+    return secondary

@@ -150,3 +150,32 @@ def test_directory_rebuild_repairs_lost_entries_and_keeps_unchanged_ones(environ
             == 6
         )
     database.dispose()
+
+
+def test_account_create_with_a_password_or_for_oidc_only(environment, fresh_database_url):
+    from app.registry.models import Account
+    from app.ui.accounts import NO_PASSWORD
+
+    assert run("init").exit_code == 0
+    made = CliRunner().invoke(
+        cli,
+        ["account", "create", "--username", "anna", "--role", "operator", "--password-stdin"],
+        input="x" * 12 + "\n",
+    )
+    assert made.exit_code == 0, made.output
+    oidc = run("account", "create", "--username", "bo@example.se", "--role", "operator", "--no-password")
+    assert oidc.exit_code == 0, oidc.output
+    both = CliRunner().invoke(
+        cli, ["account", "create", "--username", "c", "--role", "operator", "--no-password", "--totp"]
+    )
+    assert both.exit_code != 0 and "--no-password cannot be combined" in both.output
+    short = CliRunner().invoke(
+        cli, ["account", "create", "--username", "d", "--role", "operator", "--password-stdin"], input="kort\n"
+    )
+    assert short.exit_code != 0 and "password: must be at least 12" in short.output
+    database = Database(fresh_database_url)
+    with database.reader() as session:
+        hashes = dict(session.execute(select(Account.username, Account.password_hash)).all())
+    database.dispose()
+    assert set(hashes) == {"anna", "bo@example.se"}
+    assert hashes["bo@example.se"] == NO_PASSWORD and hashes["anna"].startswith("$argon2id$")

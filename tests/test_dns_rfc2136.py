@@ -144,7 +144,7 @@ def test_a_wrong_tsig_key_is_an_error_not_a_success(db, settings, named, pki_ins
     assert pending(db) == 1
 
 
-def _worker(db, named, pki_instance_dir) -> subprocess.Popen:
+def _worker(db, named, pki_instance_dir, **extra: str) -> subprocess.Popen:
     environ = {k: v for k, v in os.environ.items() if not k.startswith("SDK_") or k.startswith("SDK_TEST_")}
     environ.update(
         named.environ,
@@ -152,6 +152,7 @@ def _worker(db, named, pki_instance_dir) -> subprocess.Popen:
         SDK_INSTANCE_DIR=str(pki_instance_dir),
         SDK_ENV_FILE=str(pki_instance_dir / "none.env"),
         SDK_LOG_LEVEL="WARNING",
+        **extra,
     )
     executable = str(Path(sys.executable).with_name("sdk-addressbook"))
     return subprocess.Popen([executable, "worker"], env=environ, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -281,3 +282,66 @@ def test_doctor_reports_a_primary_that_differs_until_reconciled(db, settings):
     with db.reader() as session:
         reconcile(session, settings, dry_run=False)
     assert not [f for f in diagnose(app) if "DNS" in f.problem]
+
+
+def test_the_worker_reports_its_health_and_stops_cleanly_on_sigterm(db, settings, named, pki_instance_dir):
+    import urllib.request
+
+    from tests.named import free_port
+
+    port = free_port()
+    add_participants(db, 5)
+    worker = _worker(db, named, pki_instance_dir, SDK_WORKER_HEALTH_LISTEN=f"127.0.0.1:{port}")
+    try:
+
+        def answers() -> bool:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as response:
+                    return response.status == 200
+            except OSError:
+                return False
+
+        _wait(answers, 30, "the worker's /healthz never answered")
+        _wait(lambda: pending(db) == 0, 30, "the worker applied nothing")
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as response:
+            metrics = response.read().decode()
+        rounds = next(line for line in metrics.splitlines() if line.startswith("sdk_worker_rounds_total "))
+        assert int(rounds.split()[1]) >= 1
+        worker.send_signal(signal.SIGTERM)
+        assert worker.wait(timeout=10) == 0
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+            worker.wait()
+
+
+def test_a_secondary_follows_the_primary_through_notify_and_ixfr(db, pki_instance_dir, tmp_path):
+    """The production layout of docs/OPERATIONS.md: updates go to the primary, secondaries transfer the zone."""
+    from tests.named import free_port, start_secondary
+
+    secondary_port = free_port()
+    primary = start_named(tmp_path / "primary", ZONE, notify_ports=(secondary_port,))
+    secondary = None
+    try:
+        secondary = start_secondary(tmp_path / "secondary", primary, secondary_port)
+        settings = make_settings(pki_instance_dir, db.url, **primary.environ)
+        db.session_info[SETTINGS_KEY] = settings
+        values = add_participants(db, 50)
+        assert OutboxPublisher(settings, db).drain() == 50
+        _wait(lambda: all(resolves(secondary, value) for value in values), 30, "the secondary did not follow")
+        at_secondary = make_settings(
+            pki_instance_dir, db.url, **{**primary.environ, "SDK_DNS_PRIMARY": f"127.0.0.1:{secondary_port}"}
+        )
+        assert _converged(db, at_secondary)  # the secondary's AXFR equals the database
+        with db.writer() as session:
+            gone = session.scalar(select(Organisation).where(Organisation.participant_value == values[0]))
+            sync_participant(session, gone, published=False)
+        assert OutboxPublisher(settings, db).drain() == 1
+        _wait(lambda: not resolves(secondary, values[0]), 30, "the secondary kept a withdrawn participant")
+        assert resolves(secondary, values[1])
+        log = (tmp_path / "secondary" / "named.log").read_text()
+        assert "Transfer status: success" in log
+    finally:
+        if secondary is not None:
+            secondary.stop()
+        primary.stop()

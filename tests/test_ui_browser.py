@@ -100,3 +100,75 @@ def test_log_in_edit_a_function_address_and_approve_a_participant(browser, site,
     shot(page, "7-approved")
     with urllib.request.urlopen(smp, timeout=5) as response:
         assert response.status == 200 and b"0203:nyakommunen.se" in response.read()
+
+
+def _log_in(page, site: str, username: str) -> None:
+    page.goto(site + "/login")
+    page.get_by_label("Användarnamn").fill(username)
+    page.get_by_label("Lösenord").fill(PASSWORD)
+    page.get_by_role("button", name="Logga in").click()
+    page.get_by_role("heading", name="Konsol").wait_for()
+
+
+def test_import_preview_shows_every_rows_verdict_before_anything_is_saved(browser, site, tmp_path):
+    page = browser.new_page()
+    _log_in(page, site, "operatör")
+    page.get_by_role("link", name="Importera funktionsadresser (CSV)").click()
+    page.get_by_label("Organisation").select_option(label="Exempelkommun")
+    wrong = tmp_path / "fel.csv"
+    wrong.write_text("identifier,name\nsdk:lon:0203:exempelkommun.se,\nsdk:registrator:0203:exempelkommun.se,Dubbel\n")
+    page.get_by_label("CSV-fil").set_input_files(str(wrong))
+    page.get_by_role("button", name="Förhandsgranska").click()
+    page.get_by_role("alert").filter(has_text="2 fel").wait_for()
+    assert page.get_by_role("button", name="Spara alla").count() == 0  # nothing to save while a row is wrong
+    shot(page, "8-import-preview-errors")
+    good = tmp_path / "ratt.csv"
+    good.write_text("identifier,name,description\nsdk:lon:0203:exempelkommun.se,Lönekontor,Löner\n")
+    page.get_by_label("Organisation").select_option(label="Exempelkommun")
+    page.get_by_label("CSV-fil").set_input_files(str(good))
+    page.get_by_role("button", name="Förhandsgranska").click()
+    page.get_by_role("status").filter(has_text="1 rader är giltiga").wait_for()
+    assert page.locator("td", has_text="Lönekontor").count() == 1
+    shot(page, "9-import-preview-ok")
+    elsewhere = browser.new_page()
+    elsewhere.goto(site + "/?q=lönekontor")
+    assert elsewhere.locator("#results li").count() == 0  # the preview saved nothing
+    page.get_by_role("button", name="Spara alla").click()
+    page.get_by_role("status").filter(has_text="1 funktionsadresser skapade").wait_for()
+    shot(page, "10-import-applied")
+    elsewhere.goto(site + "/?q=lönekontor")
+    assert elsewhere.locator("#results li").count() == 1
+
+
+def test_ap_operator_moves_chosen_services_to_another_endpoint(browser, site, db, api):
+    with db.writer() as session:
+        create_account(session, "apdrift", PASSWORD, "ap_operator", api.ids["ap"])
+    page = browser.new_page()
+    _log_in(page, site, "apdrift")
+    page.get_by_role("link", name="Ändpunktskonfigurationer").click()
+    page.get_by_role("link", name="Ny ändpunktskonfiguration").click()
+    page.get_by_label("Namn").fill("Reserv")
+    page.get_by_label("Ändpunktens URL").fill("https://reserv.ap.example.se/as4")
+    page.get_by_label("Teknisk kontakt (URL eller e-post)").fill("https://reserv.ap.example.se")
+    page.get_by_label("Beskrivning").fill("Reservväg")
+    page.get_by_role("button", name="Spara").click()
+    page.get_by_role("status").filter(has_text="Skapad.").wait_for()
+    shot(page, "11-endpoint-created")
+    page.goto(site + "/console/endpoints")
+    demo_endpoint = page.locator("tbody tr").filter(has_not_text="Reserv").locator("a").first
+    demo_endpoint.click()
+    boxes = page.get_by_role("checkbox", name="Exempelkommun", exact=False)
+    chosen = boxes.count()
+    assert chosen >= 1
+    for index in range(chosen):
+        boxes.nth(index).check()
+    page.get_by_label("Flytta till").select_option(label="Reserv (https://reserv.ap.example.se/as4)")
+    shot(page, "12-services-chosen")
+    page.get_by_role("button", name="Flytta valda").click()
+    page.get_by_role("status").filter(has_text=f"{chosen} tjänster flyttade; 1 deltagare").wait_for()
+    shot(page, "13-services-moved")
+    service_group = site + "/smp/iso6523-actorid-upis%3A%3A0203%3Aexempelkommun.se"
+    with urllib.request.urlopen(service_group, timeout=5) as response:
+        reference = response.read().split(b'href="', 2)[1].split(b'"', 1)[0].decode()
+    with urllib.request.urlopen(reference, timeout=5) as response:
+        assert b"https://reserv.ap.example.se/as4" in response.read()

@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -216,8 +217,14 @@ class OutboxPublisher:
                 delete(DnsChange).where(DnsChange.applied_at.is_not(None), DnsChange.applied_at < utcnow() - older_than)
             )
 
-    def run(self, stop: threading.Event, *, poll_interval: float = 0.2) -> None:
-        """The worker loop: drain, then wait for more (or for the back-off to pass)."""
+    def run(
+        self, stop: threading.Event, *, poll_interval: float = 0.2, on_round: Callable[[], None] | None = None
+    ) -> None:
+        """The worker loop: drain, then wait for more (or for the back-off to pass).
+
+        ``on_round`` is called after every round that finished, failed or not (the liveness heartbeat: a
+        round that fails against a down primary still shows the loop is alive and backing off).
+        """
         rounds = 0
         while not stop.is_set():
             try:
@@ -229,4 +236,6 @@ class OutboxPublisher:
                     self.prune()
             except Exception:
                 logger.exception("DNS publisher round failed")
+            if on_round is not None:
+                on_round()
             stop.wait(poll_interval)

@@ -11,6 +11,7 @@ import multiprocessing
 import signal
 import threading
 
+from app.dns.health import Heartbeat, serve_health
 from app.extensions import Database
 from app.settings import Settings
 
@@ -19,6 +20,8 @@ logger = logging.getLogger("sdk_addressbook.dns")
 
 def run(settings: Settings, stop: threading.Event) -> None:
     database = Database(settings.database_url, pool_size=2)
+    heartbeat = Heartbeat()
+    health = serve_health(settings.worker_health_listen, heartbeat) if settings.worker_health_listen else None
     try:
         if settings.dns_mode == "embedded":
             from app.dns.server import EmbeddedDnsServer
@@ -26,15 +29,19 @@ def run(settings: Settings, stop: threading.Event) -> None:
             server = EmbeddedDnsServer(settings, database)
             server.start()
             logger.info("embedded DNS server for %s on %s", settings.sml_zone, settings.dns_listen)
-            stop.wait()
+            while not stop.wait(1.0):
+                heartbeat.beat()
             server.stop()
         else:
             from app.dns.rfc2136 import OutboxPublisher
 
             publisher = OutboxPublisher(settings, database)
             logger.info("publishing DNS changes to %s (zone %s)", settings.dns_primary, settings.sml_zone)
-            publisher.run(stop)
+            publisher.run(stop, on_round=heartbeat.beat)
     finally:
+        if health is not None:
+            health.shutdown()
+            health.server_close()
         database.dispose()
 
 

@@ -21,6 +21,8 @@ _hasher = PasswordHasher()
 #: Verified against when the username is unknown, so a wrong name costs as long as a wrong password.
 _DUMMY_HASH = _hasher.hash("not a password anyone has")
 MIN_PASSWORD_LENGTH = 12
+#: Stored instead of a hash for an account that logs in only through OpenID Connect: it never verifies.
+NO_PASSWORD = "!"  # noqa: S105  (a marker that is no hash, never a password)
 
 
 class LoginRefused(Exception):
@@ -28,12 +30,19 @@ class LoginRefused(Exception):
 
 
 def create_account(
-    session: Session, username: str, password: str, role: str, scope_id: uuid.UUID | None, *, totp: bool = False
+    session: Session,
+    username: str,
+    password: str | None,
+    role: str,
+    scope_id: uuid.UUID | None,
+    *,
+    totp: bool = False,
 ) -> Account:
+    """A new account; with ``password=None`` it can log in only through OpenID Connect."""
     username = username.strip()
     if not username or len(username) > 256:
         raise ValidationFailed(FieldError("username", "must be 1 to 256 characters"))
-    if len(password) < MIN_PASSWORD_LENGTH:
+    if password is not None and len(password) < MIN_PASSWORD_LENGTH:
         raise ValidationFailed(FieldError("password", f"must be at least {MIN_PASSWORD_LENGTH} characters"))
     if role not in ROLES:
         raise ValidationFailed(FieldError("role", f"must be one of {', '.join(ROLES)}"))
@@ -43,7 +52,7 @@ def create_account(
         raise ValidationFailed(FieldError("username", "is taken"))
     account = Account(
         username=username,
-        password_hash=_hasher.hash(password),
+        password_hash=NO_PASSWORD if password is None else _hasher.hash(password),
         role=role,
         scope_id=scope_id,
         totp_secret=pyotp.random_base32() if totp else None,

@@ -123,6 +123,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "service_removed": "Tjänsten är borttagen.",
         "status": "Status",
         "created": "Skapad.",
+        "login_with": "Logga in med {name}",
         "forbidden": "Du får inte göra detta.",
     },
     "en": {
@@ -239,6 +240,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "service_removed": "The service is removed.",
         "status": "Status",
         "created": "Created.",
+        "login_with": "Log in with {name}",
         "forbidden": "You may not do this.",
     },
 }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import logging
 import uuid
 from functools import wraps
 
@@ -26,12 +27,13 @@ from app.registry.errors import RegistryError, ValidationFailed
 from app.registry.lifecycle import FederationStatus
 from app.registry.models import Account, AuditEvent, FunctionAddress, Organisation, PendingChange
 from app.settings import Settings
-from app.ui import security
+from app.ui import oidc, security
 from app.ui.accounts import LoginRefused, actor_of, authenticate
 from app.ui.texts import LANGUAGES, TEXTS
 
 blp = Blueprint("ui", __name__, template_folder="templates", static_folder="static", static_url_path="/ui/static")
 SETTINGS_KEY = "sdk.ui_settings"
+_log = logging.getLogger(__name__)
 RESULTS = 50
 AUDIT_ROWS = 200
 CONSOLE_ROWS = 200
@@ -158,20 +160,72 @@ def login():
                     request.form.get("password", ""),
                     request.form.get("code", ""),
                 )
-                who = {
-                    "id": str(account.id),
-                    "username": account.username,
-                    "role": account.role,
-                    "scope": str(account.scope_id) if account.scope_id else None,
-                }
+                who = _who(account)
             except LoginRefused as refused:
                 error, who = str(refused), None
         if who is not None:
-            session.clear()
-            session["account"] = who
-            session.permanent = True
-            return redirect(url_for("ui.console"))
-    return render_page("login.html", 401 if error else 200, error=error)
+            return _start_session(who)
+    return _login_page(error)
+
+
+def _login_page(error: str | None):
+    name = ui_settings().oidc_name if oidc.enabled() else None
+    return render_page("login.html", 401 if error else 200, error=error, oidc_name=name)
+
+
+def _who(account: Account) -> dict:
+    return {
+        "id": str(account.id),
+        "username": account.username,
+        "role": account.role,
+        "scope": str(account.scope_id) if account.scope_id else None,
+    }
+
+
+def _start_session(who: dict):
+    session.clear()  # a new session at login: nothing chosen before it (a fixed session id) carries over
+    session["account"] = who
+    session.permanent = True
+    return redirect(url_for("ui.console"))
+
+
+@blp.get("/login/oidc")
+def oidc_login():
+    if not oidc.enabled():
+        abort(404)
+    try:
+        return oidc.client().authorize_redirect(oidc.callback_url(ui_settings()))
+    except oidc.PROVIDER_ERRORS as error:
+        return _provider_failed(error)
+
+
+@blp.get(oidc.CALLBACK_PATH)
+def oidc_callback():
+    if not oidc.enabled():
+        abort(404)
+    if "error" in request.args:
+        return _login_page(
+            f"{ui_settings().oidc_name}: {request.args.get('error_description') or request.args['error']}"
+        )
+    try:
+        token = oidc.client().authorize_access_token()
+    except oidc.PROVIDER_ERRORS as error:
+        return _provider_failed(error)
+    claims = token.get("userinfo")
+    if not claims:
+        return _login_page("the identity provider sent no ID token")
+    with current_database().writer() as session_:
+        try:
+            who = _who(oidc.account_for(session_, ui_settings(), dict(claims)))
+        except LoginRefused as refused:
+            who, error = None, str(refused)
+    return _start_session(who) if who is not None else _login_page(error)
+
+
+def _provider_failed(error: Exception):
+    detail = getattr(error, "description", None) or str(error) or type(error).__name__
+    _log.warning("OpenID Connect login failed: %s", detail)
+    return _login_page(f"{ui_settings().oidc_name}: {detail}")
 
 
 @blp.post("/logout")
@@ -418,6 +472,7 @@ def headers(response):
 def init_app(app: Flask, settings: Settings) -> None:
     app.extensions[SETTINGS_KEY] = settings
     security.configure(app, settings)
+    oidc.configure(app, settings)
     from app.ui import access_points  # noqa: F401  (its pages join the blueprint)
 
     app.register_blueprint(blp)
