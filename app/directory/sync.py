@@ -405,6 +405,7 @@ def _next_seq(session: Session) -> int:
         .where(DirectoryState.id == 1)
         .values(seq=DirectoryState.seq + 1)
         .returning(DirectoryState.seq)
+        .execution_options(synchronize_session=False)  # no scan of every object in the session
     ).scalar()
     if seq is None:
         session.add(DirectoryState(id=1, seq=1))

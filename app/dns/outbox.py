@@ -20,8 +20,13 @@ CHANGED_KEY = "sdk.dns_changed"
 
 
 def advance_serial(session: Session) -> None:
+    # synchronize_session=False: the ORM would otherwise scan every object of the session for a DnsState
+    # to refresh, once per call, which made registering thousands of participants in one go quadratic.
     moved = session.execute(
-        update(DnsState).where(DnsState.id == 1).values(serial=DnsState.serial + 1, changed_at=utcnow())
+        update(DnsState)
+        .where(DnsState.id == 1)
+        .values(serial=DnsState.serial + 1, changed_at=utcnow())
+        .execution_options(synchronize_session=False)
     ).rowcount
     if not moved:
         session.add(DnsState(id=1, serial=2, changed_at=utcnow(), publish_errors=0))

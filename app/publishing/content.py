@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from sqlalchemy import select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session, joinedload
 
 from app.identifiers import CERTPUB_TYPE_CODES, DocumentTypeId, ParticipantId, ProcessId
 from app.registry.lifecycle import is_published
@@ -106,8 +106,8 @@ def load_participant(
     services = session.scalars(
         select(ParticipantService)
         .where(ParticipantService.organisation_id == organisation.id)
-        .options(
-            selectinload(ParticipantService.endpoint_configuration).selectinload(EndpointConfiguration.access_point)
+        .options(  # one query: re-publishing thousands of participants pays it per participant
+            joinedload(ParticipantService.endpoint_configuration).joinedload(EndpointConfiguration.access_point)
         )
     ).all()
     if not services:

@@ -126,8 +126,8 @@ class Publisher:
                 current.published_at = utcnow()
             result.signed += 1
             result.keys.append((document.flavour.name, document.key))
-        if result.signed or result.withdrawn:
-            _advance_generation(session)
+        if (result.signed or result.withdrawn) and not session.info.get(CHANGED_KEY):
+            _advance_generation(session)  # once per transaction: readers look at it after the commit
             session.info[CHANGED_KEY] = True
         session.flush()
         return result
@@ -139,6 +139,7 @@ def _advance_generation(session: Session) -> None:
         update(PublicationState)
         .where(PublicationState.id == 1)
         .values(generation=PublicationState.generation + 1, changed_at=utcnow())
+        .execution_options(synchronize_session=False)  # no scan of every object in the session
     ).rowcount
     if not moved:
         session.add(PublicationState(id=1, generation=1, changed_at=utcnow()))

@@ -107,13 +107,14 @@ def load(database: Database, organisations: int, per_organisation: int, rng: ran
     versioned = {"created_at": now, "updated_at": now, "version": 1}
     for n, base in enumerate(bases):
         org_id = uuid.uuid4()
+        domain = base.encode("idna").decode()  # as the identifier rules store it: östby → xn--stby-jua
         kind = rng.choice(kinds)
         org_rows.append(
             {
                 "id": org_id,
                 "type": "o",
                 "participant_scheme": "iso6523-actorid-upis",
-                "participant_value": f"0203:{base}.se",
+                "participant_value": f"0203:{domain}.se",
                 "organisation_number": f"{2120000000 + n}",
                 "name": f"{base.capitalize()} {kind}",
                 "federation_status": "approved",
@@ -128,8 +129,8 @@ def load(database: Database, organisations: int, per_organisation: int, rng: ran
                 {
                     "id": address_id,
                     "organisation_id": org_id,
-                    "identifier": f"sdk:{slug}:0203:{base}.se",
-                    "identifier_folded": f"sdk:{slug}:0203:{base}.se",
+                    "identifier": f"sdk:{slug}:0203:{domain}.se",
+                    "identifier_folded": f"sdk:{slug}:0203:{domain}.se",
                     "name": function,
                     "description": f"{rng.choice(PHRASES)} {function.lower()} i {base.capitalize()}.",
                     "keywords": rng.sample(KEYWORDS, 2),
