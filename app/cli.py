@@ -184,12 +184,12 @@ def smp() -> None:
     "resign",
     help="Publish everything again: sign every SMP document, recompute DNS records (after a key or settings change).",
 )
-@click.option("--batch-size", type=click.IntRange(1, 10_000), default=200, show_default=True)
+@click.option("--batch-size", type=click.IntRange(1, 100_000), default=2000, show_default=True)
 def smp_resign(batch_size: int) -> None:
     from sqlalchemy import select
 
     from app.extensions import current_database
-    from app.operations.publication import refresh_participant
+    from app.operations.publication import refresh_participants
     from app.publishing.keys import SigningKeyError
     from app.publishing.views import current_publisher
     from app.registry.models import Organisation
@@ -208,10 +208,9 @@ def smp_resign(batch_size: int) -> None:
         with click.progressbar(length=len(ids), label="re-signing", file=sys.stderr) as bar:
             for start in range(0, len(ids), batch_size):
                 with database.writer() as session:
-                    for organisation in session.scalars(
-                        select(Organisation).where(Organisation.id.in_(ids[start : start + batch_size]))
-                    ):
-                        result = refresh_participant(session, organisation, force=True)
+                    chunk = ids[start : start + batch_size]
+                    batch = list(session.scalars(select(Organisation).where(Organisation.id.in_(chunk))))
+                    for result in refresh_participants(session, batch, force=True):
                         signed += result.signed
                         withdrawn += result.withdrawn
                 bar.update(len(ids[start : start + batch_size]))

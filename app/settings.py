@@ -95,6 +95,8 @@ class Settings:
     participant_icds: frozenset[str] = frozenset({"0203"})
     case_sensitive_document_ids: bool = True
     cert_warn_days: int = 30
+    #: Processes that sign when thousands of documents change at once (0: every core; 1: no pool).
+    publish_processes: int = 0
     directory_rate_limit: int = 600
     #: Reverse proxies in front that append to X-Forwarded-For/-Proto/-Host (0: trust none of them).
     proxy_hops: int = 0
@@ -225,6 +227,7 @@ class _Reader:
             "participant_icds": self.get("SDK_PARTICIPANT_ICDS", _icds, frozenset({"0203"})),
             "case_sensitive_document_ids": self.get("SDK_CASE_SENSITIVE_DOCUMENT_IDS", _boolean, True),
             "cert_warn_days": self.get("SDK_CERT_WARN_DAYS", _integer(1, 3650), 30),
+            "publish_processes": self.get("SDK_PUBLISH_PROCESSES", _integer(0, 256), 0),
             "directory_rate_limit": self.get("SDK_DIRECTORY_RATE_LIMIT", _integer(0, 1_000_000), 600),
             "proxy_hops": self.get("SDK_PROXY_HOPS", _integer(0, 10), 0),
             "secret_key": self.get("SDK_SECRET_KEY", _secret, None),
@@ -319,6 +322,7 @@ _KNOWN = {
     "SDK_PARTICIPANT_ICDS",
     "SDK_CASE_SENSITIVE_DOCUMENT_IDS",
     "SDK_CERT_WARN_DAYS",
+    "SDK_PUBLISH_PROCESSES",
     "SDK_DIRECTORY_RATE_LIMIT",
     "SDK_PROXY_HOPS",
     "SDK_SECRET_KEY",

@@ -7,6 +7,10 @@ ahead of, or lose track of, the database.
 
 from __future__ import annotations
 
+import uuid
+from collections import defaultdict
+from collections.abc import Sequence
+
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
@@ -34,47 +38,62 @@ def advance_serial(session: Session) -> None:
 
 def sync_participant(session: Session, organisation: Organisation, *, published: bool) -> int:
     """Make the organisation's records match ``published``; return how many RRsets changed."""
+    return sync_participants(session, [(organisation, published)])
+
+
+def sync_participants(session: Session, participants: Sequence[tuple[Organisation, bool]]) -> int:
+    """:func:`sync_participant` of many, reading their records a thousand at a time; RRsets changed."""
     settings = settings_for(session)
-    desired: dict[tuple[str, str], Record] = {}
-    if published:
-        participant = ParticipantId(organisation.participant_scheme, organisation.participant_value)
-        desired = {(r.name, r.rtype): r for r in participant_records(participant, settings)}
-    current = {
-        (row.name, row.rtype): row
-        for row in session.scalars(select(DnsRecord).where(DnsRecord.organisation_id == organisation.id))
-    }
-    removed = [row for key, row in current.items() if key not in desired]
-    written = [
-        record
-        for key, record in desired.items()
-        if key not in current or (current[key].ttl, current[key].rdata) != (record.ttl, record.rdata)
-    ]
-    if not removed and not written:
-        return 0
-    # Take the serial's row lock before any outbox row gets its id: concurrent writers then allocate ids
-    # in commit order, so readers of the outbox in id order never skip a change committed late.
-    advance_serial(session)
-    for row in removed:
-        session.delete(row)
-        session.add(DnsChange(operation="delete", name=row.name, rtype=row.rtype, ttl=row.ttl, rdata=None))
-    for record in written:
-        row = current.get((record.name, record.rtype))
-        if row is None:
+    current: dict[uuid.UUID, dict[tuple[str, str], DnsRecord]] = defaultdict(dict)
+    ids = [organisation.id for organisation, _published in participants]
+    for start in range(0, len(ids), 1000):
+        for row in session.scalars(select(DnsRecord).where(DnsRecord.organisation_id.in_(ids[start : start + 1000]))):
+            current[row.organisation_id][(row.name, row.rtype)] = row
+    changes = 0
+    serial_moved = False
+    for organisation, published in participants:
+        desired: dict[tuple[str, str], Record] = {}
+        if published:
+            participant = ParticipantId(organisation.participant_scheme, organisation.participant_value)
+            desired = {(r.name, r.rtype): r for r in participant_records(participant, settings)}
+        stored = current[organisation.id]
+        removed = [row for key, row in stored.items() if key not in desired]
+        written = [
+            record
+            for key, record in desired.items()
+            if key not in stored or (stored[key].ttl, stored[key].rdata) != (record.ttl, record.rdata)
+        ]
+        if not removed and not written:
+            continue
+        if not serial_moved:
+            # Take the serial's row lock before any outbox row gets its id: concurrent writers then allocate
+            # ids in commit order, so readers of the outbox in id order never skip a change committed late.
+            advance_serial(session)
+            serial_moved = True
+        for row in removed:
+            session.delete(row)
+            session.add(DnsChange(operation="delete", name=row.name, rtype=row.rtype, ttl=row.ttl, rdata=None))
+        for record in written:
+            row = stored.get((record.name, record.rtype))
+            if row is None:
+                session.add(
+                    DnsRecord(
+                        organisation_id=organisation.id,
+                        name=record.name,
+                        rtype=record.rtype,
+                        ttl=record.ttl,
+                        rdata=record.rdata,
+                    )
+                )
+            else:
+                row.ttl, row.rdata = record.ttl, record.rdata
             session.add(
-                DnsRecord(
-                    organisation_id=organisation.id,
-                    name=record.name,
-                    rtype=record.rtype,
-                    ttl=record.ttl,
-                    rdata=record.rdata,
+                DnsChange(
+                    operation="upsert", name=record.name, rtype=record.rtype, ttl=record.ttl, rdata=[record.rdata]
                 )
             )
-        else:
-            row.ttl, row.rdata = record.ttl, record.rdata
-        session.add(
-            DnsChange(operation="upsert", name=record.name, rtype=record.rtype, ttl=record.ttl, rdata=[record.rdata])
-        )
-    session.info[CHANGED_KEY] = True
-    session.flush()
-    changes = len(removed) + len(written)
+        changes += len(removed) + len(written)
+    if changes:
+        session.info[CHANGED_KEY] = True
+        session.flush()
     return changes

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from app import audit
 from app.audit import Action, Actor
 from app.identifiers import normalise_organisation_number
-from app.operations.publication import refresh_participant
+from app.operations.publication import refresh_participants
 from app.registry.errors import Conflict, FieldError, ValidationFailed
 from app.registry.models import (
     DESCRIPTION_MAX,
@@ -192,8 +192,7 @@ def _organisations_using(session: Session, configuration_ids: list[uuid.UUID]) -
 def republish_users_of(session: Session, configuration_ids: list[uuid.UUID]) -> int:
     """Re-publish every participant whose services use these endpoint configurations; return how many."""
     organisations = _organisations_using(session, configuration_ids)
-    for organisation in organisations:
-        refresh_participant(session, organisation)
+    refresh_participants(session, organisations)
     return len(organisations)
 
 
@@ -340,8 +339,7 @@ def move_services(
         service.endpoint_configuration_id = target.id
     session.flush()
     moved_for = {service.organisation_id for service in services}
-    for organisation in session.scalars(select(Organisation).where(Organisation.id.in_(moved_for))):
-        refresh_participant(session, organisation)
+    refresh_participants(session, list(session.scalars(select(Organisation).where(Organisation.id.in_(moved_for)))))
     audit.record(
         session,
         actor,

@@ -9,6 +9,10 @@ from __future__ import annotations
 
 import hashlib
 import threading
+import uuid
+from collections import defaultdict
+from collections.abc import Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 
 from cryptography.hazmat.primitives import hashes
@@ -16,16 +20,19 @@ from lxml import etree
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from app.publishing.content import Participant, load_participant
+from app.publishing.content import Participant, load_participants
 from app.publishing.flavours import FLAVOURS, Flavour
 from app.publishing.keys import load_signing_credentials
 from app.publishing.paths import service_group_key, service_metadata_key
+from app.publishing.pool import MIN_DOCUMENTS, SigningPool, available_cores, collect
 from app.publishing.signing import Signer, serialize
 from app.registry.columns import utcnow
 from app.registry.models import Organisation, Publication, PublicationState
 from app.settings import Settings
 
 SESSION_KEY = "sdk.publisher"
+#: Participants loaded, rendered and stored per step of a bulk re-publication.
+CHUNK = 250
 CHANGED_KEY = "sdk.publications_changed"
 
 
@@ -81,56 +88,121 @@ class Publisher:
         return documents
 
     def republish(self, session: Session, organisation: Organisation, *, force: bool = False) -> PublishResult:
-        participant = load_participant(session, organisation)
-        existing = {
-            (p.flavour, p.path_key): p
-            for p in session.scalars(select(Publication).where(Publication.organisation_id == organisation.id))
-        }
-        result = PublishResult(published=participant is not None)
-        desired = self.render(participant) if participant is not None else []
-        wanted = {(d.flavour.name, d.key) for d in desired}
-        for key, publication in existing.items():
-            if key not in wanted:
-                session.delete(publication)
-                result.withdrawn += 1
-                result.keys.append(key)
-        if desired:
-            fingerprint = self.signer.credentials.certificate.fingerprint(hashes.SHA256()).hex()
-        for document in desired:
-            unsigned = etree.tostring(document.root, encoding="UTF-8")
-            source_hash = hashlib.sha256(f"{fingerprint}\n".encode() + unsigned).hexdigest()
-            current = existing.get((document.flavour.name, document.key))
-            if current is not None and current.source_hash == source_hash and not force:
-                result.unchanged += 1
-                continue
-            body = (
-                self.signer.sign(document.root, document.flavour.canonicalization)
-                if document.sign
-                else serialize(document.root)
-            )
+        return self.republish_many(session, [organisation], force=force)[organisation.id]
+
+    def republish_many(
+        self, session: Session, organisations: Sequence[Organisation], *, force: bool = False
+    ) -> dict[uuid.UUID, PublishResult]:
+        """:meth:`republish` of many participants, in chunks: while the signing pool signs one chunk (when
+        there are enough documents to pay for it), the next is loaded and rendered."""
+        organisations = list(organisations)
+        results: dict[uuid.UUID, PublishResult] = {}
+        processes = self.settings.publish_processes or available_cores()
+        expected = len(organisations) * 6  # documents of a participant with two services, roughly
+        with ExitStack() as stack:
+            pool = None
+            if processes > 1 and expected >= MIN_DOCUMENTS:
+                pool = stack.enter_context(SigningPool(self.signer, processes))
+            waiting: tuple[list[_Work], list] | None = None
+            for start in range(0, len(organisations), CHUNK):
+                work = self._plan(session, organisations[start : start + CHUNK], results, force)
+                signing = (work, pool.submit([(w.unsigned, w.method) for w in work if w.sign])) if pool else None
+                if waiting is not None:
+                    self._store(session, *waiting, results)
+                if signing is None:
+                    self._store(session, work, None, results)
+                waiting = signing
+            if waiting is not None:
+                self._store(session, *waiting, results)
+        if any(r.signed or r.withdrawn for r in results.values()) and not session.info.get(CHANGED_KEY):
+            _advance_generation(session)  # once per transaction: readers look at it after the commit
+            session.info[CHANGED_KEY] = True
+        session.flush()
+        return results
+
+    def _plan(self, session: Session, organisations: list[Organisation], results: dict, force: bool) -> list[_Work]:
+        """Withdraw what is no longer wanted; return the documents that must be (re)stored."""
+        participants = load_participants(session, organisations)
+        existing: dict[uuid.UUID, dict[tuple[str, str], Publication]] = defaultdict(dict)
+        for publication in session.scalars(
+            select(Publication).where(Publication.organisation_id.in_([o.id for o in organisations]))
+        ):
+            existing[publication.organisation_id][(publication.flavour, publication.path_key)] = publication
+        fingerprint = None
+        work = []
+        for organisation in organisations:
+            participant = participants[organisation.id]
+            result = results[organisation.id] = PublishResult(published=participant is not None)
+            current = existing[organisation.id]
+            desired = self.render(participant) if participant is not None else []
+            wanted = {(d.flavour.name, d.key) for d in desired}
+            for key, publication in current.items():
+                if key not in wanted:
+                    session.delete(publication)
+                    result.withdrawn += 1
+                    result.keys.append(key)
+            if desired and fingerprint is None:
+                fingerprint = self.signer.credentials.certificate.fingerprint(hashes.SHA256()).hex()
+            for document in desired:
+                unsigned = etree.tostring(document.root, encoding="UTF-8")
+                source_hash = hashlib.sha256(f"{fingerprint}\n".encode() + unsigned).hexdigest()
+                stored = current.get((document.flavour.name, document.key))
+                if stored is not None and stored.source_hash == source_hash and not force:
+                    result.unchanged += 1
+                    continue
+                work.append(_Work(organisation.id, document, unsigned, source_hash, stored))
+        return work
+
+    def _store(self, session: Session, work: list[_Work], signing: list | None, results: dict) -> None:
+        signed = iter(collect(signing)) if signing is not None else None
+        for item in work:
+            document = item.document
+            if not document.sign:
+                body = serialize(document.root)
+            elif signed is not None:
+                body = next(signed)
+            else:
+                body = self.signer.sign(document.root, document.flavour.canonicalization)
             etag = '"' + hashlib.sha256(body).hexdigest()[:40] + '"'
-            if current is None:
+            if item.stored is None:
                 session.add(
                     Publication(
-                        organisation_id=organisation.id,
+                        organisation_id=item.organisation_id,
                         flavour=document.flavour.name,
                         path_key=document.key,
                         document=body,
                         etag=etag,
-                        source_hash=source_hash,
+                        source_hash=item.source_hash,
                         published_at=utcnow(),
                     )
                 )
             else:
-                current.document, current.etag, current.source_hash = body, etag, source_hash
-                current.published_at = utcnow()
+                stored = item.stored
+                stored.document, stored.etag, stored.source_hash = body, etag, item.source_hash
+                stored.published_at = utcnow()
+            result = results[item.organisation_id]
             result.signed += 1
             result.keys.append((document.flavour.name, document.key))
-        if (result.signed or result.withdrawn) and not session.info.get(CHANGED_KEY):
-            _advance_generation(session)  # once per transaction: readers look at it after the commit
-            session.info[CHANGED_KEY] = True
         session.flush()
-        return result
+
+
+@dataclass(frozen=True)
+class _Work:
+    """One document to (re)store, rendered and hashed; signed later, here or in the pool."""
+
+    organisation_id: uuid.UUID
+    document: Rendered
+    unsigned: bytes
+    source_hash: str
+    stored: Publication | None
+
+    @property
+    def sign(self) -> bool:
+        return self.document.sign
+
+    @property
+    def method(self) -> str:
+        return self.document.flavour.canonicalization
 
 
 def _advance_generation(session: Session) -> None:
@@ -155,3 +227,10 @@ def publisher_for(session: Session) -> Publisher:
 def republish(session: Session, organisation: Organisation, *, force: bool = False) -> PublishResult:
     """Bring the organisation's stored publications in line with its data (the only entry for writers)."""
     return publisher_for(session).republish(session, organisation, force=force)
+
+
+def republish_many(
+    session: Session, organisations: Sequence[Organisation], *, force: bool = False
+) -> dict[uuid.UUID, PublishResult]:
+    """:func:`republish` of many participants at once (bulk changes): batched reads, signing on every core."""
+    return publisher_for(session).republish_many(session, organisations, force=force)
