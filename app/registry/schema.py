@@ -60,6 +60,12 @@ SEARCH_INDEX_OBJECTS = (
     "ix_directory_entries_search_vector",
     "ix_directory_entries_names_vector",
     "ix_directory_terms_trigram",
+    # Migration 0008: the GIN indexes per kind.
+    *(
+        f"ix_directory_entries_{vector}_{kind}"
+        for vector in ("search_vector", "names_vector")
+        for kind in ("organizations", "addresses", "codesystems")
+    ),
 )
 
 

@@ -90,9 +90,13 @@ def wrk(url: str, paths_file: Path, *, connections: int, seconds: int, threads: 
         check=True,
     )
     out = result.stdout
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
-    p50 = _milliseconds(re.search(r"50%\s+(\S+)", out).group(1))
-    p99 = _milliseconds(re.search(r"99%\s+(\S+)", out).group(1))
+    try:
+        rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+        # Anchored: "Latency … 85.50%" (the share within one stdev) also contains "50%".
+        p50 = _milliseconds(re.search(r"^\s*50%\s+(\S+)", out, re.MULTILINE).group(1))
+        p99 = _milliseconds(re.search(r"^\s*99%\s+(\S+)", out, re.MULTILINE).group(1))
+    except (AttributeError, ValueError):
+        raise RuntimeError(f"cannot read wrk's report:\n{out}\n{result.stderr}") from None
     non_2xx = int(match.group(1)) if (match := re.search(r"Non-2xx or 3xx responses: (\d+)", out)) else 0
     return WrkResult(rps, p50, p99, non_2xx)
 

@@ -53,7 +53,7 @@ from app.extensions import Database
 from app.identifiers import NO_PROCESS_ID, ParticipantId
 from app.operations import access_points
 from app.operations.credentials import issue_token
-from app.operations.publication import refresh_participant
+from app.operations.publication import refresh_participants
 from app.publishing.export import export_static
 from app.registry import schema
 from app.registry.bulk import insert_rows
@@ -198,11 +198,10 @@ def register(app, database, settings, operator_id, moved_id, other_id, moved: in
     dns_registered = time.monotonic() - started
     started = time.monotonic()
     moved_list = sorted(chosen)
-    for start in range(0, len(moved_list), 200):
+    for start in range(0, len(moved_list), 2000):
         with app.app_context(), database.writer() as session:
-            batch = session.scalars(select(Organisation).where(Organisation.id.in_(moved_list[start : start + 200])))
-            for organisation in batch:
-                refresh_participant(session, organisation)
+            batch = session.scalars(select(Organisation).where(Organisation.id.in_(moved_list[start : start + 2000])))
+            refresh_participants(session, list(batch))
     return dns_registered, time.monotonic() - started
 
 
