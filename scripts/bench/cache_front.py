@@ -34,10 +34,10 @@ def helm() -> str:
     return found
 
 
-def rendered_config() -> str:
-    """The nginx.conf of the chart's smp-cache ConfigMap, as ``helm template`` renders it."""
+def rendered_config(*values: str) -> str:
+    """The nginx.conf of the chart's smp-cache ConfigMap, as ``helm template`` renders it (``--set`` values)."""
     arguments = [helm(), "template", "bench", str(CHART)]
-    for value in PLACEHOLDERS:
+    for value in (*PLACEHOLDERS, *values):
         arguments += ["--set", value]
     output = subprocess.run(arguments, capture_output=True, text=True, check=True, timeout=60).stdout
     for doc in yaml.safe_load_all(output):
