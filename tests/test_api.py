@@ -307,17 +307,22 @@ def test_concurrent_writers_never_lose_an_update(api):
 # -- bulk, tokens, audit -----------------------------------------------------------------------------
 
 
-def test_moving_every_service_to_another_endpoint_configuration(api):
+def _new_endpoint(api, name: str, host: str) -> dict:
+    """A second endpoint configuration at the demo AP operator's access point."""
     [access_point] = api("GET", "/api/v1/access-points", "ap").get_json()
     body = {
         "accessPoint": access_point["id"],
-        "name": "Ny AS4",
+        "name": name,
         "transportProfile": "digg-transport-as4-v1_0",
-        "endpointUrl": "https://ny.ap.example.se/as4",
-        "technicalContactUrl": "https://ny.ap.example.se",
-        "description": "Ny",
+        "endpointUrl": f"https://{host}/as4",
+        "technicalContactUrl": f"https://{host}",
+        "description": name,
     }
-    target = api("POST", "/api/v1/endpoint-configurations", "ap", json=body).get_json()
+    return api("POST", "/api/v1/endpoint-configurations", "ap", json=body).get_json()
+
+
+def test_moving_every_service_to_another_endpoint_configuration(api):
+    target = _new_endpoint(api, "Ny AS4", "ny.ap.example.se")
     moved = api(
         "POST",
         f"/api/v1/endpoint-configurations/{api.ids['endpoint']}/move-services",
@@ -342,16 +347,7 @@ def test_moving_every_service_to_another_endpoint_configuration(api):
 
 
 def test_moving_chosen_services_leaves_the_others_and_refuses_strangers(api):
-    [access_point] = api("GET", "/api/v1/access-points", "ap").get_json()
-    body = {
-        "accessPoint": access_point["id"],
-        "name": "Delvis",
-        "transportProfile": "digg-transport-as4-v1_0",
-        "endpointUrl": "https://delvis.ap.example.se/as4",
-        "technicalContactUrl": "https://delvis.ap.example.se",
-        "description": "Delvis",
-    }
-    target = api("POST", "/api/v1/endpoint-configurations", "ap", json=body).get_json()
+    target = _new_endpoint(api, "Delvis", "delvis.ap.example.se")
     kommun = api.ids["0203:exempelkommun.se"]
     services = api("GET", f"/api/v1/organisations/{kommun}/services", "ap").get_json()
     chosen = [s["id"] for s in services]

@@ -100,18 +100,8 @@ def new_endpoint():
                     session_, AccessPoint, request.form.get("accessPoint", ""), "access point"
                 )
                 require(rules.require_access_point, access_point)
-                changes = _form_changes()
-                data = access_points.EndpointConfigurationInput(
-                    access_point=access_point.id,
-                    name=changes["name"],
-                    transport_profile=changes["transportProfile"],
-                    endpoint_url=changes["endpointUrl"],
-                    technical_contact_url=changes["technicalContactUrl"],
-                    description=changes["description"],
-                    technical_information_url=changes["technicalInformationUrl"],
-                    activation_date=changes["activationDate"],
-                    expiration_date=changes["expirationDate"],
-                )
+                fields = {access_points.ENDPOINT_UPDATABLE[name]: v for name, v in _form_changes().items()}
+                data = access_points.EndpointConfigurationInput(access_point=access_point.id, **fields)
                 created = access_points.create_endpoint_configuration(
                     session_, g.actor, data, transport_profiles=ui_settings().transport_profiles
                 )
