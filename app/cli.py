@@ -6,6 +6,8 @@ command refuses to do.
 
 from __future__ import annotations
 
+import os
+import subprocess
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -131,7 +133,8 @@ def serve() -> None:
         configure_json_logging(settings.log_level)
         # The parent's pooled connections must not be shared with the children forked below.
         current_database().engine.dispose()
-        dns_process = start_child(settings) if settings.serve_dns else None
+        dns_process = start_child() if settings.serve_dns else None
+        owner = os.getpid()  # gunicorn's workers are forks of this process and run the `finally` below too
         base = f"http://{settings.http_listen}"
         dns_hint = _dns_hint(settings) if settings.serve_dns else "run by a separate worker (SDK_SERVE_DNS=false)"
         smp = f"{base}{settings.smp_path}/iso6523-actorid-upis%3A%3A0203%3Aexempelkommun.se"
@@ -149,9 +152,12 @@ def serve() -> None:
         try:
             run(app, settings)
         finally:
-            if dns_process is not None:
+            if dns_process is not None and os.getpid() == owner:
                 dns_process.terminate()
-                dns_process.join(timeout=10)
+                try:
+                    dns_process.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    dns_process.kill()
 
 
 @cli.command(help="Ask the running service's /healthz on SDK_HTTP_LISTEN; exit 0 when it answers 200.")

@@ -145,3 +145,11 @@ def start_secondary(directory: Path, primary: Named, port: int) -> Named:
     secondary = Named(directory, primary.zone, port, primary.secret, primary_port=primary.port)
     secondary.start()
     return secondary
+
+
+def answers_soa(port: int, zone: str) -> bool:
+    """Whether a DNS server on 127.0.0.1:``port`` answers the zone's SOA yet."""
+    try:
+        return bool(dns.query.udp(dns.message.make_query(zone, "SOA"), "127.0.0.1", port=port, timeout=1).answer)
+    except (OSError, dns.exception.Timeout):
+        return False

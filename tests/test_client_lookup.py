@@ -34,7 +34,7 @@ from app.settings import SDK_MESSAGE_DOCUMENT_TYPE
 from app.trust.certificates import load_certificate
 from app.trust.devpki import DevelopmentPki
 from tests.conftest import make_settings
-from tests.named import free_port
+from tests.named import answers_soa, free_port
 
 KOMMUN = ParticipantId.parse("iso6523-actorid-upis::0203:exempelkommun.se")
 DEMO_ENDPOINT = "https://ap0001.demo.sdk-addressbook.test/as4"
@@ -389,6 +389,10 @@ def test_serve_with_embedded_dns_answers_a_lookup_for_every_demo_function_addres
                 break
             except OSError:
                 time.sleep(0.1)
+        for _ in range(100):  # the DNS worker is a program of its own: it answers a moment later
+            if answers_soa(dns_port, "sml.sdk-addressbook.test"):
+                break
+            time.sleep(0.1)
         trusted = (load_certificate((tmp_path / "instance" / "pki" / "smp-ca.crt").read_bytes()),)
         options = LookupOptions(
             dns=DnsOptions(zone="sml.sdk-addressbook.test", server=("127.0.0.1", dns_port), timeout=2),

@@ -1,14 +1,15 @@
 """Run the DNS side: the embedded server (embedded mode) or the outbox publisher (rfc2136 mode).
 
-``sdk-addressbook worker`` runs it in the foreground; ``serve`` runs it in a child process started
-before gunicorn forks its workers (so no thread of it is ever copied by a fork).
+``sdk-addressbook worker`` runs it in the foreground; ``serve`` starts that same command as a child
+program before gunicorn forks its workers.
 """
 
 from __future__ import annotations
 
 import logging
-import multiprocessing
 import signal
+import subprocess
+import sys
 import threading
 
 from app.dns.health import Heartbeat, serve_health
@@ -52,17 +53,11 @@ def run_until_signalled(settings: Settings) -> None:
     run(settings, stop)
 
 
-def _child(settings: Settings, log_level: str) -> None:
-    from app.requestlog import configure_json_logging
+def start_child() -> subprocess.Popen:
+    """The DNS side as its own process (``sdk-addressbook worker``, same environment); terminate() it to stop.
 
-    configure_json_logging(log_level)
-    run_until_signalled(settings)
-
-
-def start_child(settings: Settings) -> multiprocessing.Process:
-    """The DNS side in its own process; terminate() it to stop."""
-    process = multiprocessing.get_context("fork").Process(
-        target=_child, args=(settings, settings.log_level), name="sdk-addressbook-dns", daemon=True
-    )
-    process.start()
-    return process
+    A separate program, not a fork: gunicorn forks its workers from the process that started this one,
+    and a multiprocessing child would be inherited by them: a worker leaving (recycled, timed out) would
+    terminate it at exit, and the DNS server with it.
+    """
+    return subprocess.Popen([sys.executable, "-c", "from app.cli import main; main(['worker'])"])
