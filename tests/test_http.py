@@ -138,6 +138,7 @@ def test_serve_runs_under_gunicorn_and_logs_json(tmp_path, pki_instance_dir, dat
     from app import demo
     from app.dns.naming import naptr_name
     from app.trust.devpki import DevelopmentPki
+    from tests.named import answers_soa
 
     with db.writer() as session:
         demo.seed(session, settings, DevelopmentPki(settings.pki_dir))
@@ -163,6 +164,10 @@ def test_serve_runs_under_gunicorn_and_logs_json(tmp_path, pki_instance_dir, dat
             except OSError:
                 time.sleep(0.1)
         assert body == {"status": "ready", "checks": {"database": "ok", "migrations": "ok", "signing_key": "ok"}}
+        for _ in range(100):  # the DNS worker is a program of its own: it answers a moment after HTTP
+            if answers_soa(dns_port, settings.sml_zone):
+                break
+            time.sleep(0.1)
         name = naptr_name("iso6523-actorid-upis", "0203:exempelkommun.se", settings.sml_zone)
         answer = dns.query.udp(dns.message.make_query(name, "NAPTR"), "127.0.0.1", port=dns_port, timeout=3)
         assert answer.rcode() == dns.rcode.NOERROR
