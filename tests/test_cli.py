@@ -16,8 +16,7 @@ from app.auth.tokens import find_credential
 from app.cli import cli
 from app.extensions import Database
 from app.registry.models import AuditEvent, DirectoryEntry, Organisation
-
-EXECUTABLE = str(Path(sys.executable).with_name("sdk-addressbook"))
+from tests.processes import EXECUTABLE
 
 
 @pytest.fixture

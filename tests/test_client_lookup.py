@@ -35,6 +35,7 @@ from app.trust.certificates import load_certificate
 from app.trust.devpki import DevelopmentPki
 from tests.conftest import make_settings
 from tests.named import answers_soa, free_port
+from tests.processes import EXECUTABLE, service_environ, wait_until
 
 KOMMUN = ParticipantId.parse("iso6523-actorid-upis::0203:exempelkommun.se")
 DEMO_ENDPOINT = "https://ap0001.demo.sdk-addressbook.test/as4"
@@ -363,14 +364,12 @@ def test_the_client_imports_no_flask():
 
 def test_serve_with_embedded_dns_answers_a_lookup_for_every_demo_function_address(tmp_path, pki_instance_dir):
     """``init`` + ``seed-demo`` + ``serve`` as a user runs them (SQLite, embedded DNS), then the client."""
-    import os
     import subprocess
-    import sys
     import time
     import urllib.request
 
     http_port, dns_port = free_port(), free_port()
-    environ = {k: v for k, v in os.environ.items() if not k.startswith("SDK_") or k.startswith("SDK_TEST_")}
+    environ = service_environ()
     environ.update(
         SDK_INSTANCE_DIR=str(tmp_path / "instance"),
         SDK_HTTP_LISTEN=f"127.0.0.1:{http_port}",
@@ -378,10 +377,9 @@ def test_serve_with_embedded_dns_answers_a_lookup_for_every_demo_function_addres
         SDK_DNS_LISTEN=f"127.0.0.1:{dns_port}",
         SDK_ENV_FILE=str(tmp_path / "none.env"),
     )
-    executable = str(Path(sys.executable).with_name("sdk-addressbook"))
     for command in ("init", "seed-demo"):
-        subprocess.run([executable, command], env=environ, check=True, capture_output=True)
-    process = subprocess.Popen([executable, "serve"], env=environ, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        subprocess.run([EXECUTABLE, command], env=environ, check=True, capture_output=True)
+    process = subprocess.Popen([EXECUTABLE, "serve"], env=environ, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         for _ in range(100):
             try:
@@ -389,10 +387,8 @@ def test_serve_with_embedded_dns_answers_a_lookup_for_every_demo_function_addres
                 break
             except OSError:
                 time.sleep(0.1)
-        for _ in range(100):  # the DNS worker is a program of its own: it answers a moment later
-            if answers_soa(dns_port, "sml.sdk-addressbook.test"):
-                break
-            time.sleep(0.1)
+        # The DNS worker is a program of its own: it answers a moment after HTTP.
+        assert wait_until(lambda: answers_soa(dns_port, "sml.sdk-addressbook.test"), 10)
         trusted = (load_certificate((tmp_path / "instance" / "pki" / "smp-ca.crt").read_bytes()),)
         options = LookupOptions(
             dns=DnsOptions(zone="sml.sdk-addressbook.test", server=("127.0.0.1", dns_port), timeout=2),
@@ -406,7 +402,7 @@ def test_serve_with_embedded_dns_answers_a_lookup_for_every_demo_function_addres
         for identifier in identifiers:
             result = lookup(identifier, options, Cache())
             assert result.endpoint.url == DEMO_ENDPOINT and result.metadata.certificates["encryption"]
-        command = [executable, "lookup", identifiers[0], "--directory-url", options.directory_url, "--json"]
+        command = [EXECUTABLE, "lookup", identifiers[0], "--directory-url", options.directory_url, "--json"]
         shown = subprocess.run(command, env=environ, capture_output=True, text=True, check=False)
         assert shown.returncode == 0, shown.stderr
         assert json.loads(shown.stdout)["functionAddress"]["identifier"] == identifiers[0]

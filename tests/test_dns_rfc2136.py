@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
-import sys
 import time
 import uuid
-from pathlib import Path
 
 import dns.name
 import dns.query
@@ -26,6 +23,7 @@ from app.registry.columns import utcnow
 from app.registry.models import DnsChange, DnsRecord, DnsState, Organisation
 from tests.conftest import make_settings, require_program
 from tests.named import KEY_NAME, start_named
+from tests.processes import EXECUTABLE, service_environ, wait_until
 
 ZONE = "sml.rfc2136.test"
 
@@ -145,7 +143,7 @@ def test_a_wrong_tsig_key_is_an_error_not_a_success(db, settings, named, pki_ins
 
 
 def _worker(db, named, pki_instance_dir, **extra: str) -> subprocess.Popen:
-    environ = {k: v for k, v in os.environ.items() if not k.startswith("SDK_") or k.startswith("SDK_TEST_")}
+    environ = service_environ()
     environ.update(
         named.environ,
         SDK_DATABASE_URL=db.url,
@@ -154,15 +152,7 @@ def _worker(db, named, pki_instance_dir, **extra: str) -> subprocess.Popen:
         SDK_LOG_LEVEL="WARNING",
         **extra,
     )
-    executable = str(Path(sys.executable).with_name("sdk-addressbook"))
-    return subprocess.Popen([executable, "worker"], env=environ, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-
-
-def _wait(condition, seconds: float, what: str) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        assert time.monotonic() < deadline, what
-        time.sleep(0.05)
+    return subprocess.Popen([EXECUTABLE, "worker"], env=environ, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
 def _converged(db, settings) -> bool:
@@ -176,17 +166,17 @@ def test_killing_the_worker_or_named_mid_way_loses_nothing(db, settings, named, 
     total = pending(db)
     worker = _worker(db, named, pki_instance_dir)
     try:
-        _wait(lambda: pending(db) < total, 30, "the worker applied nothing")
+        assert wait_until(lambda: pending(db) < total, 30), "the worker applied nothing"
         worker.send_signal(signal.SIGKILL)  # in the middle of the run (and quite possibly of a batch)
         worker.wait(timeout=10)
         left = pending(db)
         assert 0 < left < total, "kill the worker while work remains"
         worker = _worker(db, named, pki_instance_dir)
-        _wait(lambda: pending(db) < left, 30, "the restarted worker applied nothing")
+        assert wait_until(lambda: pending(db) < left, 30), "the restarted worker applied nothing"
         named.stop(kill=True)  # the primary dies too, with updates in flight
         time.sleep(0.5)
         named.start()
-        _wait(lambda: pending(db) == 0, 60, "the outbox never drained after named came back")
+        assert wait_until(lambda: pending(db) == 0, 60), "the outbox never drained after named came back"
     finally:
         worker.send_signal(signal.SIGTERM)
         worker.wait(timeout=20)
@@ -228,30 +218,29 @@ def test_the_reconciler_finds_and_repairs_drift(db, settings, named):
 
 def test_reconcile_command(db, settings, named, pki_instance_dir):
     add_participants(db, 3)
-    environ = {k: v for k, v in os.environ.items() if not k.startswith("SDK_") or k.startswith("SDK_TEST_")}
+    environ = service_environ()
     environ.update(
         named.environ,
         SDK_DATABASE_URL=db.url,
         SDK_INSTANCE_DIR=str(pki_instance_dir),
         SDK_ENV_FILE=str(pki_instance_dir / "none.env"),
     )
-    executable = str(Path(sys.executable).with_name("sdk-addressbook"))
     dry = subprocess.run(
-        [executable, "reconcile", "--dry-run"], env=environ, capture_output=True, text=True, timeout=60
+        [EXECUTABLE, "reconcile", "--dry-run"], env=environ, capture_output=True, text=True, timeout=60
     )
     assert dry.returncode == 0, dry.stderr
     assert dry.stdout.count("(missing from the zone)") == 3
     assert "dry run: nothing changed" in dry.stdout
-    fixed = subprocess.run([executable, "reconcile"], env=environ, capture_output=True, text=True, timeout=60)
+    fixed = subprocess.run([EXECUTABLE, "reconcile"], env=environ, capture_output=True, text=True, timeout=60)
     assert "3 record sets repaired" in fixed.stdout
-    again = subprocess.run([executable, "reconcile"], env=environ, capture_output=True, text=True, timeout=60)
+    again = subprocess.run([EXECUTABLE, "reconcile"], env=environ, capture_output=True, text=True, timeout=60)
     assert again.stdout.strip() == "zone and database agree"
 
 
 def test_zone_export_passes_named_checkzone(db, settings, pki_instance_dir, tmp_path):
     checkzone = require_program("named-checkzone")
     add_participants(db, 25)
-    environ = {k: v for k, v in os.environ.items() if not k.startswith("SDK_") or k.startswith("SDK_TEST_")}
+    environ = service_environ()
     environ.update(
         SDK_DATABASE_URL=db.url,
         SDK_INSTANCE_DIR=str(pki_instance_dir),
@@ -259,10 +248,9 @@ def test_zone_export_passes_named_checkzone(db, settings, pki_instance_dir, tmp_
         SDK_ENV_FILE=str(pki_instance_dir / "none.env"),
         SDK_DNS_RECORD_TYPES="naptr",
     )
-    executable = str(Path(sys.executable).with_name("sdk-addressbook"))
     zone_file = tmp_path / "sml.zone"
     result = subprocess.run(
-        [executable, "zone", "export", str(zone_file)], env=environ, capture_output=True, text=True, timeout=60
+        [EXECUTABLE, "zone", "export", str(zone_file)], env=environ, capture_output=True, text=True, timeout=60
     )
     assert result.returncode == 0, result.stderr
     check = subprocess.run([checkzone, ZONE, str(zone_file)], capture_output=True, text=True, timeout=60)
@@ -301,8 +289,8 @@ def test_the_worker_reports_its_health_and_stops_cleanly_on_sigterm(db, settings
             except OSError:
                 return False
 
-        _wait(answers, 30, "the worker's /healthz never answered")
-        _wait(lambda: pending(db) == 0, 30, "the worker applied nothing")
+        assert wait_until(answers, 30), "the worker's /healthz never answered"
+        assert wait_until(lambda: pending(db) == 0, 30), "the worker applied nothing"
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as response:
             metrics = response.read().decode()
         rounds = next(line for line in metrics.splitlines() if line.startswith("sdk_worker_rounds_total "))
@@ -328,7 +316,9 @@ def test_a_secondary_follows_the_primary_through_notify_and_ixfr(db, pki_instanc
         db.session_info[SETTINGS_KEY] = settings
         values = add_participants(db, 50)
         assert OutboxPublisher(settings, db).drain() == 50
-        _wait(lambda: all(resolves(secondary, value) for value in values), 30, "the secondary did not follow")
+        assert wait_until(lambda: all(resolves(secondary, value) for value in values), 30), (
+            "the secondary did not follow"
+        )
         at_secondary = make_settings(
             pki_instance_dir, db.url, **{**primary.environ, "SDK_DNS_PRIMARY": f"127.0.0.1:{secondary_port}"}
         )
@@ -337,7 +327,7 @@ def test_a_secondary_follows_the_primary_through_notify_and_ixfr(db, pki_instanc
             gone = session.scalar(select(Organisation).where(Organisation.participant_value == values[0]))
             sync_participant(session, gone, published=False)
         assert OutboxPublisher(settings, db).drain() == 1
-        _wait(lambda: not resolves(secondary, values[0]), 30, "the secondary kept a withdrawn participant")
+        assert wait_until(lambda: not resolves(secondary, values[0]), 30), "the secondary kept a withdrawn participant"
         assert resolves(secondary, values[1])
         log = (tmp_path / "secondary" / "named.log").read_text()
         assert "Transfer status: success" in log

@@ -4,18 +4,16 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import socket
 import subprocess
-import sys
 import time
 import urllib.request
-from pathlib import Path
 
 from app import create_app
 from app.extensions import Database
 from app.requestlog import JsonFormatter
 from tests.conftest import make_settings
+from tests.processes import EXECUTABLE, service_environ, wait_until
 
 
 def test_healthz(client):
@@ -144,7 +142,7 @@ def test_serve_runs_under_gunicorn_and_logs_json(tmp_path, pki_instance_dir, dat
         demo.seed(session, settings, DevelopmentPki(settings.pki_dir))
     port = _free_port()
     dns_port = _free_port()
-    environ = {k: v for k, v in os.environ.items() if not k.startswith("SDK_") or k.startswith("SDK_TEST_")}
+    environ = service_environ()
     environ.update(
         SDK_INSTANCE_DIR=str(pki_instance_dir),
         SDK_DATABASE_URL=database_url,
@@ -152,8 +150,7 @@ def test_serve_runs_under_gunicorn_and_logs_json(tmp_path, pki_instance_dir, dat
         SDK_DNS_LISTEN=f"127.0.0.1:{dns_port}",
         SDK_ENV_FILE=str(tmp_path / "none.env"),
     )
-    executable = str(Path(sys.executable).with_name("sdk-addressbook"))
-    process = subprocess.Popen([executable, "serve"], env=environ, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    process = subprocess.Popen([EXECUTABLE, "serve"], env=environ, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         body = None
         for _ in range(100):
@@ -164,10 +161,8 @@ def test_serve_runs_under_gunicorn_and_logs_json(tmp_path, pki_instance_dir, dat
             except OSError:
                 time.sleep(0.1)
         assert body == {"status": "ready", "checks": {"database": "ok", "migrations": "ok", "signing_key": "ok"}}
-        for _ in range(100):  # the DNS worker is a program of its own: it answers a moment after HTTP
-            if answers_soa(dns_port, settings.sml_zone):
-                break
-            time.sleep(0.1)
+        # The DNS worker is a program of its own: it answers a moment after HTTP.
+        assert wait_until(lambda: answers_soa(dns_port, settings.sml_zone), 10)
         name = naptr_name("iso6523-actorid-upis", "0203:exempelkommun.se", settings.sml_zone)
         answer = dns.query.udp(dns.message.make_query(name, "NAPTR"), "127.0.0.1", port=dns_port, timeout=3)
         assert answer.rcode() == dns.rcode.NOERROR

@@ -5,15 +5,14 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 import urllib.request
 from pathlib import Path
 
 from tests.named import answers_soa, free_port
+from tests.processes import EXECUTABLE, service_environ, wait_until
 
 ZONE = "sml.sdk-addressbook.test"
-EXECUTABLE = str(Path(sys.executable).with_name("sdk-addressbook"))
 
 
 def _children(pid: int) -> list[int]:
@@ -24,18 +23,9 @@ def _command(pid: int) -> str:
     return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
 
 
-def _wait(condition, seconds: float = 30) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.1)
-    return False
-
-
 def test_a_gunicorn_worker_leaving_does_not_take_the_dns_server_with_it(tmp_path):
     http_port, dns_port = free_port(), free_port()
-    environ = {k: v for k, v in os.environ.items() if not k.startswith("SDK_") or k.startswith("SDK_TEST_")}
+    environ = service_environ()
     environ.update(
         SDK_INSTANCE_DIR=str(tmp_path / "instance"),
         SDK_HTTP_LISTEN=f"127.0.0.1:{http_port}",
@@ -54,13 +44,13 @@ def test_a_gunicorn_worker_leaving_does_not_take_the_dns_server_with_it(tmp_path
             except OSError:
                 return False
 
-        assert _wait(healthy) and _wait(lambda: answers_soa(dns_port, ZONE))
+        assert wait_until(healthy) and wait_until(lambda: answers_soa(dns_port, ZONE))
         children = _children(serve.pid)
         [dns_worker] = [pid for pid in children if "main(['worker'])" in _command(pid)]
         [http_worker] = [pid for pid in children if pid != dns_worker]
         os.kill(http_worker, signal.SIGTERM)  # leaves as a recycled or timed-out worker does: atexit and all
-        assert _wait(lambda: http_worker not in _children(serve.pid) and len(_children(serve.pid)) == 2)
-        assert _wait(healthy)  # gunicorn started another worker
+        assert wait_until(lambda: http_worker not in _children(serve.pid) and len(_children(serve.pid)) == 2)
+        assert wait_until(healthy)  # gunicorn started another worker
         time.sleep(1)
         alive = Path(f"/proc/{dns_worker}").exists() and answers_soa(dns_port, ZONE)
         assert alive, (tmp_path / "serve.log").read_text()
@@ -68,4 +58,4 @@ def test_a_gunicorn_worker_leaving_does_not_take_the_dns_server_with_it(tmp_path
         serve.terminate()
         serve.wait(timeout=30)
         log.close()
-    assert _wait(lambda: not answers_soa(dns_port, ZONE), 10)  # and stopping serve stops the DNS worker too
+    assert wait_until(lambda: not answers_soa(dns_port, ZONE), 10)  # and stopping serve stops the DNS worker too

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -20,6 +18,7 @@ from app.publishing.keys import SigningKeyError, load_signing_credentials
 from app.publishing.signing import Signer
 from app.settings import load_settings
 from app.trust import xmldsig
+from tests.processes import EXECUTABLE, service_environ
 from tests.specs import xmlsec1_verify
 
 
@@ -157,7 +156,7 @@ def test_ecdsa_signatures_verify_with_xmlsec1_and_our_verifier(tmp_path):
 def test_serve_refuses_a_mismatched_key_with_one_line(tmp_path, database_url, db):
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     other = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    environ = {k: v for k, v in os.environ.items() if not k.startswith("SDK_") or k.startswith("SDK_TEST_")}
+    environ = service_environ()
     environ.update(
         SDK_INSTANCE_DIR=str(tmp_path / "instance"),
         SDK_DATABASE_URL=database_url,
@@ -165,8 +164,7 @@ def test_serve_refuses_a_mismatched_key_with_one_line(tmp_path, database_url, db
         SDK_SIGNING_KEY=str(_write(tmp_path, "k.pem", _pem_key(key))),
         SDK_SIGNING_CERT=str(_write(tmp_path, "c.pem", _certificate(other).public_bytes(serialization.Encoding.PEM))),
     )
-    executable = str(Path(sys.executable).with_name("sdk-addressbook"))
-    result = subprocess.run([executable, "serve"], env=environ, capture_output=True, text=True, timeout=60)
+    result = subprocess.run([EXECUTABLE, "serve"], env=environ, capture_output=True, text=True, timeout=60)
     assert result.returncode == 2
     [line] = result.stderr.strip().splitlines()
     assert line.startswith("sdk-addressbook: SDK_SIGNING_KEY: the signing key ")

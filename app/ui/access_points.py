@@ -20,7 +20,7 @@ from app.registry.errors import FieldError, RegistryError, ValidationFailed
 from app.registry.models import AccessPoint, EndpointConfiguration, Organisation, ParticipantService, PendingChange
 from app.registry.validation import get_or_not_found
 from app.ui.texts import TEXTS
-from app.ui.views import CONSOLE_ROWS, blp, logged_in, render_page, require, ui_settings
+from app.ui.views import CONSOLE_ROWS, blp, logged_in, problem_lines, render_page, require, ui_settings
 
 #: Services listed (with a checkbox each) on an endpoint configuration's page; "move all" moves the rest too.
 LISTED_SERVICES = 1000
@@ -62,12 +62,6 @@ def _form_changes() -> dict:
     return changes
 
 
-def _problems(error: RegistryError) -> list[str]:
-    if isinstance(error, ValidationFailed):
-        return [f"{e.field}: {e.reason}" for e in error.errors]
-    return [str(error)]
-
-
 @blp.get("/console/endpoints")
 @logged_in
 def endpoints():
@@ -107,7 +101,7 @@ def new_endpoint():
                 )
             return redirect(url_for("ui.endpoint_page", configuration_id=created.id, created=1), 303)
         except RegistryError as error:
-            errors = _problems(error)
+            errors = problem_lines(error)
     with database.reader() as session_:
         query = select(AccessPoint).order_by(AccessPoint.ap_id)
         if g.actor.role == rules.AP_OPERATOR:
@@ -152,7 +146,7 @@ def endpoint_page(configuration_id: uuid.UUID):
                     moved, republished = _move(session_, configuration, step == "move_all")
                     message = TEXTS[g.lang]["moved"].format(moved=moved, republished=republished)
         except RegistryError as error:
-            errors = _problems(error)
+            errors = problem_lines(error)
     elif request.method == "POST":
         errors = [f"step: must be save, move or move_all, got {step!r}"]
     with database.reader() as session_:
@@ -238,7 +232,7 @@ def participant_services(organisation_id: uuid.UUID):
                 else:
                     raise ValidationFailed(FieldError("step", "must be add or remove"))
         except RegistryError as error:
-            errors = _problems(error)
+            errors = problem_lines(error)
     with database.reader() as session_:
         organisation = session_.get(Organisation, organisation_id)
         if organisation is None or organisation.type != "o":

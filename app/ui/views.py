@@ -67,6 +67,13 @@ def page_context() -> dict:
     }
 
 
+def problem_lines(error: RegistryError) -> list[str]:
+    """What a refused change shows on a page: one "field: reason" line per field, or the message."""
+    if isinstance(error, ValidationFailed):
+        return [f"{e.field}: {e.reason}" for e in error.errors]
+    return [str(error)]
+
+
 def render_page(template: str, status: int = 200, **context):
     return render_template(template, **context), status
 
@@ -329,7 +336,7 @@ def _edit_page(model, ident: uuid.UUID, organisation_of, changes, update, name: 
                 update(session_, g.actor, ident, changes())
             saved = True
         except ValidationFailed as failed:
-            errors = [f"{e.field}: {e.reason}" for e in failed.errors]
+            errors = problem_lines(failed)
     with database.reader() as session_:
         item = session_.get(model, ident)
         if item is None:
@@ -405,7 +412,7 @@ def import_addresses():
                         session_, g.actor, organisation.id, rows, dry_run=not apply
                     )
             except ValidationFailed as failed:
-                problem = "; ".join(f"{e.field}: {e.reason}" for e in failed.errors)
+                problem = "; ".join(problem_lines(failed))
     return render_page(
         "import.html",
         422 if problem or (result and result.errors) else 200,
