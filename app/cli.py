@@ -370,7 +370,11 @@ def openapi(file: Path | None) -> None:
 @click.option("--zone", default=None, help="SML zone (default: SDK_SML_ZONE)")
 @click.option("--cname", is_flag=True, help="fall back to the Peppol CNAME record when there is no NAPTR")
 @click.option("--smp-url", default=None, help="ask this SMP directly (skip DNS)")
-@click.option("--directory-url", default=None, help="public directory base URL, to look up a function address")
+@click.option(
+    "--directory-url",
+    default=None,
+    help="public directory base URL, to look up a function address (default: this instance's, under SDK_PUBLIC_URL)",
+)
 @click.option(
     "--trust",
     "trust",
@@ -432,7 +436,7 @@ def lookup(
         dns=DnsOptions(zone=zone or settings.sml_zone, server=server, timeout=timeout, cname_fallback=cname),
         http=HttpOptions(timeout=timeout, trusted=trusted),
         smp_url=smp_url,
-        directory_url=directory_url,
+        directory_url=directory_url or settings.directory_url,
         document_type=document_type or SDK_MESSAGE_DOCUMENT_TYPE,
         transport_profiles=tuple(profiles) or DEFAULT_TRANSPORT_PROFILES,
     )

@@ -32,6 +32,8 @@ SDK_RECEIPT_DOCUMENT_TYPE = (
 DEFAULT_DOCUMENT_TYPES = (SDK_MESSAGE_DOCUMENT_TYPE, SDK_RECEIPT_DOCUMENT_TYPE)
 # Digg's Transportprofil AS4 v1.0 names the first; a later revision (v1.2, from 2024-11-18) the second.
 DEFAULT_TRANSPORT_PROFILES = ("digg-transport-as4-v1_0", "digg-transport-as4-v1_2")
+#: Where the public directory (JSON:API) is served, under the public URL.
+DIRECTORY_PATH = "/addressbook/api/v1"
 TSIG_ALGORITHMS = ("hmac-sha256", "hmac-sha384", "hmac-sha512", "hmac-sha224", "hmac-sha1")
 
 
@@ -124,6 +126,11 @@ class Settings:
     def smp_base_url(self) -> str:
         """The SMP root URL published in NAPTR records and used in ServiceGroup references."""
         return self.public_url + self.smp_path
+
+    @property
+    def directory_url(self) -> str:
+        """The public directory's base URL (what ``lookup`` asks about a function address by default)."""
+        return self.public_url + DIRECTORY_PATH
 
     @property
     def identifier_policy(self) -> identifiers.IdentifierPolicy:

@@ -4,7 +4,7 @@ One computation (no Flask) feeds ``GET /api/v1/status``, ``/metrics`` and ``sdk-
 so the three never disagree. Publication is synchronous (the SMP documents are signed in the same
 transaction as the registry change), so its "lag" is counted as what is *wrong*: approved participants
 without documents and withdrawn participants still served. DNS lag is the age of the oldest change
-the DNS side has not applied.
+the DNS side has not applied (in embedded mode: that the furthest-behind live server does not serve).
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from cryptography import x509
 from sqlalchemy import exists, func, select
 from sqlalchemy.orm import Session
 
+from app.dns import followers
 from app.registry.lifecycle import FederationStatus
 from app.registry.models import (
     AccessPoint,
@@ -122,9 +123,14 @@ def expiring_certificates(
 
 
 def dns_lag(session: Session, settings: Settings, now: datetime) -> DnsLag:
-    pending, oldest = session.execute(
-        select(func.count(), func.min(DnsChange.created_at)).where(DnsChange.applied_at.is_(None))
-    ).one()
+    """Embedded mode: what the furthest-behind live server does not serve; RFC 2136: what the primary lacks."""
+    if settings.dns_mode == "embedded":
+        embedded = followers.lag(session, now)
+        pending, oldest = embedded.pending, embedded.oldest_pending_at
+    else:
+        pending, oldest = session.execute(
+            select(func.count(), func.min(DnsChange.created_at)).where(DnsChange.applied_at.is_(None))
+        ).one()
     oldest = _aware(oldest)
     state = session.get(DnsState, 1)
     return DnsLag(

@@ -13,7 +13,7 @@ from sqlalchemy import select, update
 from app.operations.credentials import issue_token, revoke_token
 from app.registry.columns import utcnow
 from app.registry.models import Credential
-from tests.api_support import SYSTEM, problem
+from tests.api_support import SYSTEM, problem, register_participant
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -428,3 +428,19 @@ def test_openapi_and_its_ui_are_served(api):
     assert script.status_code == 200
     assert len(script.get_data()) > 100_000
     script.close()
+
+
+def test_an_action_needs_no_body_but_a_body_must_be_json(api):
+    """``curl -X POST …/approve`` sends neither a body nor a content type: that is a complete request."""
+    ident = register_participant(api, "0203:utan-kropp.se", "Utan kropp")
+    approved = api("POST", f"/api/v1/organisations/{ident}/approve")
+    assert approved.status_code == 200, approved.get_data(as_text=True)
+    assert approved.get_json()["federationStatus"] == "approved"
+    for action in ("suspend", "reinstate"):
+        assert api("POST", f"/api/v1/organisations/{ident}/{action}").status_code == 200
+    text = api("POST", f"/api/v1/organisations/{ident}/suspend", data="x", content_type="text/plain")
+    assert "application/json" in problem(text, 415)["detail"]
+    broken = api("POST", f"/api/v1/organisations/{ident}/suspend", data="{", content_type="application/json")
+    problem(broken, 400)
+    assert problem(api("POST", f"/api/v1/organisations/{ident}/reject"), 422)["errors"][0]["field"] == "reason"
+    assert api("GET", f"/api/v1/organisations/{ident}").get_json()["federationStatus"] == "approved"

@@ -173,8 +173,9 @@ def test_the_command_prints_a_table_or_json_and_exits_by_kind(federation, monkey
         cli, ["lookup", str(KOMMUN), *dns, "--trust", str(federation.settings.pki_dir / "ap-ca.crt")]
     )
     assert untrusted.exit_code == 5 and "untrusted" in untrusted.output
-    bad = runner.invoke(cli, ["lookup", "not a participant", *dns])
-    assert bad.exit_code == 2 and "--directory-url" in bad.output
+    directory = ["--directory-url", f"{federation.base}/addressbook/api/v1"]
+    unknown_address = runner.invoke(cli, ["lookup", "sdk:okand:0203:exempelkommun.se", *dns, *directory])
+    assert unknown_address.exit_code == 3 and "sdk:okand:0203:exempelkommun.se" in unknown_address.output
 
 
 def test_failures_are_told_apart(federation):
@@ -402,7 +403,8 @@ def test_serve_with_embedded_dns_answers_a_lookup_for_every_demo_function_addres
         for identifier in identifiers:
             result = lookup(identifier, options, Cache())
             assert result.endpoint.url == DEMO_ENDPOINT and result.metadata.certificates["encryption"]
-        command = [EXECUTABLE, "lookup", identifiers[0], "--directory-url", options.directory_url, "--json"]
+        # No --directory-url: the instance's own directory, under SDK_PUBLIC_URL, is the default.
+        command = [EXECUTABLE, "lookup", identifiers[0], "--json"]
         shown = subprocess.run(command, env=environ, capture_output=True, text=True, check=False)
         assert shown.returncode == 0, shown.stderr
         assert json.loads(shown.stdout)["functionAddress"]["identifier"] == identifiers[0]

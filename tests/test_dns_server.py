@@ -187,3 +187,90 @@ def test_the_server_survives_garbage_packets(server):
         for payload in (b"", b"\x00", b"\xff" * 40, b"\x12\x34\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00\xc0\x0c"):
             sock.sendto(payload, ("127.0.0.1", port))
     assert ask(server, KOMMUN).rcode() == dns.rcode.NOERROR
+
+
+# -- each server's own position in the outbox ---------------------------------------------------------
+
+
+def _lag(db, settings, seconds_later: float = 0.0):
+    from datetime import UTC, datetime, timedelta
+
+    from app.status import dns_lag
+
+    with db.reader() as session:
+        return dns_lag(session, settings, datetime.now(UTC) + timedelta(seconds=seconds_later))
+
+
+def _suspend_and_reinstate(db, value: str) -> None:
+    actor = Actor("op", "operator")
+    with db.writer() as session:
+        organisation = session.scalar(select(Organisation).where(Organisation.participant_value == value))
+        organisations.change_status(session, actor, organisation.id, "suspend")
+    with db.writer() as session:
+        organisations.change_status(session, actor, organisation.id, "reinstate")
+
+
+def test_a_server_that_loaded_the_zone_serves_everything_before_it(db, pki_instance_dir):
+    """The seeded changes are in the snapshot a server loads: nothing is pending once it started."""
+    settings = make_settings(pki_instance_dir, db.url, SDK_DNS_LISTEN=f"127.0.0.1:{_free_port()}")
+    with db.writer() as session:
+        demo.seed(session, settings, DevelopmentPki(settings.pki_dir))
+    before = _lag(db, settings)
+    assert before.outbox_pending > 0  # no server yet: nobody serves the seeded records
+    server = EmbeddedDnsServer(settings, db, poll_interval=0.05)
+    server.start()
+    try:
+        assert _lag(db, settings).outbox_pending == 0
+        _suspend_and_reinstate(db, "0203:exempelkommun.se")
+        deadline = time.monotonic() + 2
+        while _lag(db, settings).outbox_pending and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert _lag(db, settings).outbox_pending == 0
+        assert _lag(db, settings, 600).outbox_pending == 0  # and no alarm later: nothing waits
+    finally:
+        server.stop()
+    # Gone quiet: its report ages out, and changes after it are pending (no live server serves them).
+    _suspend_and_reinstate(db, "0203:exempelkommun.se")
+    later = _lag(db, settings, 60)
+    assert later.outbox_pending == 2  # the NAPTR deleted, then written again
+
+
+def test_two_servers_on_one_database_converge_each_on_its_own(db, pki_instance_dir):
+    ports = [_free_port(), _free_port()]
+    settings = [make_settings(pki_instance_dir, db.url, SDK_DNS_LISTEN=f"127.0.0.1:{port}") for port in ports]
+    with db.writer() as session:
+        demo.seed(session, settings[0], DevelopmentPki(settings[0].pki_dir))
+    servers = [EmbeddedDnsServer(s, db, poll_interval=0.05) for s in settings]
+    for server in servers:
+        server.start()
+    try:
+        first = servers[0]
+        first._stop.set()  # the first stops following (a replica whose follower hangs); it still answers
+        for threaded in first._threads[2:]:
+            threaded.join(timeout=2)
+        for _ in range(5):
+            _suspend_and_reinstate(db, "0203:regionexempel.se")
+        second = servers[1]
+        deadline = time.monotonic() + 3
+        while second.table.serial != _serial_in_database(db) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert second.table.serial == _serial_in_database(db)
+        assert first.table.serial < second.table.serial
+        lag = _lag(db, settings[0])
+        assert lag.outbox_pending == 10  # what the first, still live but behind, does not serve
+        first.catch_up()  # it follows again from its own position, not from the other's
+        assert first.table.serial == second.table.serial
+        assert _lag(db, settings[0]).outbox_pending == 0
+        region = naptr_name("iso6523-actorid-upis", "0203:regionexempel.se", ZONE)
+        assert ask(first, region).rcode() == ask(second, region).rcode() == dns.rcode.NOERROR
+    finally:
+        for server in servers:
+            server._stop.clear()
+            server.stop()
+
+
+def _serial_in_database(db) -> int:
+    from app.registry.models import DnsState
+
+    with db.reader() as session:
+        return session.get(DnsState, 1).serial

@@ -86,6 +86,11 @@ def openapi_settings() -> dict:
     }
 
 
+def _has_body() -> bool:
+    """Whether the request carries a body: an action sent as ``curl -X POST`` (no body, no type) is not refused."""
+    return bool(request.content_length) or "chunked" in request.headers.get("Transfer-Encoding", "").lower()
+
+
 def init_app(app: Flask) -> ManagementApi:
     app.config.update(openapi_settings())
     api = ManagementApi(app)
@@ -113,7 +118,7 @@ def init_app(app: Flask) -> ManagementApi:
     def require_json() -> None:
         writing = request.path.startswith("/api/v1/") and request.method in WRITE_METHODS
         accepted = JSON_TYPES | ({"text/csv"} if request.path.endswith("/import") else set())
-        if writing and request.mimetype not in accepted:
+        if writing and request.mimetype not in accepted and _has_body():
             abort(415, description=f"send the body as {' or '.join(sorted(accepted))}")
 
     import swagger_ui_bundle

@@ -230,21 +230,16 @@ class FunctionAddressImport(MethodView):
         requestBody=_IMPORT_BODY,
     )
     def post(self, args, organisation_id: uuid.UUID):
-        import io
-
         from flask import request
 
-        from app.operations.function_address_import import import_function_addresses, read_csv, read_json
+        from app.operations.function_address_import import import_function_addresses, read_csv_bytes, read_json
         from app.problems import problem
 
         actor = current_actor()
         with current_database().writer() as session:
             organisation = get_or_not_found(session, Organisation, organisation_id, "organisation")
             rules.require_directory_write(actor, organisation)
-            if request.mimetype == "text/csv":
-                rows = read_csv(io.TextIOWrapper(request.stream, encoding="utf-8-sig", newline=""))
-            else:
-                rows = read_json(request.get_data())
+            rows = read_csv_bytes(request.stream) if request.mimetype == "text/csv" else read_json(request.get_data())
             result = import_function_addresses(session, actor, organisation.id, rows, dry_run=args["dry_run"])
             if result.errors and not result.dry_run:
                 session.rollback()

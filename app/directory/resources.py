@@ -12,8 +12,9 @@ from typing import Any
 from app.directory import jsonapi
 from app.directory.jsonapi import Query
 from app.registry.models import CodeSystem, Organisation
+from app.settings import DIRECTORY_PATH
 
-PREFIX = "/addressbook/api/v1"
+PREFIX = DIRECTORY_PATH
 
 ORGANISATION_FIELDS = frozenset(
     {

@@ -7,7 +7,9 @@ input) goes through dnspython. Names outside the zone are REFUSED; unknown names
 NXDOMAIN with the SOA; AXFR streams the whole zone.
 
 A follower thread keeps the table in line with the database: it loads every record at start, then
-polls the zone serial and applies the ``dns_changes`` rows it has not seen yet, in id order.
+polls the zone serial and applies the ``dns_changes`` rows it has not seen yet, in id order. Its
+position is its own (``dns_followers``, :mod:`app.dns.followers`): several servers can follow one
+database, each reporting what it serves.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import socket
 import socketserver
 import struct
 import threading
+import time
 from collections.abc import Iterator
 from datetime import timedelta
 
@@ -26,8 +29,9 @@ import dns.message
 import dns.opcode
 import dns.rcode
 import dns.rdatatype
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import func, select, update
 
+from app.dns import followers
 from app.dns.records import apex_records
 from app.dns.zone import NXDOMAIN, REFUSED, ZoneTable
 from app.extensions import Database
@@ -192,8 +196,13 @@ class _ThreadingTcpServer(socketserver.ThreadingTCPServer):
 class EmbeddedDnsServer:
     """UDP and TCP listeners on ``SDK_DNS_LISTEN`` plus the follower; ``start()``/``stop()``."""
 
-    def __init__(self, settings: Settings, database: Database, *, poll_interval: float = 0.2) -> None:
+    def __init__(
+        self, settings: Settings, database: Database, *, poll_interval: float = 0.2, name: str | None = None
+    ) -> None:
         self.settings = settings
+        #: This server's row in ``dns_followers``: unique per host and listening address.
+        self.name = name or f"{socket.gethostname()}:{settings.dns_listen}"
+        self._reported_at = 0.0
         self.database = database
         self.table = ZoneTable(settings.sml_zone)
         self.answerer = Answerer(self.table)
@@ -223,6 +232,8 @@ class EmbeddedDnsServer:
             ):
                 self.table.set_rrset(name, rtype, ttl, [rdata])
         self._set_serial(serial)
+        # The snapshot holds every change up to the position read before it: those are served now.
+        self._report(started=True)
         logger.info("zone %s loaded: %d names, serial %d", self.settings.sml_zone, len(self.table), serial)
 
     def _set_serial(self, serial: int) -> None:
@@ -251,26 +262,28 @@ class EmbeddedDnsServer:
             self._last_change_id = change_id
         self._set_serial(serial)
         if rows:
-            self._mark_applied()
+            self._report(published=True)
         return len(rows)
 
-    def _mark_applied(self) -> None:
-        """Record progress, so outbox depth and publication lag mean the same in both modes."""
+    def _report(self, *, started: bool = False, published: bool = False) -> None:
+        """Tell the database what this server serves (its position), so the DNS lag is true in every replica."""
         now = utcnow()
         with self.database.writer() as session:
-            session.execute(
-                update(DnsChange)
-                .where(DnsChange.id <= self._last_change_id, DnsChange.applied_at.is_(None))
-                .values(applied_at=now)
+            followers.report(
+                session, self.name, position=self._last_change_id, serial=self.table.serial, now=now, started=started
             )
-            session.execute(update(DnsState).where(DnsState.id == 1).values(last_published_at=now))
+            if published:
+                session.execute(update(DnsState).where(DnsState.id == 1).values(last_published_at=now))
+        self._reported_at = time.monotonic()
+
+    def report_if_due(self) -> None:
+        if time.monotonic() - self._reported_at >= followers.REPORT_SECONDS:
+            self._report()
 
     def prune(self, older_than: timedelta = timedelta(hours=1)) -> None:
-        """Outbox rows this mode no longer needs (applied long ago)."""
+        """Outbox rows every live server has passed long ago (and rows of servers long gone)."""
         with self.database.writer() as session:
-            session.execute(
-                delete(DnsChange).where(DnsChange.applied_at.is_not(None), DnsChange.applied_at < utcnow() - older_than)
-            )
+            followers.prune(session, utcnow(), older_than=older_than)
 
     # -- threads ---------------------------------------------------------------------------------
 
@@ -318,6 +331,7 @@ class EmbeddedDnsServer:
                 applied = self.catch_up()
                 if applied:
                     logger.info("applied %d DNS changes, serial %d", applied, self.table.serial)
+                self.report_if_due()
                 rounds += 1
                 if rounds % 3000 == 0:  # every ten minutes at the default interval
                     self.prune()

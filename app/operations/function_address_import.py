@@ -60,19 +60,53 @@ def _split(value: Any) -> list[str]:
     return [part.strip() for part in str(value).split(";") if part.strip()]
 
 
+class _ByteSource(io.RawIOBase):
+    """Anything with ``read(n)`` as a readable binary stream: a WSGI server's input need not be an ``io`` object
+    (gunicorn's has no ``readable()``), so the CSV reader never depends on which server runs it."""
+
+    def __init__(self, source: Any) -> None:
+        self._source = source
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:  # type: ignore[override]
+        data = self._source.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+
+def read_csv_bytes(source: Any) -> Iterator[dict[str, Any]]:
+    """Rows of UTF-8 CSV (a BOM is skipped) read from a binary stream as they arrive."""
+    text = io.TextIOWrapper(io.BufferedReader(_ByteSource(source)), encoding="utf-8-sig", newline="")
+    return read_csv(text)
+
+
 def read_csv(stream: io.TextIOBase) -> Iterator[dict[str, Any]]:
-    reader = csv.DictReader(stream)
-    missing = [c for c in ("identifier", "name") if c not in (reader.fieldnames or [])]
-    if missing:
-        raise ValidationFailed(
-            FieldError("header", f"the CSV needs the columns {', '.join(COLUMNS)}; missing {', '.join(missing)}")
-        )
-    unknown = [c for c in reader.fieldnames or [] if c not in COLUMNS]
-    if unknown:
-        raise ValidationFailed(
-            FieldError("header", f"unknown columns {', '.join(unknown)} (known: {', '.join(COLUMNS)})")
-        )
-    yield from reader
+    """Rows of CSV text; text that is not UTF-8 or not CSV (a field over the size limit, NUL) is a field error."""
+    try:
+        reader = csv.DictReader(stream)
+        fieldnames = reader.fieldnames or []
+        missing = [c for c in ("identifier", "name") if c not in fieldnames]
+        if missing:
+            raise ValidationFailed(
+                FieldError("header", f"the CSV needs the columns {', '.join(COLUMNS)}; missing {', '.join(missing)}")
+            )
+        unknown = [c for c in fieldnames if c not in COLUMNS]
+        if unknown:
+            raise ValidationFailed(
+                FieldError("header", f"unknown columns {', '.join(unknown)} (known: {', '.join(COLUMNS)})")
+            )
+        for row in reader:
+            if None in row:  # more cells than the header has columns
+                raise ValidationFailed(
+                    FieldError(f"line {reader.line_num}", f"has more cells than the header's {len(fieldnames)}")
+                )
+            yield row
+    except UnicodeDecodeError:
+        raise ValidationFailed(FieldError("body", "is not UTF-8 text")) from None
+    except csv.Error as error:
+        raise ValidationFailed(FieldError("body", f"is not valid CSV: {error}")) from None
 
 
 def read_json(data: bytes) -> list[dict[str, Any]]:

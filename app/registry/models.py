@@ -529,8 +529,25 @@ class DnsState(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
 
 
+class DnsFollower(Base):
+    """An embedded DNS server's own progress through the outbox (one row per server, by name).
+
+    Each embedded server answers from memory and follows ``dns_changes`` by itself; a server that loaded
+    the zone from ``dns_records`` has applied every change up to the id it read first. ``seen_at`` tells
+    the live servers from those that stopped (whose rows say nothing about what is served now).
+    """
+
+    __tablename__ = "dns_followers"
+
+    name: Mapped[str] = mapped_column(String(255), primary_key=True)
+    position: Mapped[int] = mapped_column(BigInteger)
+    serial: Mapped[int] = mapped_column(BigInteger)
+    started_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    seen_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
 class DnsChange(Base):
-    """Outbox of DNS record changes not yet confirmed by the DNS primary (RFC 2136 mode)."""
+    """Outbox of DNS record changes: applied to the primary in RFC 2136 mode, followed by embedded servers."""
 
     __tablename__ = "dns_changes"
     __table_args__ = (
