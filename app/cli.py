@@ -7,7 +7,6 @@ command refuses to do.
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -115,7 +114,9 @@ def seed_demo() -> None:
 @cli.command(help="Run the service: HTTP (gunicorn) on SDK_HTTP_LISTEN.")
 def serve() -> None:
     from app.dns.service import start_child
+    from app.dns.supervisor import SharedState, Supervisor
     from app.extensions import current_database
+    from app.health import DNS_SIDE_KEY
     from app.publishing.keys import SigningKeyError
     from app.publishing.views import current_publisher
     from app.registry import schema
@@ -133,7 +134,11 @@ def serve() -> None:
         configure_json_logging(settings.log_level)
         # The parent's pooled connections must not be shared with the children forked below.
         current_database().engine.dispose()
-        dns_process = start_child() if settings.serve_dns else None
+        supervisor = None
+        if settings.serve_dns:  # restarted whenever it exits; the HTTP workers read its state for the probes
+            app.config[DNS_SIDE_KEY] = SharedState()
+            supervisor = Supervisor(start_child, app.config[DNS_SIDE_KEY])
+            supervisor.start()
         owner = os.getpid()  # gunicorn's workers are forks of this process and run the `finally` below too
         base = f"http://{settings.http_listen}"
         dns_hint = _dns_hint(settings) if settings.serve_dns else "run by a separate worker (SDK_SERVE_DNS=false)"
@@ -152,12 +157,8 @@ def serve() -> None:
         try:
             run(app, settings)
         finally:
-            if dns_process is not None and os.getpid() == owner:
-                dns_process.terminate()
-                try:
-                    dns_process.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    dns_process.kill()
+            if supervisor is not None and os.getpid() == owner:
+                supervisor.stop()
 
 
 @cli.command(help="Ask the running service's /healthz on SDK_HTTP_LISTEN; exit 0 when it answers 200.")

@@ -1,4 +1,9 @@
-"""Liveness (``/healthz``) and readiness (``/readyz``) probes."""
+"""Liveness (``/healthz``) and readiness (``/readyz``) probes.
+
+Under ``serve`` with its DNS side, both report that side too: readiness needs it to answer (the
+embedded server is asked for the zone's SOA), liveness fails only when it has been down so long that
+restarting it keeps failing (:data:`app.dns.supervisor.STUCK_AFTER`).
+"""
 
 from __future__ import annotations
 
@@ -11,6 +16,27 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from app.extensions import current_database
 from app.registry import schema
+
+#: ``app.config`` key of the DNS side's shared state, set by ``serve`` when it runs one.
+DNS_SIDE_KEY = "SDK_DNS_SIDE"
+
+
+def dns_side_check() -> str | None:
+    """``ok`` or what is wrong with the DNS side ``serve`` runs; ``None`` when this process runs none."""
+    from app.dns.supervisor import probe
+
+    shared = current_app.config.get(DNS_SIDE_KEY)
+    if shared is None:
+        return None
+    state = shared.read()
+    if not state.running:
+        return state.describe()
+    settings = current_app.config["SDK_SETTINGS"]
+    if settings.dns_mode == "embedded":
+        answer = probe(settings.dns_listen, settings.sml_zone)
+        if answer != "ok":
+            return f"{answer} (worker pid {state.pid} starting or stuck)"
+    return state.describe()
 
 
 def readiness_checks() -> dict[str, str]:
@@ -31,6 +57,9 @@ def readiness_checks() -> dict[str, str]:
     except SQLAlchemyError as error:
         checks["migrations"] = f"unknown: {type(error).__name__}"
     checks["signing_key"] = _signing_key_check()
+    dns_side = dns_side_check()
+    if dns_side is not None:
+        checks["dns"] = dns_side
     return checks
 
 
@@ -59,12 +88,19 @@ def _signing_key_check() -> str:
 def init_app(app: Flask) -> None:
     @app.get("/healthz")
     def healthz():
-        return jsonify(status="ok")
+        shared = app.config.get(DNS_SIDE_KEY)
+        if shared is None:
+            return jsonify(status="ok")
+        state = shared.read()
+        response = jsonify(status="dns side stuck" if state.stuck else "ok", dns=state.describe())
+        response.status_code = 503 if state.stuck else 200
+        response.headers["Cache-Control"] = "no-store"
+        return response
 
     @app.get("/readyz")
     def readyz():
         checks = readiness_checks()
-        ready = all(value == "ok" for value in checks.values())
+        ready = all(value == "ok" or value.startswith("ok ") for value in checks.values())
         response = jsonify(status="ready" if ready else "not ready", checks=checks)
         response.status_code = 200 if ready else 503
         response.headers["Cache-Control"] = "no-store"
