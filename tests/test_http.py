@@ -160,7 +160,10 @@ def test_serve_runs_under_gunicorn_and_logs_json(tmp_path, pki_instance_dir, dat
                 break
             except OSError:
                 time.sleep(0.1)
-        assert body == {"status": "ready", "checks": {"database": "ok", "migrations": "ok", "signing_key": "ok", "dns": "ok"}}
+        assert body == {
+            "status": "ready",
+            "checks": {"database": "ok", "migrations": "ok", "signing_key": "ok", "dns": "ok"},
+        }
         # The DNS worker is a program of its own: it answers a moment after HTTP.
         assert wait_until(lambda: answers_soa(dns_port, settings.sml_zone), 10)
         name = naptr_name("iso6523-actorid-upis", "0203:exempelkommun.se", settings.sml_zone)
