@@ -23,7 +23,8 @@ dig() {
   out=$(command dig +time=2 +tries=1 "$@") || { printf '%s\n' "$out"; return 1; }
   printf '%s\n' "$out"
   [ -n "$out" ] || return 1
-  ! grep -qE 'status: (NXDOMAIN|SERVFAIL|REFUSED|FORMERR|NOTIMP)|Transfer failed|communications error|timed out' <<<"$out"
+  ! grep -qE 'status: (NXDOMAIN|SERVFAIL|REFUSED|FORMERR|NOTIMP)|Transfer failed|communications error|timed out' \
+    <<<"$out"
 }
 """
 
