@@ -89,6 +89,12 @@ def test_sub_organisation_belongs_to_a_participant(db):
         ({"organisation_number": "2120000143"}, "organisationNumber", "check digit"),
         ({"organisation_number": None}, "organisationNumber", "required"),
         ({"country_code": "Sverige"}, "countryCode", "ISO 3166"),
+        ({"country_code": "XX"}, "countryCode", "ISO 3166"),  # shaped like one, but not assigned
+        ({"country_code": "se"}, "countryCode", "in capitals"),
+        ({"name": "Kommun\u202e"}, "name", "U+202E (RIGHT-TO-LEFT OVERRIDE)"),
+        ({"name": "Kom\u200bmun"}, "name", "ZERO WIDTH SPACE"),
+        ({"name": "Kommun \udcff"}, "name", "lone surrogate"),
+        ({"description": "a\x9bb"}, "description", "control character"),
         ({"type": "x"}, "type", "'o'"),
         ({"parent": "not-a-uuid"}, "parent", "no parent"),
         ({"ap_operator": "00000000-0000-0000-0000-000000000000"}, "apOperator", "no such"),
@@ -124,7 +130,7 @@ def test_update_changes_directory_data_and_audits_before_and_after(db):
         organisation = create_organisation(session, name="Gammalt namn")
     with db.writer() as session:
         updated = organisations.update_organisation(
-            session, ADMIN, organisation.id, {"name": "Nytt namn", "countryCode": "se"}, expected_version=1
+            session, ADMIN, organisation.id, {"name": "Nytt namn", "countryCode": "NO"}, expected_version=1
         )
         assert updated.version == 2
     with db.reader() as session:

@@ -22,6 +22,7 @@ from app.api import (
     status,
     trust_anchors,
 )
+from app.api.common import IF_MATCH_PARAMETER
 from app.auth.context import current_actor
 from app.directory import openapi as directory_openapi
 
@@ -86,6 +87,19 @@ def openapi_settings() -> dict:
     }
 
 
+def _declare_preconditions(spec) -> None:
+    """Every PUT, PATCH and DELETE needs If-Match (``common.expected_version``): say so in each operation."""
+    for path, operations in spec._paths.items():
+        if not path.startswith("/api/v1/"):
+            continue
+        for method, operation in operations.items():
+            if method in ("put", "patch", "delete"):
+                operation.setdefault("parameters", []).append(IF_MATCH_PARAMETER)
+                responses = operation.setdefault("responses", {})
+                responses.setdefault("412", {"$ref": "#/components/responses/PRECONDITION_FAILED"})
+                responses.setdefault("428", {"$ref": "#/components/responses/PRECONDITION_REQUIRED"})
+
+
 def _has_body() -> bool:
     """Whether the request carries a body: an action sent as ``curl -X POST`` (no body, no type) is not refused."""
     return bool(request.content_length) or "chunked" in request.headers.get("Transfer-Encoding", "").lower()
@@ -105,6 +119,7 @@ def init_app(app: Flask) -> ManagementApi:
         trust_anchors,
     ):
         api.register_blueprint(module.blp)
+    _declare_preconditions(api.spec)
     directory_openapi.document(api.spec)
     errors.init_app(app)
 

@@ -9,7 +9,17 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 from sqlalchemy import select
 
-from app.api.common import PageArgs, Schema, etag, expected_version, page_schema, paginate, sort_field
+from app.api.common import (
+    PageArgs,
+    Schema,
+    etag,
+    expected_version,
+    identifier,
+    page_schema,
+    paginate,
+    sort_field,
+    text,
+)
 from app.auth import rules
 from app.auth.context import current_actor
 from app.extensions import current_database
@@ -37,9 +47,9 @@ def _settings():
 
 class ApOperatorSchema(Schema):
     id = ma.fields.UUID(dump_only=True)
-    name = ma.fields.String(required=True, metadata={"maxLength": NAME_MAX, "example": "Exempel AP AB"})
+    name = text(NAME_MAX, nonblank=True, required=True, metadata={"example": "Exempel AP AB"})
     organisation_number = ma.fields.String(data_key="organisationNumber", allow_none=True, load_default=None)
-    contact_email = ma.fields.String(data_key="contactEmail", allow_none=True, load_default=None)
+    contact_email = text(320, nonblank=False, data_key="contactEmail", allow_none=True, load_default=None)
     version = ma.fields.Integer(dump_only=True)
 
 
@@ -62,30 +72,30 @@ class AccessPointPatchSchema(Schema):
 class EndpointSchema(Schema):
     id = ma.fields.UUID(dump_only=True)
     access_point = ma.fields.UUID(data_key="accessPoint", required=True)
-    name = ma.fields.String(required=True, metadata={"maxLength": NAME_MAX})
-    transport_profile = ma.fields.String(
+    name = text(NAME_MAX, nonblank=True, required=True)
+    transport_profile = identifier(
         data_key="transportProfile", required=True, metadata={"example": "digg-transport-as4-v1_0"}
     )
-    endpoint_url = ma.fields.String(
-        data_key="endpointUrl", required=True, metadata={"maxLength": URL_MAX, "example": "https://ap.example.se/as4"}
+    endpoint_url = text(
+        URL_MAX, nonblank=True, data_key="endpointUrl", required=True, metadata={"example": "https://ap.example.se/as4"}
     )
-    technical_contact_url = ma.fields.String(
-        data_key="technicalContactUrl", required=True, metadata={"maxLength": URL_MAX}
+    technical_contact_url = text(URL_MAX, nonblank=True, data_key="technicalContactUrl", required=True)
+    technical_information_url = text(
+        URL_MAX, nonblank=False, data_key="technicalInformationUrl", allow_none=True, load_default=None
     )
-    technical_information_url = ma.fields.String(data_key="technicalInformationUrl", allow_none=True, load_default=None)
-    description = ma.fields.String(required=True, metadata={"maxLength": DESCRIPTION_MAX})
+    description = text(DESCRIPTION_MAX, nonblank=True, multiline=True, required=True)
     activation_date = ma.fields.AwareDateTime(data_key="activationDate", allow_none=True, load_default=None)
     expiration_date = ma.fields.AwareDateTime(data_key="expirationDate", allow_none=True, load_default=None)
     version = ma.fields.Integer(dump_only=True)
 
 
 class EndpointPatchSchema(Schema):
-    name = ma.fields.String()
-    transportProfile = ma.fields.String()
-    endpointUrl = ma.fields.String()
-    technicalContactUrl = ma.fields.String()
-    technicalInformationUrl = ma.fields.String(allow_none=True)
-    description = ma.fields.String()
+    name = text(NAME_MAX, nonblank=True)
+    transportProfile = identifier()
+    endpointUrl = text(URL_MAX, nonblank=True)
+    technicalContactUrl = text(URL_MAX, nonblank=True)
+    technicalInformationUrl = text(URL_MAX, nonblank=False, allow_none=True)
+    description = text(DESCRIPTION_MAX, nonblank=True, multiline=True)
     activationDate = ma.fields.AwareDateTime(allow_none=True)
     expirationDate = ma.fields.AwareDateTime(allow_none=True)
 

@@ -10,13 +10,13 @@ from flask_smorest import Blueprint
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
-from app.api.common import PageArgs, Schema, etag, page_schema, paginate, sort_field
+from app.api.common import PageArgs, Schema, etag, expected_version, page_schema, paginate, sort_field, text
 from app.audit.reading import readable_events
 from app.auth import rules
 from app.auth.context import current_actor
 from app.extensions import current_database
 from app.operations import code_systems, credentials
-from app.registry.models import NAME_MAX, AuditEvent, Code, CodeSystem, Credential
+from app.registry.models import DESCRIPTION_MAX, NAME_MAX, AuditEvent, Code, CodeSystem, Credential
 from app.registry.validation import get_or_not_found
 
 blp = Blueprint("administration", __name__, url_prefix="/api/v1", description="Code systems, API tokens, audit trail")
@@ -24,22 +24,22 @@ blp = Blueprint("administration", __name__, url_prefix="/api/v1", description="C
 
 class CodeSchema(Schema):
     id = ma.fields.UUID(dump_only=True)
-    code = ma.fields.String(required=True, metadata={"example": "registrator"})
-    display_name = ma.fields.String(data_key="displayName", required=True, metadata={"maxLength": NAME_MAX})
-    description = ma.fields.String(allow_none=True, load_default=None)
+    code = text(128, nonblank=True, required=True, metadata={"example": "registrator"})
+    display_name = text(NAME_MAX, nonblank=True, data_key="displayName", required=True)
+    description = text(DESCRIPTION_MAX, nonblank=False, multiline=True, allow_none=True, load_default=None)
 
 
 class CodeSystemSchema(Schema):
     id = ma.fields.UUID(dump_only=True)
-    identifier = ma.fields.String(required=True, metadata={"example": "urn:sdk:kodverk:funktionskategori"})
-    name = ma.fields.String(required=True, metadata={"maxLength": NAME_MAX})
-    description = ma.fields.String(allow_none=True, load_default=None)
-    version = ma.fields.String(allow_none=True, load_default=None, attribute="code_system_version")
+    identifier = text(255, nonblank=True, required=True, metadata={"example": "urn:sdk:kodverk:funktionskategori"})
+    name = text(NAME_MAX, nonblank=True, required=True)
+    description = text(DESCRIPTION_MAX, nonblank=False, multiline=True, allow_none=True, load_default=None)
+    version = text(64, nonblank=False, allow_none=True, load_default=None, attribute="code_system_version")
     codes = ma.fields.List(ma.fields.Nested(CodeSchema), dump_only=True)
 
 
 class TokenCreateSchema(Schema):
-    name = ma.fields.String(required=True, metadata={"maxLength": NAME_MAX})
+    name = text(NAME_MAX, nonblank=True, required=True)
     role = ma.fields.String(required=True, metadata={"enum": ["operator", "ap_operator", "org_admin"]})
     scope = ma.fields.UUID(allow_none=True, load_default=None)
     expires_at = ma.fields.AwareDateTime(data_key="expiresAt", allow_none=True, load_default=None)
@@ -55,6 +55,7 @@ class TokenSchema(Schema):
     expires_at = ma.fields.DateTime(data_key="expiresAt", dump_only=True, allow_none=True)
     revoked_at = ma.fields.DateTime(data_key="revokedAt", dump_only=True, allow_none=True)
     last_used_at = ma.fields.DateTime(data_key="lastUsedAt", dump_only=True, allow_none=True)
+    version = ma.fields.Integer(dump_only=True, metadata={"description": "what If-Match names to revoke it"})
 
 
 class IssuedTokenSchema(TokenSchema):
@@ -173,12 +174,13 @@ class Tokens(MethodView):
 @blp.route("/tokens/<uuid:token_id>")
 class TokenItem(MethodView):
     @blp.response(204)
-    @blp.doc(summary="Revoke a token (takes effect at once)")
+    @blp.doc(summary="Revoke a token (takes effect at once; send If-Match like every DELETE)")
     def delete(self, token_id: uuid.UUID):
         actor = current_actor()
         rules.require_operator(actor)
+        version = expected_version()
         with current_database().writer() as session:
-            credentials.revoke_token(session, actor, token_id)
+            credentials.revoke_token(session, actor, token_id, expected_version=version)
 
 
 @blp.route("/audit-events")

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import math
+import re
 from typing import Any
 
 import marshmallow as ma
 from flask import request
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
+
+from app.registry import text_rules
+from app.registry.models import DESCRIPTION_MAX
 
 
 class Schema(ma.Schema):
@@ -27,8 +31,56 @@ class PreconditionFailed(Exception):
     """If-Match names a version that is no longer current."""
 
 
+class MalformedIfMatch(Exception):
+    """If-Match is neither ``*`` nor an ETag (400: the request is malformed, there is nothing to compare)."""
+
+
+def text(maximum: int, *, nonblank: bool, multiline: bool = False, **options: Any) -> ma.fields.String:
+    """A human-readable text field, declared as the use cases check it (:mod:`app.registry.text_rules`):
+    at most ``maximum`` characters, nothing invisible; ``nonblank``: whitespace alone counts as missing."""
+    metadata = {
+        "maxLength": maximum,
+        "pattern": text_rules.pattern(required=nonblank, multiline=multiline),
+        **options.pop("metadata", {}),
+    }
+    return ma.fields.String(metadata=metadata, **options)
+
+
+def identifier(**options: Any) -> ma.fields.String:
+    """An identifier field: declared as text that is not blank; its syntax and length are domain rules
+    (:mod:`app.identifiers`, answered with 422 ``domain-rule``)."""
+    metadata = {"pattern": r"\S", **options.pop("metadata", {})}
+    return ma.fields.String(metadata=metadata, **options)
+
+
+class NoBodySchema(Schema):
+    """An action that takes nothing: no body, or ``{}``."""
+
+
+class RejectionSchema(Schema):
+    reason = text(
+        DESCRIPTION_MAX,
+        nonblank=True,
+        multiline=True,
+        required=True,
+        metadata={"description": "why, for the applicant"},
+    )
+
+
 def etag(entity: Any) -> str:
     return f'"{entity.version}"'
+
+
+#: What ``If-Match`` may hold: ``*`` or the ETag read (``"3"``, also weak ``W/"3"``); a list counts by its first.
+IF_MATCH_PATTERN = r'^\s*(?:\*|(?:W/)?"[0-9]{1,18}")\s*(?:,.*)?$'
+_IF_MATCH = re.compile(IF_MATCH_PATTERN)
+IF_MATCH_PARAMETER = {
+    "in": "header",
+    "name": "If-Match",
+    "required": True,
+    "description": 'the ETag read before (e.g. `"3"`), or `*` to change whatever version is stored',
+    "schema": {"type": "string", "pattern": IF_MATCH_PATTERN, "example": '"1"'},
+}
 
 
 def expected_version() -> int | None:
@@ -36,13 +88,12 @@ def expected_version() -> int | None:
     header = request.headers.get("If-Match")
     if header is None:
         raise PreconditionRequired("send If-Match with the ETag you read (or * to overwrite whatever is there)")
-    header = header.strip()
-    if header == "*":
+    if not _IF_MATCH.match(header):
+        raise MalformedIfMatch('If-Match must be * or an ETag of this resource, such as "3"')
+    tag = header.split(",")[0].strip()
+    if tag == "*":
         return None
-    tag = header.split(",")[0].strip().removeprefix("W/")
-    if not (tag.startswith('"') and tag.endswith('"') and tag[1:-1].isdigit()):
-        raise PreconditionFailed("If-Match does not name a version of this resource")
-    return int(tag[1:-1])
+    return int(tag.removeprefix("W/").strip('"'))
 
 
 class PageArgs(Schema):

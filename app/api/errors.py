@@ -8,7 +8,7 @@ from flask import Flask, Response, request
 from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.exceptions import HTTPException
 
-from app.api.common import PreconditionFailed, PreconditionRequired
+from app.api.common import MalformedIfMatch, PreconditionFailed, PreconditionRequired
 from app.auth.context import Unauthenticated
 from app.auth.rules import Forbidden
 from app.problems import problem
@@ -114,6 +114,7 @@ def init_app(app: Flask) -> None:
     app.register_error_handler(
         PreconditionRequired, lambda e: problem(428, "if-match-required", "Precondition Required", str(e))
     )
+    app.register_error_handler(MalformedIfMatch, lambda e: problem(400, "malformed-header", "Bad Request", str(e)))
     app.register_error_handler(
         PreconditionFailed, lambda e: problem(412, "version-mismatch", "Precondition Failed", str(e))
     )

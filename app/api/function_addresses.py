@@ -9,7 +9,17 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 from sqlalchemy import select
 
-from app.api.common import PageArgs, Schema, etag, expected_version, page_schema, paginate, sort_field
+from app.api.common import (
+    PageArgs,
+    Schema,
+    etag,
+    expected_version,
+    identifier,
+    page_schema,
+    paginate,
+    sort_field,
+    text,
+)
 from app.auth import rules
 from app.auth.context import current_actor
 from app.extensions import current_database
@@ -17,7 +27,7 @@ from app.operations import function_addresses as operations
 from app.operations.function_addresses import FunctionAddressInput
 from app.registry.errors import NotFound
 from app.registry.models import DESCRIPTION_MAX, NAME_MAX, FunctionAddress, Organisation
-from app.registry.validation import get_or_not_found
+from app.registry.validation import KEYWORD_MAX, KEYWORDS_MAX, get_or_not_found
 
 blp = Blueprint(
     "function_addresses",
@@ -42,21 +52,19 @@ class FunctionAddressSchema(Schema):
 
 
 class FunctionAddressCreateSchema(Schema):
-    identifier = ma.fields.String(
-        required=True, metadata={"maxLength": 256, "example": "sdk:registrator:0203:exempel.se"}
-    )
-    name = ma.fields.String(required=True, metadata={"maxLength": NAME_MAX, "example": "Registrator"})
-    description = ma.fields.String(allow_none=True, load_default=None, metadata={"maxLength": DESCRIPTION_MAX})
+    identifier = identifier(required=True, metadata={"example": "sdk:registrator:0203:exempel.se"})
+    name = text(NAME_MAX, nonblank=True, required=True, metadata={"example": "Registrator"})
+    description = text(DESCRIPTION_MAX, nonblank=False, multiline=True, allow_none=True, load_default=None)
     categories = ma.fields.List(ma.fields.UUID(), load_default=list, metadata={"description": "code ids"})
-    keywords = ma.fields.List(ma.fields.String(metadata={"maxLength": 64}), load_default=list)
+    keywords = ma.fields.List(text(KEYWORD_MAX, nonblank=True), load_default=list, metadata={"maxItems": KEYWORDS_MAX})
 
 
 class FunctionAddressPatchSchema(Schema):
-    identifier = ma.fields.String(metadata={"maxLength": 256})
-    name = ma.fields.String(metadata={"maxLength": NAME_MAX})
-    description = ma.fields.String(allow_none=True, metadata={"maxLength": DESCRIPTION_MAX})
+    identifier = identifier()
+    name = text(NAME_MAX, nonblank=True)
+    description = text(DESCRIPTION_MAX, nonblank=False, multiline=True, allow_none=True)
     categories = ma.fields.List(ma.fields.UUID())
-    keywords = ma.fields.List(ma.fields.String(metadata={"maxLength": 64}))
+    keywords = ma.fields.List(text(KEYWORD_MAX, nonblank=True), metadata={"maxItems": KEYWORDS_MAX})
     organisation = ma.fields.UUID(metadata={"description": "move within the same participant organisation"})
     status = ma.fields.String(validate=ma.validate.OneOf(["active", "inactive"]))
 

@@ -9,7 +9,18 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 from sqlalchemy import or_, select
 
-from app.api.common import PageArgs, Schema, etag, expected_version, page_schema, paginate, sort_field
+from app.api.common import (
+    PageArgs,
+    RejectionSchema,
+    Schema,
+    etag,
+    expected_version,
+    identifier,
+    page_schema,
+    paginate,
+    sort_field,
+    text,
+)
 from app.auth import rules
 from app.auth.context import current_actor
 from app.extensions import current_database
@@ -18,6 +29,7 @@ from app.operations import organisations as operations
 from app.operations.organisations import OrganisationInput
 from app.registry.lifecycle import FederationStatus, Transition
 from app.registry.models import DESCRIPTION_MAX, NAME_MAX, Organisation
+from app.registry.text_rules import COUNTRY_CODES
 from app.registry.validation import get_or_not_found
 
 blp = Blueprint(
@@ -49,12 +61,9 @@ class OrganisationSchema(Schema):
     version = ma.fields.Integer(dump_only=True)
 
 
-_TEXT = {"maxLength": NAME_MAX}
-
-
 class OrganisationCreateSchema(Schema):
     type = ma.fields.String(required=True, metadata={"enum": ["o", "ou"], "example": "o"})
-    participant_identifier = ma.fields.String(
+    participant_identifier = identifier(
         data_key="participantIdentifier",
         allow_none=True,
         load_default=None,
@@ -63,11 +72,11 @@ class OrganisationCreateSchema(Schema):
     organisation_number = ma.fields.String(
         data_key="organisationNumber", allow_none=True, load_default=None, metadata={"example": "212000-0142"}
     )
-    name = ma.fields.String(required=True, metadata={**_TEXT, "example": "Exempelkommun"})
-    alternate_name = ma.fields.String(data_key="alternateName", allow_none=True, load_default=None, metadata=_TEXT)
-    description = ma.fields.String(allow_none=True, load_default=None, metadata={"maxLength": DESCRIPTION_MAX})
+    name = text(NAME_MAX, nonblank=True, required=True, metadata={"example": "Exempelkommun"})
+    alternate_name = text(NAME_MAX, nonblank=False, data_key="alternateName", allow_none=True, load_default=None)
+    description = text(DESCRIPTION_MAX, nonblank=False, multiline=True, allow_none=True, load_default=None)
     country_code = ma.fields.String(
-        data_key="countryCode", allow_none=True, load_default="SE", metadata={"example": "SE"}
+        data_key="countryCode", allow_none=True, load_default="SE", metadata={"enum": list(COUNTRY_CODES)}
     )
     parent = ma.fields.UUID(allow_none=True, load_default=None)
     ap_operator = ma.fields.UUID(data_key="apOperator", allow_none=True, load_default=None)
@@ -76,10 +85,10 @@ class OrganisationCreateSchema(Schema):
 class OrganisationPatchSchema(Schema):
     """Only the fields sent change. The participant identifier and the type cannot change."""
 
-    name = ma.fields.String(metadata=_TEXT)
-    alternateName = ma.fields.String(allow_none=True, metadata=_TEXT)
-    description = ma.fields.String(allow_none=True, metadata={"maxLength": DESCRIPTION_MAX})
-    countryCode = ma.fields.String(allow_none=True)
+    name = text(NAME_MAX, nonblank=True)
+    alternateName = text(NAME_MAX, nonblank=False, allow_none=True)
+    description = text(DESCRIPTION_MAX, nonblank=False, multiline=True, allow_none=True)
+    countryCode = ma.fields.String(allow_none=True, metadata={"enum": list(COUNTRY_CODES)})
     organisationNumber = ma.fields.String(allow_none=True)
     apOperator = ma.fields.UUID(allow_none=True)
     parent = ma.fields.UUID(allow_none=True)
@@ -99,7 +108,14 @@ class OrganisationFilterSchema(PageArgs):
 
 
 class TransitionSchema(Schema):
-    reason = ma.fields.String(allow_none=True, load_default=None, metadata={"maxLength": DESCRIPTION_MAX})
+    reason = text(
+        DESCRIPTION_MAX,
+        nonblank=False,
+        multiline=True,
+        allow_none=True,
+        load_default=None,
+        metadata={"description": "why (kept with the new status)"},
+    )
 
 
 OrganisationPage = page_schema(OrganisationSchema, "OrganisationPage")
@@ -222,7 +238,9 @@ class OrganisationItem(MethodView):
 
 
 def _transition_view(transition: Transition):
-    @blp.arguments(TransitionSchema)
+    rejection = transition == Transition.REJECT
+
+    @blp.arguments(RejectionSchema if rejection else TransitionSchema, required=rejection)
     @blp.response(200, OrganisationSchema)
     @blp.alt_response(409, response="CONFLICT", description="Not allowed from the current state")
     @blp.doc(summary=f"{transition.value.capitalize()} a participant (federation operator)")

@@ -9,7 +9,7 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 from sqlalchemy import select
 
-from app.api.common import Schema, etag, expected_version
+from app.api.common import Schema, etag, expected_version, identifier
 from app.api.pending_changes import PendingChangeSchema, pending_response
 from app.auth import rules
 from app.auth.context import current_actor
@@ -37,10 +37,8 @@ def _settings():
 
 class ServiceSchema(Schema):
     id = ma.fields.UUID(dump_only=True)
-    document_type = ma.fields.String(
-        data_key="documentType", required=True, metadata={"example": SDK_MESSAGE_DOCUMENT_TYPE}
-    )
-    process = ma.fields.String(
+    document_type = identifier(data_key="documentType", required=True, metadata={"example": SDK_MESSAGE_DOCUMENT_TYPE})
+    process = identifier(
         load_default="urn:fdc:digg.se:edelivery:process::bdx:noprocess",
         metadata={"example": "urn:fdc:digg.se:edelivery:process::bdx:noprocess"},
     )

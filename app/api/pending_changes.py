@@ -11,12 +11,17 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 from sqlalchemy import select
 
-from app.api.common import PageArgs, Schema, page_schema, paginate, sort_field
+from app.api.common import NoBodySchema, PageArgs, RejectionSchema, Schema, page_schema, paginate, sort_field
 from app.auth import rules
 from app.auth.context import current_actor
 from app.extensions import current_database
 from app.operations import approvals
-from app.registry.models import PENDING_CHANGE_KINDS, PENDING_CHANGE_STATUSES, Organisation, PendingChange
+from app.registry.models import (
+    PENDING_CHANGE_KINDS,
+    PENDING_CHANGE_STATUSES,
+    Organisation,
+    PendingChange,
+)
 from app.registry.validation import get_or_not_found
 
 blp = Blueprint(
@@ -45,10 +50,6 @@ class PendingFilterSchema(PageArgs):
     status = ma.fields.String(load_default="pending", validate=ma.validate.OneOf(list(PENDING_CHANGE_STATUSES)))
     organisation = ma.fields.UUID(load_default=None)
     sort = sort_field("createdAt")
-
-
-class DecisionSchema(Schema):
-    reason = ma.fields.String(allow_none=True, load_default=None)
 
 
 PendingPage = page_schema(PendingChangeSchema, "PendingChangePage")
@@ -98,7 +99,7 @@ class PendingChangeItem(MethodView):
 
 @blp.route("/<uuid:change_id>/approve")
 class ApprovePendingChange(MethodView):
-    @blp.arguments(DecisionSchema)
+    @blp.arguments(NoBodySchema, required=False)
     @blp.response(200, PendingChangeSchema)
     @blp.alt_response(409, response="CONFLICT", description="Already decided")
     @blp.doc(summary="Approve: the change is applied and published at once (federation operator)")
@@ -111,7 +112,7 @@ class ApprovePendingChange(MethodView):
 
 @blp.route("/<uuid:change_id>/reject")
 class RejectPendingChange(MethodView):
-    @blp.arguments(DecisionSchema)
+    @blp.arguments(RejectionSchema)
     @blp.response(200, PendingChangeSchema)
     @blp.alt_response(409, response="CONFLICT", description="Already decided")
     @blp.doc(summary="Reject with a reason: the publication stays as it was (federation operator)")

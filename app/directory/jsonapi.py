@@ -6,6 +6,7 @@ import base64
 import binascii
 import hashlib
 import json
+import re
 import struct
 import uuid
 from collections.abc import Mapping
@@ -19,13 +20,34 @@ DEFAULT_PAGE_SIZE = 100
 MAX_PAGE_SIZE = 1000
 #: The Swedish directory refuses these in any text (sdk-domain.md §4.1); we refuse them in parameters too.
 FORBIDDEN_CHARACTERS = "<>"
+_DIGITS = re.compile(r"[0-9]{1,9}")
+#: What a cursor is made of (base64url without padding); whether it is one this service gave out is
+#: a domain rule.
+CURSOR = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+
+#: An RFC 3339 date-time, in groups: the form ``filter[updatedSince]`` takes (and the document declares).
+DATE_TIME = (
+    r"([0-9]{4})-([0-9]{2})-([0-9]{2})[Tt ]([0-9]{2}):([0-9]{2}):([0-9]{2})(?:\.([0-9]{1,9}))?"
+    r"(?:([Zz])|([+-])([0-9]{2}):([0-9]{2}))"
+)
+
+
+def list_pattern(names: frozenset[str] | set[str]) -> str:
+    """A comma-separated list of ``names`` (empty items allowed), as the query parser reads it."""
+    word = "(?:" + "|".join(sorted(names)) + ")"
+    return f"^,*(?:{word}(?:,+{word})*)?,*$"
 
 
 class BadParameter(Exception):
-    def __init__(self, parameter: str, detail: str) -> None:
+    """A query parameter the directory refuses (400). ``declared``: the OpenAPI document states the rule;
+    otherwise it is one the document cannot state (combinations, cursors), marked ``code: domain-rule``."""
+
+    def __init__(self, parameter: str, detail: str, *, declared: bool = True) -> None:
         super().__init__(detail)
         self.parameter = parameter
         self.detail = detail
+        self.declared = declared
 
 
 @dataclass(frozen=True)
@@ -88,7 +110,7 @@ def parse_query(
                 raise BadParameter(name, f"unknown fields {', '.join(sorted(unknown))}")
             fields[kind] = wanted
         elif name == "page[size]" and collection:
-            if not value.isdigit() or not 1 <= int(value) <= MAX_PAGE_SIZE:
+            if not _DIGITS.fullmatch(value) or not 1 <= int(value) <= MAX_PAGE_SIZE:
                 raise BadParameter(name, f"must be a whole number from 1 to {MAX_PAGE_SIZE}")
             page_size = int(value)
         elif name == "page[after]" and collection:
@@ -103,10 +125,12 @@ def encode_cursor(raw: bytes) -> str:
 
 
 def decode_cursor(value: str) -> bytes:
+    if not CURSOR.fullmatch(value):
+        raise BadParameter("page[after]", CURSOR_HELP)
     try:
         return base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
     except (binascii.Error, ValueError):
-        raise BadParameter("page[after]", CURSOR_HELP) from None
+        raise BadParameter("page[after]", CURSOR_HELP, declared=False) from None
 
 
 CURSOR_HELP = "not a cursor this service gave out for this request (use links.next as it is)"
@@ -120,7 +144,7 @@ def keyset_after(raw: bytes | None) -> uuid.UUID | None:
     if raw is None:
         return None
     if len(raw) != 16:
-        raise BadParameter("page[after]", CURSOR_HELP)
+        raise BadParameter("page[after]", CURSOR_HELP, declared=False)
     return uuid.UUID(bytes=raw)
 
 
@@ -132,7 +156,7 @@ def change_after(raw: bytes | None) -> tuple[int, uuid.UUID] | None:
     if raw is None:
         return None
     if len(raw) != 24:
-        raise BadParameter("page[after]", CURSOR_HELP)
+        raise BadParameter("page[after]", CURSOR_HELP, declared=False)
     return struct.unpack(">q", raw[:8])[0], uuid.UUID(bytes=raw[8:])
 
 
@@ -173,9 +197,25 @@ def respond(request: Request, document: dict[str, Any], status: int = 200) -> Re
     return Response(body, status=status, content_type=MEDIA_TYPE, headers=headers)
 
 
-def error(status: int, title: str, detail: str, *, parameter: str | None = None) -> Response:
+#: ``code`` of an error whose rule the OpenAPI document cannot state (a combination, a stale cursor).
+DOMAIN_RULE = "domain-rule"
+
+
+def error(
+    status: int,
+    title: str,
+    detail: str,
+    *,
+    parameter: str | None = None,
+    code: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> Response:
     item: dict[str, Any] = {"status": str(status), "title": title, "detail": detail}
+    if code is not None:
+        item["code"] = code
     if parameter is not None:
         item["source"] = {"parameter": parameter}
     body = json.dumps({"errors": [item]}, ensure_ascii=False)
-    return Response(body, status=status, content_type=MEDIA_TYPE, headers={"Cache-Control": "no-store"})
+    return Response(
+        body, status=status, content_type=MEDIA_TYPE, headers={"Cache-Control": "no-store", **(headers or {})}
+    )

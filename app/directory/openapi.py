@@ -46,15 +46,25 @@ def _parameter(name: str, description: str, *, schema: dict | None = None) -> di
     }
 
 
+#: What every filter value is: 1 to 256 characters, not only whitespace, no ``<`` or ``>``.
+_FILTER_VALUE = {"type": "string", "minLength": 1, "maxLength": 256, "pattern": r"^[^<>]*\S[^<>]*$"}
+#: Filters that name a resource by its id.
+_UUID_FILTERS = {"organization", "parent"}
+_UUID_VALUE = {"type": "string", "format": "uuid"}
+
+
 def _collection_parameters(kind: str) -> list[dict[str, Any]]:
-    parameters = [_parameter(f"filter[{name}]", text) for name, text in _FILTERS[kind].items()]
+    parameters = [
+        _parameter(f"filter[{name}]", text, schema=_UUID_VALUE if name in _UUID_FILTERS else _FILTER_VALUE)
+        for name, text in _FILTERS[kind].items()
+    ]
     parameters.append(
         _parameter(
             "filter[updatedSince]",
             "change feed: every change at or after this ISO 8601 time (with a zone), in change order; removed "
             "resources come as `{type, id, meta: {removed: true}}`; the last page has `meta.resume` for the next "
             "sync. Cannot be combined with other filters or `q`.",
-            schema={"type": "string", "format": "date-time"},
+            schema={**_FILTER_VALUE, "format": "date-time", "pattern": f"^{jsonapi.DATE_TIME}$"},
         )
     )
     if kind in _SEARCHABLE:
@@ -64,7 +74,7 @@ def _collection_parameters(kind: str) -> list[dict[str, Any]]:
                 "free-text search (also `filter[q]`): every word must match in a name, other name, keyword, "
                 "category or description; Swedish stems; the last word also as a prefix; misspelt words are "
                 f"corrected (see `meta.search.corrections`); best first; at most {search.MAX_RESULTS} results.",
-                schema={"type": "string", "maxLength": MAX_QUERY_LENGTH},
+                schema={"type": "string", "maxLength": MAX_QUERY_LENGTH, "pattern": r"^[^<>]*\S[^<>]*$"},
             )
         )
     parameters += [
@@ -73,17 +83,32 @@ def _collection_parameters(kind: str) -> list[dict[str, Any]]:
             f"resources per page (default {jsonapi.DEFAULT_PAGE_SIZE})",
             schema={"type": "integer", "minimum": 1, "maximum": jsonapi.MAX_PAGE_SIZE},
         ),
-        _parameter("page[after]", "opaque cursor: follow `links.next` as it is"),
+        _parameter(
+            "page[after]",
+            "opaque cursor: follow `links.next` as it is (one that is not is refused with `code: domain-rule`)",
+            schema={"type": "string", "pattern": f"^{jsonapi.CURSOR.pattern}$"},
+        ),
     ]
     return parameters + _common_parameters(kind)
 
 
 def _common_parameters(kind: str) -> list[dict[str, Any]]:
     parameters = [
-        _parameter(f"fields[{name}]", f"sparse fieldset: {', '.join(sorted(fields))}") for name, fields in TYPES.items()
+        _parameter(
+            f"fields[{name}]",
+            f"sparse fieldset: {', '.join(sorted(fields))}",
+            schema={"type": "string", "pattern": jsonapi.list_pattern(fields)},
+        )
+        for name, fields in TYPES.items()
     ]
     if kind != "codesystems":
-        parameters.append(_parameter("include", "`parent`: the parent organisations in `included`"))
+        parameters.append(
+            _parameter(
+                "include",
+                "`parent`: the parent organisations in `included`",
+                schema={"type": "string", "pattern": jsonapi.list_pattern({"parent"})},
+            )
+        )
     return parameters
 
 

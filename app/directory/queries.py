@@ -11,6 +11,7 @@ repeats or skips a row that existed throughout the walk.
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import datetime
 
@@ -109,8 +110,13 @@ def changes(
     return rows[:size], len(rows) > size
 
 
+_CANONICAL_UUID = re.compile(r"[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}")
+
+
 def filter_uuid(filters: dict[str, str], name: str) -> uuid.UUID:
-    key = _uuid_or_none(filters[name])
+    """A filter naming a resource: the canonical 8-4-4-4-12 form only (what ``format: uuid`` means)."""
+    value = filters[name]
+    key = _uuid_or_none(value) if _CANONICAL_UUID.fullmatch(value) else None
     if key is None:
         raise BadParameter(f"filter[{name}]", "must be the id of a resource (a UUID)")
     return key

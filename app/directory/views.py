@@ -6,8 +6,9 @@ Attribute names follow the Swedish directory (sdk-domain.md §4.1): ``participan
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
@@ -109,14 +110,16 @@ def _search_page(session, kind: str, spec: Collection, query: Query, document: d
     unsupported = set(query.filters) - spec.search_filters
     if unsupported:
         name = f"filter[{sorted(unsupported)[0]}]"
-        raise BadParameter(name, f"cannot be combined with q; with q: {', '.join(sorted(spec.search_filters))}")
+        raise BadParameter(
+            name, f"cannot be combined with q; with q: {', '.join(sorted(spec.search_filters))}", declared=False
+        )
     offset = jsonapi.offset_after(query.after)
     size = min(query.page_size, max(search.MAX_RESULTS - offset, 0))
     conditions = queries.conditions(kind, query.filters)
     try:
         found = search.search(session, kind, query.text or "", conditions, offset=offset, size=size)
     except text.QueryError as error:
-        raise BadParameter("q", str(error)) from None
+        raise BadParameter("q", str(error), declared=False) from None
     document["data"] = [_render(entry, query) for entry in found.entries]
     corrections = {term.word: list(term.alternatives) for term in found.terms if term.alternatives}
     document["meta"]["search"] = {"words": [term.word for term in found.terms], "corrections": corrections}
@@ -132,7 +135,9 @@ def _changes_page(session, kind: str, query: Query, document: dict) -> set:
     """
     others = set(query.filters) - {UPDATED_SINCE}
     if others:
-        raise BadParameter(f"filter[{sorted(others)[0]}]", "cannot be combined with filter[updatedSince]")
+        raise BadParameter(
+            f"filter[{sorted(others)[0]}]", "cannot be combined with filter[updatedSince]", declared=False
+        )
     since = _timestamp(query.filters[UPDATED_SINCE])
     after = jsonapi.change_after(query.after)
     entries, more = queries.changes(session, kind, since, query.page_size, after)
@@ -152,16 +157,35 @@ def _changes_page(session, kind: str, query: Query, document: dict) -> set:
     return {e.parent_id for e in entries if not e.removed}
 
 
+_RFC3339 = re.compile(jsonapi.DATE_TIME)
+
+
 def _timestamp(value: str) -> datetime:
+    """An RFC 3339 date-time (as the document declares) in UTC; moments beyond Python's calendar (year 0,
+    or 0001-01-01 in a zone east of UTC) are clamped to its ends, which is what they mean for a feed."""
+    name = f"filter[{UPDATED_SINCE}]"
+    match = _RFC3339.fullmatch(value)
+    if match is None:
+        raise BadParameter(name, "must be an RFC 3339 date and time with a zone, e.g. 2026-01-31T12:00:00Z")
+    year, month, day, hour, minute, second = (int(part) for part in match.groups()[:6])
+    fraction, zulu, sign, zone_hours, zone_minutes = match.groups()[6:]
     try:
-        moment = datetime.fromisoformat(value)
+        microseconds = int((fraction or "0")[:6].ljust(6, "0"))
+        local = datetime(max(year, 1), month, day, hour, minute, min(second, 59), microseconds, tzinfo=UTC)
+        offset = timedelta(0) if zulu else timedelta(hours=int(zone_hours), minutes=int(zone_minutes))
+        if offset >= timedelta(hours=24):
+            raise ValueError("offset")
     except ValueError:
         raise BadParameter(
-            f"filter[{UPDATED_SINCE}]", "must be an ISO 8601 date and time, e.g. 2026-01-31T12:00:00Z"
+            name, "is not a date and time that exists (a month, day, hour or zone out of range)"
         ) from None
-    if moment.tzinfo is None:
-        raise BadParameter(f"filter[{UPDATED_SINCE}]", "must carry a time zone (Z or +01:00)")
-    return moment.astimezone(UTC)
+    offset = -offset if sign == "-" else offset
+    earliest, latest = datetime.min.replace(tzinfo=UTC), datetime.max.replace(tzinfo=UTC)
+    if local - earliest < offset:
+        return earliest
+    if latest - local < -offset:
+        return latest
+    return local - offset
 
 
 @blp.get("/<kind>/<ident>")
@@ -185,7 +209,7 @@ def single(kind: str, ident: str) -> Response:
 @blp.route("/<path:rest>", methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"])
 def unknown(rest: str) -> Response:
     if request.method not in ("GET", "HEAD"):
-        return jsonapi.error(405, "Method Not Allowed", "the directory is read-only")
+        return jsonapi.error(405, "Method Not Allowed", "the directory is read-only", headers={"Allow": ALLOW})
     if rest == "":
         document = {"links": {kind: f"{PREFIX}/{kind}" for kind in COLLECTIONS}, "jsonapi": {"version": "1.1"}}
         return jsonapi.respond(request, document)
@@ -194,12 +218,30 @@ def unknown(rest: str) -> Response:
 
 @blp.errorhandler(BadParameter)
 def bad_parameter(error: BadParameter) -> Response:
-    return jsonapi.error(400, "Bad Request", f"{error.parameter}: {error.detail}", parameter=error.parameter)
+    return jsonapi.error(
+        400,
+        "Bad Request",
+        f"{error.parameter}: {error.detail}",
+        parameter=error.parameter,
+        code=None if error.declared else jsonapi.DOMAIN_RULE,
+    )
 
 
 @blp.errorhandler(HTTPException)
 def http_error(error: HTTPException) -> Response:
     return jsonapi.error(error.code or 500, error.name, error.description or error.name)
+
+
+#: What the directory answers to, everywhere (it is read-only).
+ALLOW = "GET, HEAD, OPTIONS"
+
+
+@blp.before_request
+def answer_options() -> Response | None:
+    """OPTIONS names only what the directory serves (Flask's own answer would list the catch-all's methods)."""
+    if request.method != "OPTIONS":
+        return None
+    return Response(status=204, headers={"Allow": ALLOW, "Cache-Control": "no-store"})
 
 
 @blp.before_request

@@ -67,7 +67,13 @@ def find_by_participant(session: Session, participant: ParticipantId) -> Organis
 
 
 def _organisation_number(check: Checker, value: Any, *, required: bool) -> str | None:
-    return check.identifier("organisationNumber", value, normalise_organisation_number, required=required)
+    return check.identifier(
+        "organisationNumber",
+        value,
+        normalise_organisation_number,
+        required=required,
+        required_because="for an organisation of type o",
+    )
 
 
 def _parent(session: Session, check: Checker, value: Any) -> Organisation | None:
@@ -110,7 +116,10 @@ def create_organisation(
     participant = None
     if is_participant:
         participant = check.identifier(
-            "participantIdentifier", data.participant_identifier, lambda v: ParticipantId.parse(v, policy)
+            "participantIdentifier",
+            data.participant_identifier,
+            lambda v: ParticipantId.parse(v, policy),
+            required_because="for an organisation of type o",
         )
         if data.parent is not None:
             check.fail("parent", "an organisation of type o has no parent")

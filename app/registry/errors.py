@@ -19,16 +19,26 @@ class RegistryError(Exception):
 class FieldError:
     field: str
     reason: str
+    #: A rule the OpenAPI document states (type, presence, length, characters, enum): a client that
+    #: follows the document never breaks it. Other rules (check digits, references to stored
+    #: resources, certificate contents, the lifecycle) are the domain's and need the stored state.
+    declared: bool = False
 
 
 class ValidationFailed(RegistryError):
-    """The input breaks a rule; ``errors`` names each field and the reason."""
+    """The input breaks a rule; ``errors`` names each field and the reason.
 
-    kind = "validation"
+    Its problem type is ``validation`` when a rule the OpenAPI document declares is broken, and
+    ``domain-rule`` when the input is as documented but the domain refuses it.
+    """
 
     def __init__(self, errors: list[FieldError] | FieldError) -> None:
         self.errors = [errors] if isinstance(errors, FieldError) else list(errors)
         super().__init__("; ".join(f"{e.field}: {e.reason}" for e in self.errors))
+
+    @property
+    def kind(self) -> str:  # type: ignore[override]
+        return "validation" if any(error.declared for error in self.errors) else "domain-rule"
 
 
 class NotFound(RegistryError):

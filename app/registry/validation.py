@@ -5,7 +5,6 @@ Field names are the public (camelCase) names clients send, so errors point at wh
 
 from __future__ import annotations
 
-import re
 import uuid
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
@@ -13,14 +12,14 @@ from typing import Any, TypeVar
 from sqlalchemy.orm import Session
 
 from app.identifiers import IdentifierError
+from app.registry import text_rules
 from app.registry.errors import FieldError, NotFound, ValidationFailed, VersionMismatch
 
 T = TypeVar("T")
 
-# The SDK address book API rejects '<' and '>' in text; control characters have no place in names either.
-_FORBIDDEN_IN_TEXT = re.compile(r"[<>\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-_FORBIDDEN_IN_LINE = re.compile(r"[<>\x00-\x1f\x7f]")
-_COUNTRY_CODE = re.compile(r"[A-Z]{2}")
+#: A function address holds at most this many keywords, each at most this long.
+KEYWORDS_MAX = 50
+KEYWORD_MAX = 64
 
 
 class Checker:
@@ -30,7 +29,12 @@ class Checker:
         self.errors: list[FieldError] = []
 
     def fail(self, field: str, reason: str) -> None:
+        """A domain rule is broken (the OpenAPI document cannot state it)."""
         self.errors.append(FieldError(field, reason))
+
+    def fail_declared(self, field: str, reason: str) -> None:
+        """A rule the OpenAPI document declares is broken."""
+        self.errors.append(FieldError(field, reason, declared=True))
 
     def done(self) -> None:
         if self.errors:
@@ -39,38 +43,50 @@ class Checker:
     def text(
         self, field: str, value: Any, *, maximum: int, required: bool = False, multiline: bool = False
     ) -> str | None:
+        """The text rule of :mod:`app.registry.text_rules`: the stripped value, or ``None`` when absent."""
         if value is None or (isinstance(value, str) and not value.strip()):
             if required:
-                self.fail(field, "is required")
+                self.fail_declared(field, "is required")
             return None
         if not isinstance(value, str):
-            self.fail(field, "must be text")
+            self.fail_declared(field, "must be text")
+            return None
+        if len(value) > maximum:
+            self.fail_declared(field, f"must be at most {maximum} characters (got {len(value)})")
             return None
         value = value.strip()
-        if len(value) > maximum:
-            self.fail(field, f"must be at most {maximum} characters (got {len(value)})")
-            return None
-        pattern = _FORBIDDEN_IN_TEXT if multiline else _FORBIDDEN_IN_LINE
-        if pattern.search(value):
-            self.fail(field, "must not contain '<', '>' or control characters")
+        bad = text_rules.first_forbidden_character(value, multiline=multiline)
+        if bad is not None:
+            allowed = "" if not multiline else " (tab and line breaks are fine)"
+            reason = (
+                f"must not contain {text_rules.describe(bad)}: no '<', '>', control, format or invisible characters"
+            )
+            fail = self.fail_declared if text_rules.declared(bad) else self.fail
+            fail(field, reason + allowed)
             return None
         return value
 
     def country_code(self, field: str, value: Any) -> str | None:
         if value is None:
             return None
-        if not isinstance(value, str) or not _COUNTRY_CODE.fullmatch(value.strip().upper()):
-            self.fail(field, "must be an ISO 3166 alpha-2 country code such as SE")
+        if not isinstance(value, str) or not text_rules.is_country_code(value):
+            self.fail_declared(field, "must be an ISO 3166-1 alpha-2 country code in capitals, such as SE")
             return None
-        return value.strip().upper()
+        return value
 
-    def identifier(self, field: str, value: Any, parse: Callable[[str], T], *, required: bool = True) -> T | None:
+    def identifier(
+        self, field: str, value: Any, parse: Callable[[str], T], *, required: bool = True, required_because: str = ""
+    ) -> T | None:
+        """``parse(value)``; a parse error is a domain rule. ``required_because``: the field is required only
+        in some cases (the document cannot state which), e.g. "for an organisation of type o"."""
         if value is None or (isinstance(value, str) and not value.strip()):
-            if required:
-                self.fail(field, "is required")
+            if required and required_because:
+                self.fail(field, f"is required {required_because}")
+            elif required:
+                self.fail_declared(field, "is required")
             return None
         if not isinstance(value, str):
-            self.fail(field, "must be text")
+            self.fail_declared(field, "must be text")
             return None
         try:
             return parse(value)
@@ -78,14 +94,16 @@ class Checker:
             self.fail(field, str(error))
             return None
 
-    def keywords(self, field: str, values: Any, *, maximum_count: int = 50, maximum: int = 64) -> list[str]:
+    def keywords(
+        self, field: str, values: Any, *, maximum_count: int = KEYWORDS_MAX, maximum: int = KEYWORD_MAX
+    ) -> list[str]:
         if values is None:
             return []
         if not isinstance(values, list | tuple):
-            self.fail(field, "must be a list of words")
+            self.fail_declared(field, "must be a list of words")
             return []
         if len(values) > maximum_count:
-            self.fail(field, f"must hold at most {maximum_count} keywords")
+            self.fail_declared(field, f"must hold at most {maximum_count} keywords")
             return []
         cleaned: list[str] = []
         for index, value in enumerate(values):
@@ -97,14 +115,14 @@ class Checker:
     def uuid(self, field: str, value: Any, *, required: bool = False) -> uuid.UUID | None:
         if value is None:
             if required:
-                self.fail(field, "is required")
+                self.fail_declared(field, "is required")
             return None
         if isinstance(value, uuid.UUID):
             return value
         try:
             return uuid.UUID(str(value))
         except ValueError:
-            self.fail(field, "must be a UUID")
+            self.fail_declared(field, "must be a UUID")
             return None
 
 
