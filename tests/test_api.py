@@ -381,7 +381,11 @@ def test_tokens_are_shown_once_and_revocation_takes_effect(api):
     assert token not in listed
     headers = {"Authorization": f"Bearer {token}"}
     assert api.client.get("/api/v1/organisations", headers=headers).status_code == 200
-    assert api("DELETE", created.headers["Location"]).status_code == 204
+    problem(api("DELETE", created.headers["Location"]), 428)  # like every DELETE: If-Match
+    problem(api("DELETE", created.headers["Location"], headers={"If-Match": "1"}), 400)  # not an ETag
+    problem(api("DELETE", created.headers["Location"], headers={"If-Match": '"2"'}), 412)
+    assert created.get_json()["version"] == 1
+    assert api("DELETE", created.headers["Location"], headers={"If-Match": '"1"'}).status_code == 204
     problem(api.client.get("/api/v1/organisations", headers=headers), 401)
     problem(api("POST", "/api/v1/tokens", json={"name": "x", "role": "org_admin"}), 422)
 
