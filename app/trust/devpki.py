@@ -218,6 +218,12 @@ def _ensure_leaf(
     _write_certificate(pair.certificate, certificate)
 
 
+def issue_ca(target: KeyPair, common_name: str) -> KeyPair:
+    """A further development CA (a new trust anchor to add, in tests and examples)."""
+    _ensure_ca(target, common_name)
+    return target
+
+
 def issue_leaf(
     issuer: KeyPair,
     target: KeyPair,

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import pytest
 
 from tests.conftest import fresh_postgres_database
-from tests.served.service import Served
+from tests.served.service import Served, running
 
 
 @dataclass
@@ -23,20 +23,10 @@ class Federation:
 def served(request, tmp_path_factory) -> Iterator[Served]:
     folder = tmp_path_factory.mktemp(f"served-{request.param}")
     if request.param == "sqlite":
-        yield from _serve(folder, f"sqlite:///{folder / 'sdk.sqlite3'}")
+        yield from running(Served(folder, f"sqlite:///{folder / 'sdk.sqlite3'}"))
     else:
         with fresh_postgres_database() as url:
-            yield from _serve(folder, url)
-
-
-def _serve(folder, database_url: str) -> Iterator[Served]:
-    service = Served(folder, database_url)
-    service.prepare()
-    service.start()
-    try:
-        yield service
-    finally:
-        service.stop()
+            yield from running(Served(folder, url))
 
 
 @pytest.fixture(scope="session")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -143,6 +144,16 @@ class Served:
         found = self.http("GET", "/api/v1/organisations", token, params={"participantIdentifier": participant})
         [item] = found.json()["items"]
         return item["id"]
+
+
+def running(service: Served) -> Iterator[Served]:
+    """Prepared as ``make run`` prepares it, started, and stopped when the caller is done."""
+    service.prepare()
+    service.start()
+    try:
+        yield service
+    finally:
+        service.stop()
 
 
 def parse_problem(response: requests.Response) -> dict:

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import subprocess
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
+from app.trust.devpki import KeyPair, issue_ca
 from tests.conftest import require_program
 from tests.processes import EXECUTABLE
 from tests.served.documented import ROOT, Block, command_blocks, console_examples, documents, matches
@@ -110,37 +110,5 @@ def test_the_console_examples(served, tmp_path):
 
 def _files_the_docs_name(folder: Path) -> None:
     """``new-ap-ca.pem`` (operator.md): a new CA certificate the operator adds as a trust anchor."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"Ny AP CA {folder.name}")])
-    now = datetime.now(UTC)
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - timedelta(minutes=1))
-        .not_valid_after(now + timedelta(days=365))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=False,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=True,
-                crl_sign=True,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
-        .sign(key, hashes.SHA256())
-    )
-    (folder / "new-ap-ca.pem").write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    target = KeyPair(folder / "new-ap-ca.key", folder / "new-ap-ca.pem")
+    issue_ca(target, f"Ny AP CA {folder.name}")

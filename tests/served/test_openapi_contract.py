@@ -20,7 +20,7 @@ import pytest
 
 from tests.conftest import fresh_postgres_database
 from tests.served.documented import ROOT
-from tests.served.service import Served
+from tests.served.service import Served, running
 
 EXAMPLES = 15
 HERE = Path(__file__).parent
@@ -32,20 +32,10 @@ def fuzzed(request, tmp_path_factory) -> Iterator[Served]:
     # The fuzzer sends thousands of directory requests from one address: no rate limit here.
     extra = {"SDK_DIRECTORY_RATE_LIMIT": "0"}
     if request.param == "sqlite":
-        service = Served(folder, f"sqlite:///{folder / 'sdk.sqlite3'}", extra=extra)
-        yield from _running(service)
+        yield from running(Served(folder, f"sqlite:///{folder / 'sdk.sqlite3'}", extra=extra))
     else:
         with fresh_postgres_database() as url:
-            yield from _running(Served(folder, url, extra=extra))
-
-
-def _running(service: Served) -> Iterator[Served]:
-    service.prepare()
-    service.start()
-    try:
-        yield service
-    finally:
-        service.stop()
+            yield from running(Served(folder, url, extra=extra))
 
 
 def _token(service: Served, role: str) -> str:
