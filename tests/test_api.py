@@ -448,3 +448,23 @@ def test_an_action_needs_no_body_but_a_body_must_be_json(api):
     problem(broken, 400)
     assert problem(api("POST", f"/api/v1/organisations/{ident}/reject"), 422)["errors"][0]["field"] == "reason"
     assert api("GET", f"/api/v1/organisations/{ident}").get_json()["federationStatus"] == "approved"
+
+
+def test_a_sub_organisation_cannot_be_moved_under_another_tenant(api):
+    """The write is checked against the target it points to, not only the resource it changes."""
+    kommun, region = api.ids["0203:exempelkommun.se"], api.ids["0203:regionexempel.se"]
+    unit = api("POST", "/api/v1/organisations", "kommun", json={"type": "ou", "name": "Enhet", "parent": str(kommun)})
+    assert unit.status_code == 201, unit.get_data(as_text=True)
+    ident = unit.get_json()["id"]
+    address = {"identifier": "sdk:enhet:0203:exempelkommun.se", "name": "Enhetens brevlåda"}
+    assert api("POST", f"/api/v1/organisations/{ident}/function-addresses", "kommun", json=address).status_code == 201
+    move = {"parent": str(region)}
+    refused = api("PATCH", f"/api/v1/organisations/{ident}", "kommun", json=move, headers={"If-Match": "*"})
+    assert "outside your scope" in problem(refused, 403)["detail"]
+    for who in ("ap", "region"):
+        problem(api("PATCH", f"/api/v1/organisations/{ident}", who, json=move, headers={"If-Match": "*"}), 403)
+    create_under_other = {"type": "ou", "name": "Smuggel", "parent": str(region)}
+    problem(api("POST", "/api/v1/organisations", "kommun", json=create_under_other), 403)
+    assert api("GET", f"/api/v1/organisations/{ident}").get_json()["parent"] == str(kommun)
+    moved = api("PATCH", f"/api/v1/organisations/{ident}", json=move, headers={"If-Match": "*"})  # the operator may
+    assert moved.status_code == 200 and moved.get_json()["parent"] == str(region)

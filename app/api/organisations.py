@@ -186,7 +186,7 @@ class Organisations(MethodView):
         with current_database().writer() as session:
             if data["type"] == "ou":
                 parent = get_or_not_found(session, Organisation, data["parent"], "parent organisation")
-                rules.require_directory_write(actor, parent)
+                rules.require_parent(actor, parent)
             else:
                 if actor.role == rules.AP_OPERATOR and data["ap_operator"] is None:
                     data["ap_operator"] = actor.scope_id
@@ -221,6 +221,9 @@ class OrganisationItem(MethodView):
             rules.require_directory_write(actor, organisation)
             if "apOperator" in changes:
                 rules.require_operator(actor)
+            parent = session.get(Organisation, changes["parent"]) if changes.get("parent") else None
+            if parent is not None:  # an unknown parent is the use case's 422
+                rules.require_parent(actor, parent)
             organisation = operations.update_organisation(
                 session, actor, organisation.id, changes, expected_version=version
             )

@@ -92,6 +92,14 @@ def require_directory_write(actor: Actor, organisation: Organisation) -> None:
     _deny("only the organisation's admin or the federation operator may change its directory data")
 
 
+def require_parent(actor: Actor, parent: Organisation) -> None:
+    """A write that puts something under ``parent`` (a new ``ou``, an ``ou`` moved): the caller must be
+    allowed to change ``parent``'s directory data too, not only the thing it moves."""
+    if actor.role == OPERATOR or administers(actor, parent):
+        return
+    _deny("the new parent organisation is outside your scope")
+
+
 def require_smp_write(actor: Actor, organisation: Organisation) -> None:
     """SMP data: services and participant certificates."""
     if actor.role == OPERATOR or serves(actor, organisation):
