@@ -18,7 +18,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     """
     from flask import Flask
 
-    from app import api, cli, health, metrics, requestlog
+    from app import api, cli, health, limits, metrics, requestlog
     from app.directory import views as directory_views
     from app.extensions import Database
     from app.publishing import views as smp_views
@@ -32,6 +32,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     database = database or Database(settings.database_url)
     database.init_app(app)
     requestlog.init_app(app)
+    limits.init_app(app, settings)
     health.init_app(app)
     metrics.init_app(app)
     api.init_app(app)

@@ -102,6 +102,8 @@ class Settings:
     directory_rate_limit: int = 600
     #: Reverse proxies in front that append to X-Forwarded-For/-Proto/-Host (0: trust none of them).
     proxy_hops: int = 0
+    max_request_bytes: int = 1_048_576
+    max_import_bytes: int = 134_217_728
     #: Signs the web console's session cookies; None: a random key kept in the instance folder (development).
     secret_key: str | None = None
     #: Failed logins in a row that lock an account, and for how long.
@@ -237,6 +239,8 @@ class _Reader:
             "publish_processes": self.get("SDK_PUBLISH_PROCESSES", _integer(0, 256), 0),
             "directory_rate_limit": self.get("SDK_DIRECTORY_RATE_LIMIT", _integer(0, 1_000_000), 600),
             "proxy_hops": self.get("SDK_PROXY_HOPS", _integer(0, 10), 0),
+            "max_request_bytes": self.get("SDK_MAX_REQUEST_BYTES", _integer(1024, 1 << 30), 1_048_576),
+            "max_import_bytes": self.get("SDK_MAX_IMPORT_BYTES", _integer(1024, 1 << 34), 134_217_728),
             "secret_key": self.get("SDK_SECRET_KEY", _secret, None),
             "login_lockout_attempts": self.get("SDK_LOGIN_LOCKOUT_ATTEMPTS", _integer(1, 100), 5),
             "login_lockout_minutes": self.get("SDK_LOGIN_LOCKOUT_MINUTES", _integer(1, 10_080), 15),
@@ -332,6 +336,8 @@ _KNOWN = {
     "SDK_PUBLISH_PROCESSES",
     "SDK_DIRECTORY_RATE_LIMIT",
     "SDK_PROXY_HOPS",
+    "SDK_MAX_REQUEST_BYTES",
+    "SDK_MAX_IMPORT_BYTES",
     "SDK_SECRET_KEY",
     "SDK_LOGIN_LOCKOUT_ATTEMPTS",
     "SDK_LOGIN_LOCKOUT_MINUTES",

@@ -131,3 +131,27 @@ def test_only_directory_writers_import_and_readers_export(api):
     problem(api("POST", _url(api, "import"), "ap", json=[]), 403)
     assert api("GET", _url(api, "export"), "ap").status_code == 200
     problem(api("GET", _url(api, "export"), "region"), 403)
+
+
+def test_csv_exports_cannot_run_formulas_in_a_spreadsheet_and_import_back_unchanged(api):
+    import csv
+    import io
+
+    kommun, region = api.ids["0203:exempelkommun.se"], api.ids["0203:regionexempel.se"]
+    names = ['=HYPERLINK("http://x")', "+46 växel", "-Registrator", "@SUM(A1)"]
+    rows = [{"identifier": f"sdk:formel{n}:0203:exempelkommun.se", "name": name} for n, name in enumerate(names)]
+    imports = "/api/v1/organisations/{}/function-addresses/import?dryRun=false"
+    assert api("POST", imports.format(kommun), json=rows, who="kommun").status_code == 200
+    exported = api("GET", f"/api/v1/organisations/{kommun}/function-addresses/export?format=csv").get_data(as_text=True)
+    table = [row for row in csv.DictReader(io.StringIO(exported)) if "formel" in row["identifier"]]
+    assert sorted(row["name"] for row in table) == sorted("'" + name for name in names)
+    # Imported again (as a copy into another organisation), the names are what they were.
+    copy = io.StringIO()
+    writer = csv.writer(copy)
+    writer.writerow(["identifier", "name", "description", "categories", "keywords"])
+    for row in table:
+        writer.writerow([row["identifier"].replace("exempelkommun", "regionexempel"), row["name"], "", "", ""])
+    back = api("POST", imports.format(region), data=copy.getvalue().encode(), content_type="text/csv", who="region")
+    assert back.status_code == 200, back.get_data(as_text=True)
+    copied = api("GET", f"/api/v1/organisations/{region}/function-addresses/export?format=json").get_json()
+    assert sorted(row["name"] for row in copied if "formel" in row["identifier"]) == sorted(names)

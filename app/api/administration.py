@@ -6,11 +6,10 @@ import uuid
 
 import marshmallow as ma
 from flask.views import MethodView
-from flask_smorest import Blueprint
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
-from app.api.common import PageArgs, Schema, etag, expected_version, page_schema, paginate, sort_field, text
+from app.api.common import Blueprint, PageArgs, Schema, etag, expected_version, page_schema, paginate, sort_field, text
 from app.audit.reading import readable_events
 from app.auth import rules
 from app.auth.context import current_actor

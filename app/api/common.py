@@ -2,17 +2,41 @@
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from typing import Any
 
+import flask_smorest
 import marshmallow as ma
 from flask import request
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
+from webargs.flaskparser import FlaskParser
 
 from app.registry import text_rules
 from app.registry.models import DESCRIPTION_MAX
+
+
+class _BodyParser(FlaskParser):
+    """webargs' parser, with every body JSON cannot hold as a 400 (not only syntax errors): nesting deeper
+    than the interpreter recurses, integers of more digits than Python converts."""
+
+    def _raw_load_json(self, req):
+        try:
+            return super()._raw_load_json(req)
+        except json.JSONDecodeError:
+            raise
+        except RecursionError:
+            raise json.JSONDecodeError("nested too deeply", doc="(body)", pos=0) from None
+        except ValueError as error:  # e.g. "Exceeds the limit (4300 digits) for integer string conversion"
+            raise json.JSONDecodeError(str(error), doc="(body)", pos=0) from None
+
+
+class Blueprint(flask_smorest.Blueprint):
+    """The management API's blueprints: flask-smorest's, with the body parser above."""
+
+    ARGUMENTS_PARSER = _BodyParser()
 
 
 class Schema(ma.Schema):

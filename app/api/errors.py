@@ -53,6 +53,7 @@ _titles = {
     405: "Method Not Allowed",
     409: "Conflict",
     412: "Precondition Failed",
+    413: "Content Too Large",
     415: "Unsupported Media Type",
     422: "Unprocessable Content",
     428: "Precondition Required",
@@ -94,7 +95,9 @@ def http_error(error: HTTPException) -> Response:
         detail = "; ".join(f"{e['field']}: {e['reason']}" for e in errors)
         return problem(422, "validation", "Unprocessable Content", detail, errors=errors)
     headers = {"Allow": ", ".join(error.valid_methods)} if getattr(error, "valid_methods", None) else None
-    kind = {404: "not-found", 405: "method-not-allowed", 415: "unsupported-media-type"}.get(status, "http-error")
+    kind = {404: "not-found", 405: "method-not-allowed", 413: "too-large", 415: "unsupported-media-type"}.get(
+        status, "http-error"
+    )
     return problem(status, kind, _titles.get(status, error.name), error.description, headers=headers)
 
 

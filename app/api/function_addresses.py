@@ -6,10 +6,10 @@ import uuid
 
 import marshmallow as ma
 from flask.views import MethodView
-from flask_smorest import Blueprint
 from sqlalchemy import select
 
 from app.api.common import (
+    Blueprint,
     PageArgs,
     Schema,
     etag,

@@ -6,10 +6,9 @@ import uuid
 
 import marshmallow as ma
 from flask.views import MethodView
-from flask_smorest import Blueprint
 from sqlalchemy import select
 
-from app.api.common import Schema, etag, expected_version, identifier
+from app.api.common import Blueprint, Schema, etag, expected_version, identifier
 from app.api.pending_changes import PendingChangeSchema, pending_response
 from app.auth import rules
 from app.auth.context import current_actor

@@ -8,10 +8,9 @@ import uuid
 import marshmallow as ma
 from flask import Response
 from flask.views import MethodView
-from flask_smorest import Blueprint
 from sqlalchemy import select
 
-from app.api.common import NoBodySchema, PageArgs, RejectionSchema, Schema, page_schema, paginate, sort_field
+from app.api.common import Blueprint, NoBodySchema, PageArgs, RejectionSchema, Schema, page_schema, paginate, sort_field
 from app.auth import rules
 from app.auth.context import current_actor
 from app.extensions import current_database

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import marshmallow as ma
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from app import current_settings, status
-from app.api.common import Schema
+from app.api.common import Blueprint, Schema
 from app.auth import rules
 from app.auth.context import current_actor
 from app.extensions import current_database

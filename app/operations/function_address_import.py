@@ -102,7 +102,7 @@ def read_csv(stream: io.TextIOBase) -> Iterator[dict[str, Any]]:
                 raise ValidationFailed(
                     FieldError(f"line {reader.line_num}", f"has more cells than the header's {len(fieldnames)}")
                 )
-            yield row
+            yield {key: from_spreadsheet(value) for key, value in row.items()}
     except UnicodeDecodeError:
         raise ValidationFailed(FieldError("body", "is not UTF-8 text")) from None
     except csv.Error as error:
@@ -244,21 +244,34 @@ def export_rows(session: Session, organisation_id: uuid.UUID) -> Iterator[dict[s
         }
 
 
+#: A cell a spreadsheet would read as a formula starts with one of these (CSV injection).
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(cell: str | None) -> str | None:
+    """The cell as text a spreadsheet shows and does not evaluate: ``'`` before a formula's first character."""
+    return "'" + cell if cell and cell.startswith(_FORMULA_STARTS) else cell
+
+
+def from_spreadsheet(cell: str | None) -> str | None:
+    """:func:`spreadsheet_safe` undone, so an exported file imports as it was."""
+    return cell[1:] if cell and cell.startswith("'") and cell[1:].startswith(_FORMULA_STARTS) else cell
+
+
 def export_csv(rows: Iterable[dict[str, Any]]) -> Iterator[str]:
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow([*COLUMNS, "status"])
     for row in rows:
-        writer.writerow(
-            [
-                row["identifier"],
-                row["name"],
-                row["description"],
-                ";".join(row["categories"]),
-                ";".join(row["keywords"]),
-                row["status"],
-            ]
-        )
+        cells = [
+            row["identifier"],
+            row["name"],
+            row["description"],
+            ";".join(row["categories"]),
+            ";".join(row["keywords"]),
+            row["status"],
+        ]
+        writer.writerow([spreadsheet_safe(cell) for cell in cells])
         if buffer.tell() > 64_000:
             yield buffer.getvalue()
             buffer.seek(0)
