@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import ipaddress
 import os
 import re
 from collections.abc import Callable, Mapping
@@ -32,6 +33,8 @@ SDK_RECEIPT_DOCUMENT_TYPE = (
 DEFAULT_DOCUMENT_TYPES = (SDK_MESSAGE_DOCUMENT_TYPE, SDK_RECEIPT_DOCUMENT_TYPE)
 # Digg's Transportprofil AS4 v1.0 names the first; a later revision (v1.2, from 2024-11-18) the second.
 DEFAULT_TRANSPORT_PROFILES = ("digg-transport-as4-v1_0", "digg-transport-as4-v1_2")
+LOOPBACK_NETWORKS = (ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1/128"))
+
 #: Where the public directory (JSON:API) is served, under the public URL.
 DIRECTORY_PATH = "/addressbook/api/v1"
 TSIG_ALGORITHMS = ("hmac-sha256", "hmac-sha384", "hmac-sha512", "hmac-sha224", "hmac-sha1")
@@ -74,6 +77,8 @@ class Settings:
     dns_tsig_secret: str | None = None
     dns_tsig_algorithm: str = "hmac-sha256"
     dns_record_types: frozenset[str] = frozenset({"naptr"})
+    #: Who may transfer the zone (AXFR) from the embedded server.
+    dns_transfer_allow: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = LOOPBACK_NETWORKS
     dns_ttl: int = 60
     http_listen: HostPort = HostPort("127.0.0.1", 8080)
     http_workers: int = 1
@@ -216,6 +221,7 @@ class _Reader:
             "dns_tsig_secret": self.get("SDK_DNS_TSIG_SECRET", _base64, None),
             "dns_tsig_algorithm": self.get("SDK_DNS_TSIG_ALGORITHM", _choice(*TSIG_ALGORITHMS), "hmac-sha256"),
             "dns_record_types": self.get("SDK_DNS_RECORD_TYPES", _record_types, frozenset({"naptr"})),
+            "dns_transfer_allow": self.get("SDK_DNS_TRANSFER_ALLOW", _networks, LOOPBACK_NETWORKS),
             "dns_ttl": self.get("SDK_DNS_TTL", _integer(0, 2_147_483_647), 60),
             "http_listen": http_listen,
             "http_workers": self.get("SDK_HTTP_WORKERS", _integer(1, 64), 1),
@@ -313,6 +319,7 @@ _KNOWN = {
     "SDK_DNS_TSIG_SECRET",
     "SDK_DNS_TSIG_ALGORITHM",
     "SDK_DNS_RECORD_TYPES",
+    "SDK_DNS_TRANSFER_ALLOW",
     "SDK_DNS_TTL",
     "SDK_HTTP_LISTEN",
     "SDK_HTTP_WORKERS",
@@ -487,6 +494,17 @@ def _record_types(name: str, value: str) -> frozenset[str]:
     if not wanted or not wanted <= {"naptr", "cname"}:
         raise SettingsError(name, f"must be naptr, cname, naptr,cname or all, got {value!r}")
     return frozenset(wanted)
+
+
+def _networks(name: str, value: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    if value.strip().lower() == "none":
+        return ()
+    try:
+        return tuple(ipaddress.ip_network(part, strict=False) for part in _comma_list(value))
+    except ValueError as error:
+        raise SettingsError(
+            name, f"must be addresses or networks (10.0.0.0/8, 2001:db8::/32), or none: {error}"
+        ) from None
 
 
 def _comma_list(value: str) -> list[str]:

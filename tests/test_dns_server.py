@@ -274,3 +274,24 @@ def _serial_in_database(db) -> int:
 
     with db.reader() as session:
         return session.get(DnsState, 1).serial
+
+
+def test_zone_transfers_only_for_the_allowed_networks(db, pki_instance_dir):
+    """Loopback may transfer by default; an allow list without it refuses the same client (REFUSED)."""
+    import dns.xfr
+
+    port = _free_port()
+    settings = make_settings(
+        pki_instance_dir, db.url, SDK_DNS_LISTEN=f"127.0.0.1:{port}", SDK_DNS_TRANSFER_ALLOW="10.0.0.0/8, 2001:db8::/32"
+    )
+    server = EmbeddedDnsServer(settings, db, poll_interval=0.05)
+    server.start()
+    try:
+        with pytest.raises(dns.xfr.TransferError) as refused:
+            dns.zone.from_xfr(dns.query.xfr("127.0.0.1", ZONE + ".", port=port, timeout=5))
+        assert refused.value.rcode == dns.rcode.REFUSED
+        assert ask(server, ZONE, "SOA").rcode() == dns.rcode.NOERROR  # ordinary queries are still answered
+    finally:
+        server.stop()
+    assert make_settings(pki_instance_dir, db.url).dns_transfer_allow  # loopback by default
+    assert make_settings(pki_instance_dir, db.url, SDK_DNS_TRANSFER_ALLOW="none").dns_transfer_allow == ()

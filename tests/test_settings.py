@@ -78,6 +78,8 @@ def test_env_file_is_read_and_the_environment_wins(tmp_path):
         ("SDK_SMP_PATH", "/smp/<x>", "URL path"),
         ("SDK_SML_ZONE", "bad_zone!", "DNS name"),
         ("SDK_DNS_RECORD_TYPES", "naptr,a", "naptr, cname"),
+        ("SDK_DNS_TRANSFER_ALLOW", "10.0.0.0/8,secondary.example.se", "addresses or networks"),
+        ("SDK_MAX_REQUEST_BYTES", "10", "whole number"),
         ("SDK_DATABASE_URL", "mysql://x", "sqlite"),
         ("SDK_SIGNING_KEY", "/nonexistent/key.pem", "no such file"),
         ("SDK_TRUST_SMP_CA", "/nonexistent/ca.pem", "no such file"),

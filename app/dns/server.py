@@ -15,13 +15,14 @@ database, each reporting what it serves.
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import logging
 import socket
 import socketserver
 import struct
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 
 import dns.exception
@@ -117,10 +118,15 @@ class Answerer:
             response.set_rcode(dns.rcode.REFUSED)  # TSIG-signed or otherwise unusual queries are not served
         return response.to_wire()
 
-    def zone_transfer(self, data: bytes) -> Iterator[bytes]:
-        """AXFR: the SOA, every RRset, the SOA again, in messages under 64 KiB."""
+    def zone_transfer(self, data: bytes, *, allowed: bool = True) -> Iterator[bytes]:
+        """AXFR: the SOA, every RRset, the SOA again, in messages under 64 KiB; REFUSED when not ``allowed``."""
         query = dns.message.from_wire(data)
         question = query.question[0]
+        if not allowed:
+            response = dns.message.make_response(query)
+            response.set_rcode(dns.rcode.REFUSED)
+            yield response.to_wire()
+            return
         if question.name != self.table.origin:
             response = dns.message.make_response(query)
             response.set_rcode(dns.rcode.NOTAUTH)
@@ -148,6 +154,7 @@ def _header(
 
 class _TcpHandler(socketserver.BaseRequestHandler):
     answerer: Answerer
+    transfer_allowed: Callable[[str], bool]
 
     def handle(self) -> None:
         connection: socket.socket = self.request
@@ -161,7 +168,8 @@ class _TcpHandler(socketserver.BaseRequestHandler):
                 if data is None:
                     return
                 if _is_transfer(data):
-                    for message in self.answerer.zone_transfer(data):
+                    allowed = self.transfer_allowed(self.client_address[0])
+                    for message in self.answerer.zone_transfer(data, allowed=allowed):
                         connection.sendall(struct.pack("!H", len(message)) + message)
                     continue
                 reply = self.answerer.answer(data, udp=False)
@@ -214,7 +222,20 @@ class EmbeddedDnsServer:
         self._udp = socket.socket(family, socket.SOCK_DGRAM)
         self._udp.bind((settings.dns_listen.host, settings.dns_listen.port))
         self._udp.settimeout(0.5)
-        handler = type("Handler", (_TcpHandler,), {"answerer": self.answerer})
+        allow = settings.dns_transfer_allow
+
+        def transfer_allowed(address: str) -> bool:
+            try:
+                client = ipaddress.ip_address(address.split("%")[0])
+            except ValueError:
+                return False
+            if client.version == 6 and client.ipv4_mapped:  # type: ignore[union-attr]
+                client = client.ipv4_mapped  # type: ignore[union-attr]
+            return any(client in network for network in allow)
+
+        handler = type(
+            "Handler", (_TcpHandler,), {"answerer": self.answerer, "transfer_allowed": staticmethod(transfer_allowed)}
+        )
         _ThreadingTcpServer.address_family = family
         self._tcp = _ThreadingTcpServer((settings.dns_listen.host, settings.dns_listen.port), handler)
 
