@@ -11,7 +11,7 @@ from lxml import html
 from sqlalchemy import select
 
 from app.registry.models import Account, FunctionAddress, Organisation
-from app.ui.accounts import create_account
+from app.ui.accounts import REFUSED, create_account
 from tests.api_support import register_participant
 
 KOMMUN = "0203:exempelkommun.se"
@@ -83,11 +83,35 @@ def test_login_locks_after_repeated_failures(api, people, db, settings):
     for _ in range(settings.login_lockout_attempts):
         assert login(client, "kommunadmin", "wrong password!").status_code == 401
     refused = login(client, "kommunadmin")  # the right password, but locked now
-    assert refused.status_code == 401 and "locked" in refused.get_data(as_text=True)
+    unknown = login(client, "nobody")
+    wrong = login(client, "operatör", "wrong password!")
+    assert refused.status_code == unknown.status_code == wrong.status_code == 401
+    # The same words for all three (and the same work: each checks one argon2 hash).
+    assert _refusal(refused) == _refusal(unknown) == _refusal(wrong) == REFUSED
     with db.writer() as session:
         session.scalar(select(Account).where(Account.username == "kommunadmin")).locked_until = None
     assert login(client, "kommunadmin").status_code == 302
-    assert login(client, "nobody").status_code == 401
+
+
+def _refusal(page) -> str:
+    document = html.fromstring(page.data)
+    [message] = document.xpath("//*[@role='alert']//text()") or document.xpath("//*[contains(@class,'error')]//text()")
+    return message.strip()
+
+
+def test_a_logged_out_session_cookie_no_longer_opens_the_console(api, people):
+    client = api.client
+    assert login(client, "operatör").status_code == 302
+    saved = client.get_cookie("sdk_console").value
+    assert client.get("/console").status_code == 200
+    token = _csrf(client.get("/console").data)
+    assert client.post("/logout", data={"csrf": token}).status_code == 302
+    thief = api.client.application.test_client()
+    thief.set_cookie("sdk_console", saved)
+    replay = thief.get("/console")
+    assert replay.status_code == 302 and "/login" in replay.headers["Location"]
+    assert login(client, "operatör").status_code == 302  # a new login works
+    assert client.get("/console").status_code == 200
 
 
 def test_totp_is_required_when_the_account_has_it(api, people):

@@ -25,6 +25,10 @@ MIN_PASSWORD_LENGTH = 12
 NO_PASSWORD = "!"  # noqa: S105  (a marker that is no hash, never a password)
 
 
+#: What every refused login is told: unknown name, wrong password or code, or an account locked for now.
+REFUSED = "wrong username, password or code, or too many failed attempts: try again later"
+
+
 class LoginRefused(Exception):
     """Wrong name, password or code, or a locked account (the message never says which of the first three)."""
 
@@ -70,11 +74,14 @@ def authenticate(session: Session, settings: Settings, username: str, password: 
     """
     account = session.scalar(select(Account).where(Account.username == username.strip()))
     now = utcnow()
+    # Unknown, locked and wrong are told apart neither by the answer nor by its time: each costs one
+    # password hash and gets the same words (a locked account is told apart by nothing at all).
     if account is None:
         _matches(_DUMMY_HASH, password)
-        raise LoginRefused("wrong username, password or code")
+        raise LoginRefused(REFUSED)
     if account.locked_until is not None and account.locked_until > now:
-        raise LoginRefused("the account is locked after too many failed logins; try again later")
+        _matches(account.password_hash, password)
+        raise LoginRefused(REFUSED)
     good = _matches(account.password_hash, password)
     if good and account.totp_secret is not None:
         good = pyotp.TOTP(account.totp_secret).verify(code.strip(), valid_window=1)
@@ -83,7 +90,7 @@ def authenticate(session: Session, settings: Settings, username: str, password: 
         if account.failed_logins >= settings.login_lockout_attempts:
             account.locked_until = now + timedelta(minutes=settings.login_lockout_minutes)
             account.failed_logins = 0
-        raise LoginRefused("wrong username, password or code")
+        raise LoginRefused(REFUSED)
     account.failed_logins = 0
     account.locked_until = None
     account.last_login_at = now

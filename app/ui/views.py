@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import logging
 import uuid
+from datetime import datetime
 from functools import wraps
 
 from flask import Blueprint, Flask, abort, g, redirect, render_template, request, session, url_for
@@ -189,9 +190,16 @@ def _who(account: Account) -> dict:
     }
 
 
+def _still_valid(account: Account, who: dict) -> bool:
+    if account.sessions_valid_from is None:
+        return True
+    started = who.get("since")
+    return started is not None and datetime.fromisoformat(started) > account.sessions_valid_from
+
+
 def _start_session(who: dict):
     session.clear()  # a new session at login: nothing chosen before it (a fixed session id) carries over
-    session["account"] = who
+    session["account"] = {**who, "since": utcnow().isoformat()}
     session.permanent = True
     return redirect(url_for("ui.console"))
 
@@ -238,6 +246,12 @@ def _provider_failed(error: Exception):
 @blp.post("/logout")
 def logout():
     security.check_csrf()
+    who = session.get("account")
+    if who is not None:  # ends the session on the server too: a copied cookie no longer opens the console
+        with current_database().writer() as session_:
+            account = session_.get(Account, uuid.UUID(who["id"]))
+            if account is not None:
+                account.sessions_valid_from = utcnow()
     session.clear()
     return redirect(url_for("ui.search_page"))
 
@@ -249,7 +263,8 @@ def logged_in(view):
         if who is None:
             return redirect(url_for("ui.login"))
         with current_database().reader() as session_:
-            if session_.get(Account, uuid.UUID(who["id"])) is None:  # account removed since login
+            account = session_.get(Account, uuid.UUID(who["id"]))
+            if account is None or not _still_valid(account, who):  # removed, or logged out, since this login
                 session.clear()
                 return redirect(url_for("ui.login"))
         g.actor = actor_of(who["username"], who["role"], who["scope"], g.get("request_id"))
