@@ -61,3 +61,15 @@ def test_bodies_json_cannot_hold_are_400(api, db, raw):
     answer = api("POST", "/api/v1/organisations", data=raw, content_type="application/json")
     assert problem(answer, 400)["type"].endswith(":malformed-body")
     assert _organisations(db) == before
+
+
+@pytest.mark.parametrize("cn", ["AP0009\x00DEMO", "AP0009\u202eOMED"], ids=["nul", "bidi-override"])
+def test_an_access_point_certificate_whose_cn_hides_characters_is_refused(api, db, tmp_path, settings, cn):
+    """The CN becomes the AP id: PostgreSQL cannot store NUL in text, and a bidi override disguises it."""
+    from app.trust.devpki import DevelopmentPki, KeyPair, issue_leaf
+
+    pki = DevelopmentPki(settings.pki_dir)
+    pair = issue_leaf(pki.ap_ca, KeyPair(tmp_path / "hidden.key", tmp_path / "hidden.crt"), cn, usage="access-point")
+    body = {"apOperator": str(api.ids["ap"]), "certificate": pair.certificate.read_text()}
+    refused = problem(api("POST", "/api/v1/access-points", json=body), 422)
+    assert refused["type"].endswith(":domain-rule") and "subject CN holds U+" in refused["detail"]

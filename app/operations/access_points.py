@@ -16,6 +16,7 @@ from app import audit
 from app.audit import Action, Actor
 from app.identifiers import normalise_organisation_number
 from app.operations.publication import refresh_participants
+from app.registry import text_rules
 from app.registry.errors import Conflict, FieldError, ValidationFailed
 from app.registry.models import (
     DESCRIPTION_MAX,
@@ -83,6 +84,9 @@ def create_access_point(
         raise ValidationFailed(
             FieldError("certificate", "has no subject CN, which names the access point (e.g. AP0001-SDK-QA)")
         )
+    hidden = text_rules.first_forbidden(facts.common_name)
+    if hidden is not None:  # the CN becomes the AP id, shown and stored as text: the text rule holds for it
+        raise ValidationFailed(FieldError("certificate", f"its subject CN holds {hidden}, which an AP id may not"))
     if session.scalar(select(AccessPoint).where(AccessPoint.ap_id == facts.common_name)):
         raise Conflict(f"access point {facts.common_name} is already registered", field="certificate")
     access_point = AccessPoint(
