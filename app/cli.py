@@ -525,16 +525,47 @@ def audit() -> None:
 
 
 @audit.command("verify", help="Check the audit hash chain and name the first broken link.")
-def audit_verify() -> None:
-    from app.audit import verify
-    from app.extensions import current_database
+@click.option(
+    "--checkpoint",
+    "checkpoint_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="also check the chain still reaches the signed checkpoint in FILE, then write the current one there",
+)
+def audit_verify(checkpoint_file: Path | None) -> None:
+    import json
 
-    with _application(), current_database().reader() as session:
+    from app.audit import verify
+    from app.audit.checkpoint import Checkpoint, CheckpointError, check_signature, compare, head, sign
+    from app.extensions import current_database
+    from app.publishing.keys import SigningKeyError
+    from app.publishing.views import current_publisher
+
+    with _application() as app, current_database().reader() as session:
         report = verify(session)
-    if report.intact:
-        click.echo(f"audit chain intact: {report.checked} events")
-        return
-    _fail(f"audit chain broken at event {report.first_broken_id}: {report.reason}")
+        if not report.intact:
+            _fail(f"audit chain broken at event {report.first_broken_id}: {report.reason}")
+        if checkpoint_file is None:
+            click.echo(f"audit chain intact: {report.checked} events")
+            return
+        try:
+            credentials = current_publisher(app).signer.credentials
+        except SigningKeyError as error:
+            _fail(f"SDK_SIGNING_KEY: {error} (checkpoints are signed with it)", EXIT_BAD_SETTING)
+        if checkpoint_file.exists():
+            try:
+                saved = Checkpoint.from_dict(json.loads(checkpoint_file.read_text(encoding="utf-8")))
+                check_signature(saved, credentials.certificate)
+            except (ValueError, CheckpointError) as error:
+                _fail(f"{checkpoint_file}: {error}")
+            problem = compare(session, saved)
+            if problem is not None:
+                _fail(f"audit chain does not reach its checkpoint: {problem}")
+        current = sign(head(session), credentials.key)
+    checkpoint_file.write_text(json.dumps(current.as_dict(), indent=2) + "\n", encoding="utf-8")
+    click.echo(
+        f"audit chain intact: {report.checked} events; checkpoint at event {current.sequence} in {checkpoint_file}"
+    )
 
 
 def _display_url(url: str) -> str:

@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 
 from app import status
 from app.extensions import current_database
-from app.registry.models import DnsRecord, Publication
+from app.registry.models import AuditEvent, DnsRecord, Publication
 from app.status import CERTIFICATE_KINDS
 
 
@@ -31,12 +31,19 @@ def render() -> str:
     with current_database().reader() as session:
         found = status.collect(session, current_settings(), certificate)
         records = session.scalar(select(func.count()).select_from(DnsRecord))
+        audit_head = session.scalar(select(func.max(AuditEvent.id))) or 0
         publications = session.execute(select(Publication.flavour, func.count()).group_by(Publication.flavour)).all()
     dns, publication = found.dns, found.publication
     expiring = Counter(c.kind for c in found.certificates if not c.expired)
     expired = Counter(c.kind for c in found.certificates if c.expired)
     last = dns.last_published_at.timestamp() if dns.last_published_at else 0.0
     blocks = [
+        _line(
+            "sdk_audit_head_sequence",
+            "gauge",
+            "Id of the newest audit event; it never goes down (alert if it does: events were deleted).",
+            [("", audit_head)],
+        ),
         _line(
             "sdk_dns_outbox_pending",
             "gauge",

@@ -103,3 +103,84 @@ def test_organisation_events_carry_the_owner(db):
         organisation = create_organisation(session)
     with db.reader() as session:
         assert session.scalar(select(AuditEvent.organisation_id)) == organisation.id
+
+
+# -- the checkpoint: an anchor kept outside the database ----------------------------------------------
+
+
+def _recompute_chain_from(db, first_id: int, actor: str = "mallory") -> None:
+    """What someone who can write the database does: change an event and compute every later hash again."""
+    with db.writer() as session:
+        events = session.scalars(select(AuditEvent).where(AuditEvent.id >= first_id).order_by(AuditEvent.id)).all()
+        previous = session.scalar(
+            select(AuditEvent.hash).where(AuditEvent.id < first_id).order_by(AuditEvent.id.desc())
+        )
+        previous = previous or audit.chain.GENESIS
+        for index, event in enumerate(events):
+            if index == 0:
+                event.actor = actor
+            event.previous_hash = previous
+            event.hash = audit.chain.event_hash(previous, audit.chain._content(event))
+            previous = event.hash
+
+
+def test_a_checkpoint_catches_tail_deletion_and_a_recomputed_chain(db, settings, tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from app.cli import cli
+
+    monkeypatch.setenv("SDK_INSTANCE_DIR", str(settings.instance_dir))
+    monkeypatch.setenv("SDK_DATABASE_URL", db.url)
+    monkeypatch.setenv("SDK_ENV_FILE", "/nonexistent.env")
+    saved = tmp_path / "checkpoint.json"
+    runner = CliRunner()
+    _append(db, 5)
+    first = runner.invoke(cli, ["audit", "verify", "--checkpoint", str(saved)])
+    assert first.exit_code == 0 and "checkpoint at event" in first.output, first.output
+    _append(db, 2)
+    assert runner.invoke(cli, ["audit", "verify", "--checkpoint", str(saved)]).exit_code == 0  # moves forward
+    kept = saved.read_text()
+
+    # The newest events deleted: the plain chain still verifies, the checkpoint does not.
+    with db.reader() as session:
+        ids = session.scalars(select(AuditEvent.id).order_by(AuditEvent.id)).all()
+    with db.writer() as session:
+        session.execute(delete(AuditEvent).where(AuditEvent.id >= ids[-2]))
+    assert runner.invoke(cli, ["audit", "verify"]).exit_code == 0
+    deleted = runner.invoke(cli, ["audit", "verify", "--checkpoint", str(saved)])
+    assert deleted.exit_code == 1 and "events were deleted" in deleted.output
+
+    # A changed event with every later hash recomputed: intact as a chain, caught by the checkpoint.
+    saved.unlink()
+    assert runner.invoke(cli, ["audit", "verify", "--checkpoint", str(saved)]).exit_code == 0  # a new anchor
+    _recompute_chain_from(db, ids[1])
+    assert runner.invoke(cli, ["audit", "verify"]).exit_code == 0
+    recomputed = runner.invoke(cli, ["audit", "verify", "--checkpoint", str(saved)])
+    assert recomputed.exit_code == 1 and "computed again" in recomputed.output
+
+    # A forged checkpoint file is not taken at its word.
+    forged = kept.replace('"sequence": ', '"sequence": 1', 1)
+    saved.write_text(forged)
+    refused = runner.invoke(cli, ["audit", "verify", "--checkpoint", str(saved)])
+    assert refused.exit_code == 1 and "not signed by this service" in refused.output
+
+
+def test_the_head_is_published_signed(api, settings):
+    import base64
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import padding
+
+    from app.audit.checkpoint import Checkpoint
+
+    body = api("GET", "/api/v1/audit-events/head").get_json()
+    assert body["sequence"] > 0 and len(body["hash"]) == 64
+    certificate = x509.load_pem_x509_certificate((settings.pki_dir / "smp-signing.crt").read_bytes())
+    checkpoint = Checkpoint.from_dict(body)
+    certificate.public_key().verify(
+        base64.b64decode(body["signature"]), checkpoint.payload(), padding.PKCS1v15(), hashes.SHA256()
+    )
+    assert api("GET", "/api/v1/audit-events/head", "kommun").status_code == 403
+    metrics = api.client.get("/metrics").get_data(as_text=True)
+    assert f"\nsdk_audit_head_sequence {body['sequence']}\n" in metrics

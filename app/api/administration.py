@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 
 import marshmallow as ma
@@ -191,6 +192,45 @@ class AuditEvents(MethodView):
         query = readable_events(current_actor(), args)
         with current_database().reader() as session:
             return paginate(session, query, args, {"occurredAt": AuditEvent.id}, AuditEvent.id.desc())
+
+
+class AuditHeadSchema(Schema):
+    sequence = ma.fields.Integer(dump_only=True, metadata={"description": "the newest event's id (0: none yet)"})
+    hash = ma.fields.String(dump_only=True)
+    taken_at = ma.fields.String(data_key="takenAt", dump_only=True)
+    signature = ma.fields.String(
+        dump_only=True,
+        allow_none=True,
+        metadata={"description": "base64, by the SMP signing key, over {hash, sequence, takenAt}"},
+    )
+
+
+@blp.route("/audit-events/head")
+class AuditHead(MethodView):
+    @blp.response(200, AuditHeadSchema)
+    @blp.doc(
+        summary="The audit chain's newest event, signed: keep it elsewhere; `audit verify --checkpoint` checks "
+        "the chain still reaches it (federation operator)"
+    )
+    def get(self):
+        from flask import current_app
+
+        from app.audit.checkpoint import head, sign
+        from app.publishing.keys import SigningKeyError
+        from app.publishing.views import current_publisher
+
+        rules.require_operator(current_actor())
+        with current_database().reader() as session:
+            checkpoint = head(session)
+        # Unsigned (signature null) without a usable key: /readyz and doctor already say so.
+        with contextlib.suppress(SigningKeyError):
+            checkpoint = sign(checkpoint, current_publisher(current_app).signer.credentials.key)
+        return {
+            "sequence": checkpoint.sequence,
+            "hash": checkpoint.hash,
+            "taken_at": checkpoint.taken_at,
+            "signature": checkpoint.signature,
+        }
 
 
 __all__ = ["Code", "blp", "get_or_not_found"]

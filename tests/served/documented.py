@@ -13,6 +13,7 @@ Other blocks (json, yaml, zone files, diagrams) are not commands.
 from __future__ import annotations
 
 import re
+import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,12 +46,12 @@ def blocks(path: Path) -> list[Block]:
     lines = path.read_text(encoding="utf-8").splitlines()
     index = 0
     while index < len(lines):
-        opening = _FENCE.match(lines[index])
+        opening = _FENCE.match(lines[index].strip())  # a fence may be indented (inside a list item)
         if not opening:
             index += 1
             continue
         end = index + 1
-        while end < len(lines) and not lines[end].startswith("```"):
+        while end < len(lines) and not lines[end].strip().startswith("```"):
             end += 1
         previous = lines[index - 1].strip() if index else ""
         marker = _NOT_RUN.match(previous)
@@ -59,7 +60,7 @@ def blocks(path: Path) -> list[Block]:
                 file=path,
                 line=index + 1,
                 language=opening.group(1),
-                text="\n".join(lines[index + 1 : end]) + "\n",
+                text=textwrap.dedent("\n".join(lines[index + 1 : end])) + "\n",
                 not_run=marker.group("reason") if marker else None,
                 covered_by=marker.group("test") if marker else None,
             )
