@@ -73,6 +73,7 @@ RULES: dict[tuple[str, str], set[str]] = {
     ("post", "/api/v1/tokens"): OPERATOR,
     ("delete", "/api/v1/tokens/{token_id}"): OPERATOR,
     ("get", "/api/v1/audit-events"): ALL,
+    ("get", "/api/v1/audit-events/head"): OPERATOR,
     ("get", "/api/v1/pending-changes"): ALL,
     ("get", "/api/v1/pending-changes/{change_id}"): READERS,
     ("post", "/api/v1/pending-changes/{change_id}/approve"): OPERATOR,
