@@ -111,7 +111,7 @@ class Supervisor:
         while not self._stopping.is_set():
             process = self._process
             started = time.monotonic()
-            status = _wait(process)
+            status = process.wait()  # 0 also when gunicorn's master reaped it first
             if self._stopping.is_set():
                 return
             if time.monotonic() - started >= HEALTHY_RUN:
@@ -158,11 +158,6 @@ class _Exited:
 
     def wait(self, timeout: float | None = None) -> int:
         return 1
-
-
-def _wait(process: subprocess.Popen | _Exited) -> int:
-    """The child's exit status (0 also when gunicorn's master reaped it first: its SIGCHLD handler waits on all)."""
-    return process.wait()
 
 
 def probe(listen: HostPort, zone: str, timeout: float = 0.5) -> str:

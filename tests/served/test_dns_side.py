@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 
+from app.dns.naming import naptr_name
 from tests.processes import wait_until
 from tests.served.service import ZONE
 
@@ -40,7 +41,7 @@ def test_a_fresh_instance_reports_no_false_dns_alarm(served, federation):
 
 def test_a_change_reaches_dns_and_leaves_nothing_pending(served, federation):
     operator, region = federation.tokens["operator"], federation.ids["region"]
-    name = _naptr_name("0203:regionexempel.se")
+    name = naptr_name("iso6523-actorid-upis", "0203:regionexempel.se", ZONE)
     assert served.http("POST", f"/api/v1/organisations/{region}/suspend", operator).status_code == 200
     try:
         assert wait_until(lambda: served.ask(name).rcode() == 3, 5)  # NXDOMAIN
@@ -52,11 +53,3 @@ def test_a_change_reaches_dns_and_leaves_nothing_pending(served, federation):
         return served.http("GET", "/api/v1/status", operator).json()["dns"]["outboxPending"] == 0
 
     assert wait_until(nothing_pending, 5)
-
-
-def _naptr_name(value: str) -> str:
-    import base64
-    import hashlib
-
-    label = base64.b32encode(hashlib.sha256(value.lower().encode()).digest()).decode().rstrip("=").lower()
-    return f"{label}.iso6523-actorid-upis.{ZONE}"

@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 from urllib.parse import quote
 
+from app.dns.naming import naptr_name
 from app.trust.devpki import DevelopmentPki, KeyPair, issue_leaf
 from tests.processes import wait_until
 from tests.served.service import ZONE, parse_problem
@@ -142,7 +143,7 @@ def test_every_write_kind_through_the_served_api(served, federation, tmp_path):
         document = http("GET", path)
         assert document.status_code == 200 and marker in document.text, (path, document.text[:300])
         assert "SignatureValue" in document.text
-    assert wait_until(lambda: bool(served.ask(_naptr(value)).answer), 5)
+    assert wait_until(lambda: bool(served.ask(naptr_name("iso6523-actorid-upis", value, ZONE)).answer), 5)
 
     # Endpoint changes apply at once; moving services to another configuration too.
     patched = _ok(
@@ -284,7 +285,7 @@ def test_every_write_kind_through_the_served_api(served, federation, tmp_path):
     for action, status in (("suspend", 200), ("reinstate", 200), ("deregister", 200)):
         _ok(http("POST", f"/api/v1/organisations/{org}/{action}", operator), status)
     assert settled(lambda: http("GET", smp).status_code == 404, 3)
-    assert wait_until(lambda: served.ask(_naptr(value)).rcode() == 3, 5)
+    assert wait_until(lambda: served.ask(naptr_name("iso6523-actorid-upis", value, ZONE)).rcode() == 3, 5)
 
     # Every step left an audit event, and the chain verifies.
     events = _ok(http("GET", "/api/v1/audit-events", operator, params={"pageSize": 200}))
@@ -339,11 +340,3 @@ def test_metrics_and_status_over_http(served, federation):
     status = served.http("GET", "/api/v1/status", federation.tokens["operator"]).json()
     assert status["dns"]["mode"] == "embedded"
     assert json.dumps(status)
-
-
-def _naptr(value: str) -> str:
-    import base64
-    import hashlib
-
-    label = base64.b32encode(hashlib.sha256(value.lower().encode()).digest()).decode().rstrip("=").lower()
-    return f"{label}.iso6523-actorid-upis.{ZONE}"
