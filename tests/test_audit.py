@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import threading
+import uuid
 
 from sqlalchemy import delete, select, update
 
 from app import audit
 from app.audit import Action, Actor
-from app.registry.models import AuditEvent
+from app.registry.models import AuditEvent, AuditEventScope
 from tests.factories import create_organisation
 
 WRITER = Actor("a", "operator")
@@ -49,6 +50,29 @@ def test_a_deleted_event_is_reported(db):
         report = audit.verify(session)
     assert report.first_broken_id == ids[2]
     assert "removed or inserted" in report.reason
+
+
+def test_the_extra_scopes_of_an_event_are_covered_by_its_hash(db):
+    """Who else may read an event is part of it: adding or removing a scope breaks the chain there."""
+    other, mallory = uuid.uuid4(), uuid.uuid4()
+    _append(db, 1)
+    with db.writer() as session:
+        moved = audit.record(
+            session, WRITER, Action.CODE_CREATE, "code", "x", organisation_id=None, also_visible_to=[other]
+        )
+        moved_id = moved.id
+    _append(db, 1)
+    with db.reader() as session:
+        assert audit.verify(session).intact
+        assert session.get(AuditEvent, moved_id).also_visible_to == [other]
+    with db.writer() as session:
+        session.add(AuditEventScope(event_id=moved_id, scope_id=mallory))
+    with db.reader() as session:
+        assert audit.verify(session).first_broken_id == moved_id
+    with db.writer() as session:
+        session.execute(delete(AuditEventScope).where(AuditEventScope.event_id == moved_id))
+    with db.reader() as session:
+        assert audit.verify(session).first_broken_id == moved_id
 
 
 def test_a_rehashed_forgery_still_breaks_the_link_to_the_next_event(db):

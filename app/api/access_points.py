@@ -179,7 +179,8 @@ class AccessPoints(MethodView):
     @blp.doc(summary="Register an access point from its certificate")
     def post(self, data):
         actor = current_actor()
-        rules.require_ap_operator(actor, data["ap_operator"])
+        rules.require_ap_role(actor)
+        rules.require_reference(actor, "apOperator", data["ap_operator"])
         with current_database().writer() as session:
             access_point = operations.create_access_point(
                 session, actor, ap_operator_id=data["ap_operator"], certificate=data["certificate"]
@@ -233,8 +234,9 @@ class EndpointConfigurations(MethodView):
     def post(self, data):
         actor = current_actor()
         with current_database().writer() as session:
+            rules.require_ap_role(actor)
             access_point = get_or_not_found(session, AccessPoint, data["access_point"], "access point")
-            rules.require_access_point(actor, access_point)
+            rules.require_reference(actor, "accessPoint", access_point)
             configuration = operations.create_endpoint_configuration(
                 session,
                 actor,
@@ -282,9 +284,10 @@ class MoveServices(MethodView):
     def post(self, data, configuration_id: uuid.UUID):
         actor = current_actor()
         with current_database().writer() as session:
-            for identifier in (configuration_id, data["target"]):
-                configuration = get_or_not_found(session, EndpointConfiguration, identifier, "endpoint configuration")
-                rules.require_endpoint_configuration(actor, configuration)
+            source = get_or_not_found(session, EndpointConfiguration, configuration_id, "endpoint configuration")
+            rules.require_endpoint_configuration(actor, source)
+            target = get_or_not_found(session, EndpointConfiguration, data["target"], "endpoint configuration")
+            rules.require_reference(actor, "target", target)
             moved, republished = operations.move_services(
                 session, actor, configuration_id, data["target"], data["services"]
             )

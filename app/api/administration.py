@@ -71,6 +71,12 @@ class AuditEventSchema(Schema):
     entity_type = ma.fields.String(data_key="entityType", dump_only=True)
     entity_id = ma.fields.String(data_key="entityId", dump_only=True)
     organisation_id = ma.fields.UUID(data_key="organisation", dump_only=True, allow_none=True)
+    also_visible_to = ma.fields.List(
+        ma.fields.UUID(),
+        data_key="alsoVisibleTo",
+        dump_only=True,
+        metadata={"description": "other organisations and AP operators the event concerns (e.g. the side a move left)"},
+    )
     before = ma.fields.Dict(dump_only=True, allow_none=True)
     after = ma.fields.Dict(dump_only=True, allow_none=True)
     request_id = ma.fields.String(data_key="requestId", dump_only=True, allow_none=True)

@@ -168,6 +168,9 @@ class FunctionAddressItem(MethodView):
         with current_database().writer() as session:
             address = _address(session, organisation_id, address_id)
             rules.require_directory_write(actor, address.organisation)
+            target = session.get(Organisation, changes["organisation"]) if changes.get("organisation") else None
+            if target is not None:  # an unknown one is the use case's 422
+                rules.require_reference(actor, "organisation", target)
             status = changes.pop("status", None)
             if changes:
                 address = operations.update_function_address(

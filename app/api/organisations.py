@@ -186,11 +186,13 @@ class Organisations(MethodView):
         with current_database().writer() as session:
             if data["type"] == "ou":
                 parent = get_or_not_found(session, Organisation, data["parent"], "parent organisation")
-                rules.require_parent(actor, parent)
+                rules.require_reference(actor, "parent", parent)
             else:
+                rules.require_ap_role(actor)
                 if actor.role == rules.AP_OPERATOR and data["ap_operator"] is None:
                     data["ap_operator"] = actor.scope_id
-                rules.require_register_participant(actor, data["ap_operator"])
+            if data["ap_operator"] is not None:
+                rules.require_reference(actor, "apOperator", data["ap_operator"])
             organisation = operations.create_organisation(
                 session, actor, OrganisationInput(**data), _settings().identifier_policy
             )
@@ -220,10 +222,10 @@ class OrganisationItem(MethodView):
             organisation = get_or_not_found(session, Organisation, organisation_id, "organisation")
             rules.require_directory_write(actor, organisation)
             if "apOperator" in changes:
-                rules.require_operator(actor)
+                rules.require_handover(actor)
             parent = session.get(Organisation, changes["parent"]) if changes.get("parent") else None
             if parent is not None:  # an unknown parent is the use case's 422
-                rules.require_parent(actor, parent)
+                rules.require_reference(actor, "parent", parent)
             organisation = operations.update_organisation(
                 session, actor, organisation.id, changes, expected_version=version
             )

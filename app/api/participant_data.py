@@ -127,8 +127,8 @@ class Services(MethodView):
             from app.registry.models import EndpointConfiguration
 
             configuration = session.get(EndpointConfiguration, configuration_id)
-            if configuration is not None and current_actor().role == rules.AP_OPERATOR:
-                rules.require_endpoint_configuration(current_actor(), configuration)
+            if configuration is not None:  # an unknown one is the use case's 422
+                rules.require_reference(current_actor(), "endpointConfiguration", configuration)
             service = approvals.add_service(
                 session,
                 current_actor(),

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -22,7 +23,7 @@ from app.audit.actions import Action
 from app.audit.actor import Actor
 from app.registry.bulk import insert_rows
 from app.registry.columns import utcnow
-from app.registry.models import AuditEvent
+from app.registry.models import AuditEvent, AuditEventScope
 
 GENESIS = "0" * 64
 _ADVISORY_LOCK_KEY = 0x5D_4B_A0_D1  # any constant; names the audit chain among advisory locks
@@ -66,8 +67,9 @@ _HASHED = (
 
 
 def _content_of(values: dict[str, Any]) -> dict[str, Any]:
-    """What an event's hash covers (the same for ORM objects and bulk rows)."""
-    return {
+    """What an event's hash covers (the same for ORM objects and bulk rows). The extra scopes are
+    covered only when there are some, so events written before they existed keep their hashes."""
+    content = {
         "occurredAt": values["occurred_at"].isoformat(),
         "actor": values["actor"],
         "role": values["role"],
@@ -79,10 +81,17 @@ def _content_of(values: dict[str, Any]) -> dict[str, Any]:
         "after": values["after"],
         "requestId": values["request_id"],
     }
+    if values.get("also_visible_to"):
+        content["alsoVisibleTo"] = sorted(str(scope) for scope in values["also_visible_to"])
+    return content
 
 
 def _content(event: AuditEvent) -> dict[str, Any]:
-    return _content_of({key: getattr(event, key) for key in _HASHED})
+    return _content_of({key: getattr(event, key) for key in (*_HASHED, "also_visible_to")})
+
+
+def _extra_scopes(organisation_id: uuid.UUID | None, scopes: Iterable[uuid.UUID | None]) -> list[uuid.UUID]:
+    return sorted({scope for scope in scopes if scope is not None and scope != organisation_id}, key=str)
 
 
 def event_hash(previous_hash: str, content: dict[str, Any]) -> str:
@@ -100,8 +109,11 @@ def record(
     organisation_id: uuid.UUID | None = None,
     before: dict[str, Any] | None = None,
     after: dict[str, Any] | None = None,
+    also_visible_to: Iterable[uuid.UUID | None] = (),
 ) -> AuditEvent:
-    """Append one event in the caller's transaction."""
+    """Append one event in the caller's transaction. ``organisation_id`` is the organisation whose history
+    it belongs to; ``also_visible_to`` names the other scopes it concerns (organisations or AP operators:
+    the side a move left, the AP operator of an access point), which read it too."""
     if session.get_bind().dialect.name == "postgresql":
         session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _ADVISORY_LOCK_KEY})
     previous = session.scalar(select(AuditEvent.hash).order_by(AuditEvent.id.desc()).limit(1)) or GENESIS
@@ -118,6 +130,7 @@ def record(
         after=_jsonable(after) if after is not None else None,
         request_id=actor.request_id,
         previous_hash=previous,
+        extra_scopes=[AuditEventScope(scope_id=scope) for scope in _extra_scopes(organisation_id, also_visible_to)],
     )
     event.hash = event_hash(previous, _content(event))
     session.add(event)

@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, select
+from sqlalchemy import ColumnElement, Select, or_, select
 
 from app.audit.actor import Actor
-from app.registry.models import AuditEvent, Organisation
+from app.registry.models import AuditEvent, AuditEventScope, Organisation
 
 FILTERS = {
     "entity_type": AuditEvent.entity_type,
@@ -20,13 +20,21 @@ FILTERS = {
 
 def readable_events(actor: Actor, filters: dict[str, Any]) -> Select:
     """An organisation admin reads its organisation's events, an AP operator those of the organisations it
-    serves, the operator all; ``filters``: the keys of FILTERS plus ``since``/``until`` (datetimes)."""
+    serves and of its own access points, the operator all; an event an extra scope names (the other side
+    of a move) is read there too; ``filters``: the keys of FILTERS plus ``since``/``until`` (datetimes)."""
     query = select(AuditEvent)
     if actor.role == "org_admin":
-        query = query.where(AuditEvent.organisation_id == actor.scope_id)
+        query = query.where(
+            _concerns(AuditEvent.organisation_id == actor.scope_id, AuditEventScope.scope_id == actor.scope_id)
+        )
     elif actor.role == "ap_operator":
         served = select(Organisation.id).where(Organisation.ap_operator_id == actor.scope_id)
-        query = query.where(AuditEvent.organisation_id.in_(served))
+        query = query.where(
+            _concerns(
+                AuditEvent.organisation_id.in_(served),
+                or_(AuditEventScope.scope_id == actor.scope_id, AuditEventScope.scope_id.in_(served)),
+            )
+        )
     elif actor.role != "operator":
         query = query.where(AuditEvent.id.is_(None))
     for field, column in FILTERS.items():
@@ -39,3 +47,9 @@ def readable_events(actor: Actor, filters: dict[str, Any]) -> Select:
     if until:
         query = query.where(AuditEvent.occurred_at < until)
     return query
+
+
+def _concerns(own: ColumnElement[bool], named_scope: ColumnElement[bool]) -> ColumnElement[bool]:
+    """Events of the actor's own organisations, or with an extra scope that ``named_scope`` accepts."""
+    named = select(AuditEventScope.event_id).where(named_scope)
+    return or_(own, AuditEvent.id.in_(named))

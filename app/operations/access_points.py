@@ -67,7 +67,15 @@ def create_ap_operator(
     operator = AccessPointOperator(id=uuid.uuid4(), name=name, organisation_number=number, contact_email=email)
     session.add(operator)
     session.flush()
-    audit.record(session, actor, Action.AP_OPERATOR_CREATE, "ap_operator", operator.id, after=audit.snapshot(operator))
+    audit.record(
+        session,
+        actor,
+        Action.AP_OPERATOR_CREATE,
+        "ap_operator",
+        operator.id,
+        after=audit.snapshot(operator),
+        also_visible_to=[operator.id],
+    )
     return operator
 
 
@@ -104,7 +112,13 @@ def create_access_point(
     session.add(access_point)
     session.flush()
     audit.record(
-        session, actor, Action.ACCESS_POINT_CREATE, "access_point", access_point.id, after=audit.snapshot(access_point)
+        session,
+        actor,
+        Action.ACCESS_POINT_CREATE,
+        "access_point",
+        access_point.id,
+        after=audit.snapshot(access_point),
+        also_visible_to=[operator.id],
     )
     return access_point
 
@@ -161,6 +175,7 @@ def create_endpoint_configuration(
         "endpoint_configuration",
         configuration.id,
         after=audit.snapshot(configuration),
+        also_visible_to=[access_point.ap_operator_id],
     )
     return configuration
 
@@ -262,6 +277,7 @@ def update_endpoint_configuration(
         configuration.id,
         before=before,
         after=audit.snapshot(configuration),
+        also_visible_to=[configuration.access_point.ap_operator_id],
     )
     return configuration
 
@@ -308,6 +324,7 @@ def replace_access_point_certificate(
         access_point.id,
         before=before,
         after=audit.snapshot(access_point),
+        also_visible_to=[access_point.ap_operator_id],
     )
     return access_point
 
@@ -352,5 +369,7 @@ def move_services(
         source.id,
         before={"endpointConfiguration": str(source.id), "services": [str(s.id) for s in services]},
         after={"endpointConfiguration": str(target.id), "services": [str(s.id) for s in services]},
+        # both sides' AP operators, and every participant whose routing changed
+        also_visible_to=[source.access_point.ap_operator_id, target.access_point.ap_operator_id, *moved_for],
     )
     return len(services), len(moved_for)

@@ -225,6 +225,10 @@ def update_organisation(
         organisation_id=organisation.parent_id or organisation.id,
         before=before,
         after=audit.snapshot(organisation),
+        # the side a move left: the former parent of a moved ou, the former AP operator of a participant
+        also_visible_to=[
+            _uuid_or_none(before[key]) for key in ("parent_id", "ap_operator_id") if before[key] != after[key]
+        ],
     )
     return organisation
 
@@ -299,3 +303,7 @@ def delete_sub_organisation(
         organisation_id=organisation.parent_id,
         before=before,
     )
+
+
+def _uuid_or_none(text: str | None) -> uuid.UUID | None:
+    return uuid.UUID(text) if text else None

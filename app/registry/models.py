@@ -421,6 +421,25 @@ class AuditEvent(Base):
     previous_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64), unique=True)
 
+    # Everyone else the event concerns (the other side of a move, the AP operator of an access point):
+    # their scopes read it too. Loaded with the events, in one query per batch.
+    extra_scopes: Mapped[list[AuditEventScope]] = relationship(
+        lazy="selectin", order_by="AuditEventScope.scope_id", cascade="all, delete-orphan"
+    )
+
+    @property
+    def also_visible_to(self) -> list[uuid.UUID]:
+        return [scope.scope_id for scope in self.extra_scopes]
+
+
+class AuditEventScope(Base):
+    """One more scope (an organisation's or an AP operator's id) that may read an audit event."""
+
+    __tablename__ = "audit_event_scopes"
+
+    event_id: Mapped[int] = mapped_column(AutoId, ForeignKey("audit_events.id", ondelete="RESTRICT"), primary_key=True)
+    scope_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, index=True)
+
 
 class Publication(Base):
     """A signed SMP document exactly as served: the read path is one indexed lookup of this row."""

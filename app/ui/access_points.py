@@ -93,7 +93,7 @@ def new_endpoint():
                 access_point = get_or_not_found(
                     session_, AccessPoint, request.form.get("accessPoint", ""), "access point"
                 )
-                require(rules.require_access_point, access_point)
+                require(rules.require_reference, "accessPoint", access_point)
                 fields = {access_points.ENDPOINT_UPDATABLE[name]: v for name, v in _form_changes().items()}
                 data = access_points.EndpointConfigurationInput(access_point=access_point.id, **fields)
                 created = access_points.create_endpoint_configuration(
@@ -191,7 +191,7 @@ def _version() -> int | None:
 
 def _move(session_, source: EndpointConfiguration, everything: bool) -> tuple[int, int]:
     target = get_or_not_found(session_, EndpointConfiguration, _uuid("target", request.form.get("target")), "target")
-    require(rules.require_endpoint_configuration, target)
+    require(rules.require_reference, "target", target)
     chosen = None if everything else [_uuid("service", text) for text in request.form.getlist("service")]
     if chosen == []:
         raise ValidationFailed(FieldError("service", "choose at least one service to move"))
@@ -269,7 +269,7 @@ def _add_service(session_, organisation: Organisation) -> str:
     configuration = get_or_not_found(
         session_, EndpointConfiguration, _uuid("endpoint", request.form.get("endpoint")), "endpoint configuration"
     )
-    require(rules.require_endpoint_configuration, configuration)
+    require(rules.require_reference, "endpointConfiguration", configuration)
     added = approvals.add_service(
         session_,
         g.actor,
