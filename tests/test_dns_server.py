@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import base64
+import secrets
 import socket
+import struct
 import subprocess
 import time
 
@@ -241,16 +244,12 @@ def test_two_servers_on_one_database_converge_each_on_its_own(db, pki_instance_d
     with db.writer() as session:
         demo.seed(session, settings[0], DevelopmentPki(settings[0].pki_dir))
     servers = [EmbeddedDnsServer(s, db, poll_interval=0.05) for s in settings]
-    for server in servers:
-        server.start()
+    first, second = servers
+    first.start(follow=False)  # the first answers but does not follow (a replica whose follower hangs)
+    second.start()
     try:
-        first = servers[0]
-        first._stop.set()  # the first stops following (a replica whose follower hangs); it still answers
-        for threaded in first._threads[2:]:
-            threaded.join(timeout=2)
         for _ in range(5):
             _suspend_and_reinstate(db, "0203:regionexempel.se")
-        second = servers[1]
         deadline = time.monotonic() + 3
         while second.table.serial != _serial_in_database(db) and time.monotonic() < deadline:
             time.sleep(0.05)
@@ -265,7 +264,6 @@ def test_two_servers_on_one_database_converge_each_on_its_own(db, pki_instance_d
         assert ask(first, region).rcode() == ask(second, region).rcode() == dns.rcode.NOERROR
     finally:
         for server in servers:
-            server._stop.clear()
             server.stop()
 
 
@@ -295,3 +293,93 @@ def test_zone_transfers_only_for_the_allowed_networks(db, pki_instance_dir):
         server.stop()
     assert make_settings(pki_instance_dir, db.url).dns_transfer_allow  # loopback by default
     assert make_settings(pki_instance_dir, db.url, SDK_DNS_TRANSFER_ALLOW="none").dns_transfer_allow == ()
+
+
+def _tsig_settings(pki_instance_dir, db, **environ):
+    from tests.named import KEY_NAME
+
+    secret = base64.b64encode(secrets.token_bytes(32)).decode()
+    environ = {"SDK_DNS_TSIG_KEY_NAME": KEY_NAME, "SDK_DNS_TSIG_SECRET": secret, **environ}
+    return make_settings(pki_instance_dir, db.url, SDK_DNS_LISTEN=f"127.0.0.1:{_free_port()}", **environ)
+
+
+def _raw_transfer(port: int, wire: bytes) -> dns.message.Message:
+    """The first answer to the query in ``wire`` as it comes, read without checking any signature."""
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as connection:
+        connection.sendall(struct.pack("!H", len(wire)) + wire)
+        size = struct.unpack("!H", connection.recv(2, socket.MSG_WAITALL))[0]
+        return dns.message.from_wire(connection.recv(size, socket.MSG_WAITALL), question_only=True)
+
+
+def test_zone_transfers_need_the_tsig_key_when_one_is_set(db, pki_instance_dir):
+    """Unsigned: REFUSED; a wrong secret, another key or a tampered MAC: NOTAUTH; the key: a signed stream
+    whose every message dnspython verifies in the chain (over a thousand RRsets, so several messages)."""
+    import dns.tsig
+    import dns.xfr
+
+    from app.dns.tsig import tsig_key
+
+    settings = _tsig_settings(pki_instance_dir, db)
+    with db.writer() as session:
+        demo.seed(session, settings, DevelopmentPki(settings.pki_dir))
+    server = EmbeddedDnsServer(settings, db, poll_interval=60)
+    server.start()
+    port = settings.dns_listen.port
+    key = tsig_key(settings)
+    for number in range(1200):
+        server.table.set_rrset(f"n{number}.{ZONE}", "NAPTR", 60, ['100 10 "U" "Meta:SMP" "!^.*$!https://x!" .'])
+
+    def signed_query(with_key: dns.tsig.Key) -> dns.message.Message:
+        query = dns.message.make_query(ZONE + ".", "AXFR")
+        query.use_tsig({with_key.name: with_key}, keyname=with_key.name, algorithm=with_key.algorithm)
+        return query
+
+    try:
+        with pytest.raises(dns.xfr.TransferError) as unsigned:
+            dns.zone.from_xfr(dns.query.xfr("127.0.0.1", ZONE + ".", port=port, timeout=5))
+        assert unsigned.value.rcode == dns.rcode.REFUSED
+        other_secret = dns.tsig.Key(key.name, base64.b64encode(secrets.token_bytes(32)).decode(), key.algorithm)
+        other_name = dns.tsig.Key("someone-else.", key.secret, key.algorithm)
+        for wrong in (other_secret, other_name):
+            answer = _raw_transfer(port, signed_query(wrong).to_wire())
+            assert answer.rcode() == dns.rcode.NOTAUTH and not answer.answer
+        tampered = bytearray(signed_query(key).to_wire())
+        tampered[-10] ^= 0xFF  # inside the MAC
+        assert _raw_transfer(port, bytes(tampered)).rcode() == dns.rcode.NOTAUTH
+        transfer = dns.query.xfr(
+            "127.0.0.1", ZONE + ".", port=port, timeout=10, keyring={key.name: key}, keyname=key.name,
+            keyalgorithm=key.algorithm, relativize=False,
+        )  # fmt: skip
+        zone = dns.zone.from_xfr(transfer, relativize=False)
+        names = {name.to_text(omit_final_dot=True) for name, node in zone.nodes.items() if node.get_rdataset(1, 35)}
+        assert {f"n{number}.{ZONE}" for number in range(1200)} <= names and KOMMUN in names
+        assert ask(server, KOMMUN).rcode() == dns.rcode.NOERROR  # ordinary queries need no key
+        signed = dns.message.make_query(ZONE, "SOA")  # a secondary's refresh check: the answer is signed
+        signed.use_tsig({key.name: key}, keyname=key.name, algorithm=key.algorithm)
+        checked = dns.query.udp(signed, "127.0.0.1", port=port, timeout=3)  # dnspython verifies the TSIG
+        assert checked.had_tsig and checked.answer[0].rdtype == dns.rdatatype.SOA
+    finally:
+        server.stop()
+
+
+def test_a_bind_secondary_transfers_the_zone_with_the_key(db, pki_instance_dir, tmp_path):
+    """A real BIND secondary, configured with ``primaries { … key …; }``, loads the zone and answers it."""
+    from tests.named import Named, free_port
+
+    require_program("named")
+    settings = _tsig_settings(pki_instance_dir, db)
+    with db.writer() as session:
+        demo.seed(session, settings, DevelopmentPki(settings.pki_dir))
+    server = EmbeddedDnsServer(settings, db, poll_interval=0.05)
+    server.start()
+    directory = tmp_path / "secondary"
+    directory.mkdir()
+    directory.chmod(0o777)
+    secondary = Named(directory, ZONE, free_port(), settings.dns_tsig_secret, primary_port=settings.dns_listen.port)
+    try:
+        secondary.start()  # returns once the secondary answers the SOA: it has transferred the zone
+        answer = secondary.query(KOMMUN)
+        assert answer.rcode() == dns.rcode.NOERROR and answer.answer == ask(server, KOMMUN).answer
+    finally:
+        secondary.stop()
+        server.stop()

@@ -24,13 +24,12 @@ import dns.rcode
 import dns.rdata
 import dns.rdataclass
 import dns.rdatatype
-import dns.tsig
-import dns.tsigkeyring
 import dns.update
 import dns.zone
 from sqlalchemy import select, text, update
 from sqlalchemy.orm import Session
 
+from app.dns.tsig import tsig_key
 from app.extensions import Database
 from app.registry.columns import utcnow
 from app.registry.models import DnsChange, DnsState
@@ -59,16 +58,16 @@ class Primary:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Primary:
-        if settings.dns_primary is None or not settings.dns_tsig_key_name or not settings.dns_tsig_secret:
+        key = tsig_key(settings)
+        if settings.dns_primary is None or key is None:
             raise PublishError("SDK_DNS_PRIMARY and SDK_DNS_TSIG_* are needed in rfc2136 mode")
-        key_name = dns.name.from_text(settings.dns_tsig_key_name)
         return cls(
             zone=dns.name.from_text(settings.sml_zone),
             host=settings.dns_primary.host,
             port=settings.dns_primary.port,
-            keyring=dns.tsigkeyring.from_text({settings.dns_tsig_key_name: settings.dns_tsig_secret}),
-            key_name=key_name,
-            algorithm=dns.name.from_text(settings.dns_tsig_algorithm),
+            keyring={key.name: key},
+            key_name=key.name,
+            algorithm=key.algorithm,
         )
 
     def new_update(self) -> dns.update.UpdateMessage:

@@ -30,10 +30,12 @@ import dns.message
 import dns.opcode
 import dns.rcode
 import dns.rdatatype
+import dns.tsig
 from sqlalchemy import func, select, update
 
 from app.dns import followers
 from app.dns.records import apex_records
+from app.dns.tsig import tsig_key
 from app.dns.zone import NXDOMAIN, REFUSED, ZoneTable
 from app.extensions import Database
 from app.registry.columns import utcnow
@@ -49,8 +51,11 @@ MAX_UDP = 512
 
 
 class Answerer:
-    def __init__(self, table: ZoneTable) -> None:
+    def __init__(self, table: ZoneTable, key: dns.tsig.Key | None = None) -> None:
         self.table = table
+        #: The service's TSIG key: signed queries with it get signed answers (a secondary's SOA checks),
+        #: and, when set, zone transfers need it.
+        self.key = key
 
     def answer(self, data: bytes, *, udp: bool) -> bytes | None:
         """The reply to one query message, or ``None`` to stay silent (responses, garbage)."""
@@ -60,7 +65,7 @@ class Answerer:
         if flags & 0x8000:
             return None  # a response: never answer those
         if questions != 1 or answers or authorities or additionals > 1 or (flags >> 11) & 0xF:
-            return self._slow(data)
+            return self._slow(data, udp)
         offset, starts = 12, []
         try:
             while True:
@@ -69,17 +74,17 @@ class Answerer:
                     offset += 1
                     break
                 if length & 0xC0:
-                    return self._slow(data)
+                    return self._slow(data, udp)
                 starts.append(offset - 12)
                 offset += length + 1
             qtype, qclass = struct.unpack_from("!HH", data, offset)
         except (IndexError, struct.error):
-            return self._slow(data)
+            return self._slow(data, udp)
         question_end = offset + 4
         edns = False
         if additionals:
             if data[question_end : question_end + 3] != b"\x00\x00\x29":
-                return self._slow(data)  # an additional record that is not a plain OPT (TSIG, …)
+                return self._slow(data, udp)  # an additional record that is not a plain OPT (TSIG, …)
             edns = True
         key = data[12:offset].lower()
         if qclass != 1 or not self.table.in_zone(key, starts):
@@ -99,15 +104,20 @@ class Answerer:
             return _header(query_id, flags | 0x0200, result.rcode, 0, 0, edns, truncated=True) + data[12:question_end]
         return message
 
-    def _slow(self, data: bytes) -> bytes | None:
+    def _slow(self, data: bytes, udp: bool) -> bytes | None:
         try:
-            query = dns.message.from_wire(data)
+            query = dns.message.from_wire(data, keyring={self.key.name: self.key} if self.key else None)
         except dns.message.ShortHeader:
             return None
+        except _TSIG_FAILURES as failure:  # signed, but not with our key, or altered, or out of time
+            return _unsigned_refusal(data, dns.rcode.NOTAUTH, failure)
         except dns.exception.DNSException:
             return (
                 _header(struct.unpack_from("!H", data)[0], 0, dns.rcode.FORMERR, 0, 0, False) if len(data) > 2 else None
             )
+        plain = query.opcode() == dns.opcode.QUERY and len(query.question) == 1
+        if plain and query.had_tsig and query.question[0].rdtype not in (AXFR, IXFR):
+            return self._signed(query, udp)
         response = dns.message.make_response(query)
         response.flags |= dns.flags.AA
         if query.opcode() != dns.opcode.QUERY:
@@ -115,31 +125,73 @@ class Answerer:
         elif len(query.question) != 1:
             response.set_rcode(dns.rcode.FORMERR)
         else:
-            response.set_rcode(dns.rcode.REFUSED)  # TSIG-signed or otherwise unusual queries are not served
+            response.set_rcode(dns.rcode.REFUSED)  # otherwise unusual queries are not served
+        return response.to_wire()
+
+    def _signed(self, query: dns.message.Message, udp: bool) -> bytes | None:
+        """The ordinary answer to a query signed with our key, signed in turn (RFC 8945 §5.3)."""
+        unsigned = dns.message.Message(id=query.id)
+        unsigned.flags = query.flags
+        unsigned.question = list(query.question)
+        if query.edns >= 0:
+            unsigned.use_edns(query.edns, query.ednsflags, query.payload)
+        reply = self.answer(unsigned.to_wire(), udp=udp)
+        if reply is None:
+            return None
+        response = dns.message.from_wire(reply)
+        response.use_tsig(query.keyring, query.keyname, algorithm=query.keyalgorithm)
+        response.request_mac = query.mac
         return response.to_wire()
 
     def zone_transfer(self, data: bytes, *, allowed: bool = True) -> Iterator[bytes]:
-        """AXFR: the SOA, every RRset, the SOA again, in messages under 64 KiB; REFUSED when not ``allowed``."""
-        query = dns.message.from_wire(data)
-        question = query.question[0]
-        if not allowed:
-            response = dns.message.make_response(query)
-            response.set_rcode(dns.rcode.REFUSED)
-            yield response.to_wire()
+        """AXFR: the SOA, every RRset, the SOA again, in messages under 64 KiB.
+
+        REFUSED when the client is not ``allowed``; when the service has a TSIG key, also when the request
+        is not signed with it, and NOTAUTH when its signature does not verify (wrong secret, an unknown key, a clock
+        beyond the fudge). A signed request gets a signed stream: every message carries a TSIG that
+        chains to the one before (RFC 8945 §5.3.1), as a BIND secondary checks it.
+        """
+        key = self.key
+        try:
+            query = dns.message.from_wire(data, keyring={key.name: key} if key else None)
+        except _TSIG_FAILURES as failure:
+            yield _unsigned_refusal(data, dns.rcode.NOTAUTH, failure)
             return
-        if question.name != self.table.origin:
-            response = dns.message.make_response(query)
-            response.set_rcode(dns.rcode.NOTAUTH)
-            yield response.to_wire()
+        if not allowed or (key is not None and not query.had_tsig):
+            yield _answer_with(query, dns.rcode.REFUSED)
+            return
+        if query.question[0].name != self.table.origin:
+            yield _answer_with(query, dns.rcode.NOTAUTH)
             return
         rrsets = self.table.rrsets()
         soa = rrsets[0]
         ordered = [soa, *rrsets[1:], soa]
+        context = None
         for start in range(0, len(ordered), 300):
             response = dns.message.make_response(query)
             response.flags |= dns.flags.AA
             response.answer = ordered[start : start + 300]
-            yield response.to_wire(max_size=65535)
+            yield response.to_wire(max_size=65535, multi=query.had_tsig, tsig_ctx=context)
+            context = response.tsig_ctx if query.had_tsig else None
+
+
+#: A signed request whose signature cannot be checked: not ours, altered, or out of its time window.
+_TSIG_FAILURES = (dns.message.UnknownTSIGKey, dns.tsig.BadSignature, dns.tsig.BadTime, dns.tsig.BadAlgorithm)
+
+
+def _answer_with(query: dns.message.Message, rcode: int) -> bytes:
+    response = dns.message.make_response(query)
+    response.set_rcode(rcode)
+    return response.to_wire()
+
+
+def _unsigned_refusal(data: bytes, rcode: int, failure: Exception) -> bytes:
+    """The question again with ``rcode`` and no signature (we cannot sign for a key we do not share)."""
+    logger.warning("zone transfer refused: %s", type(failure).__name__)
+    query = dns.message.from_wire(data, question_only=True)
+    response = dns.message.make_response(query)
+    response.set_rcode(rcode)
+    return response.to_wire()
 
 
 def _header(
@@ -190,7 +242,7 @@ def _receive(connection: socket.socket, size: int) -> bytes | None:
 
 def _is_transfer(data: bytes) -> bool:
     try:
-        query = dns.message.from_wire(data)
+        query = dns.message.from_wire(data, question_only=True)  # a signed request is checked later
     except dns.exception.DNSException:
         return False
     return len(query.question) == 1 and query.question[0].rdtype in (AXFR, IXFR)
@@ -213,7 +265,7 @@ class EmbeddedDnsServer:
         self._reported_at = 0.0
         self.database = database
         self.table = ZoneTable(settings.sml_zone)
-        self.answerer = Answerer(self.table)
+        self.answerer = Answerer(self.table, tsig_key(settings))
         self.poll_interval = poll_interval
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -234,7 +286,12 @@ class EmbeddedDnsServer:
             return any(client in network for network in allow)
 
         handler = type(
-            "Handler", (_TcpHandler,), {"answerer": self.answerer, "transfer_allowed": staticmethod(transfer_allowed)}
+            "Handler",
+            (_TcpHandler,),
+            {
+                "answerer": self.answerer,
+                "transfer_allowed": staticmethod(transfer_allowed),
+            },
         )
         _ThreadingTcpServer.address_family = family
         self._tcp = _ThreadingTcpServer((settings.dns_listen.host, settings.dns_listen.port), handler)
@@ -308,13 +365,13 @@ class EmbeddedDnsServer:
 
     # -- threads ---------------------------------------------------------------------------------
 
-    def start(self) -> None:
+    def start(self, *, follow: bool = True) -> None:
+        """Load the zone and answer; with ``follow`` (the default) also apply the outbox as it grows."""
         self.load()
-        for target, name in (
-            (self._serve_udp, "dns-udp"),
-            (self._tcp.serve_forever, "dns-tcp"),
-            (self._follow, "dns-follow"),
-        ):
+        targets = [(self._serve_udp, "dns-udp"), (self._tcp.serve_forever, "dns-tcp")]
+        if follow:
+            targets.append((self._follow, "dns-follow"))
+        for target, name in targets:
             thread = threading.Thread(target=target, name=name, daemon=True)
             thread.start()
             self._threads.append(thread)
