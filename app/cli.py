@@ -488,24 +488,13 @@ def account() -> None:
 def account_create(
     username: str, role: str, scope: str | None, totp: bool, password_stdin: bool, no_password: bool
 ) -> None:
-    import uuid
-
     from app.extensions import current_database
-    from app.ui.accounts import create_account
+    from app.operations.accounts import create_account
 
     if no_password and (password_stdin or totp):
         _fail("--no-password cannot be combined with --password-stdin or --totp")
-    password: str | None
-    if no_password:
-        password = None
-    elif password_stdin:
-        password = sys.stdin.readline().rstrip("\n")
-    else:
-        password = click.prompt("password", hide_input=True, confirmation_prompt=True)
-    try:
-        scope_id = uuid.UUID(scope) if scope else None
-    except ValueError:
-        _fail(f"--scope {scope!r} is not an id")
+    password = None if no_password else _read_password(password_stdin)
+    scope_id = _scope_id(scope)
     from app.registry.errors import RegistryError
 
     try:
@@ -517,6 +506,78 @@ def account_create(
     click.echo(f"account {username} ({role}) created", err=True)
     if secret:
         click.echo(f"TOTP secret (add it to an authenticator app): {secret}")
+
+
+def _read_password(password_stdin: bool) -> str:
+    if password_stdin:
+        return sys.stdin.readline().rstrip("\n")
+    return click.prompt("password", hide_input=True, confirmation_prompt=True)
+
+
+def _change_account(username: str, change) -> None:
+    """Run ``change(session, account)`` on the named account in one audited write; one line if refused."""
+    from app.extensions import current_database
+    from app.operations.accounts import find_account
+    from app.registry.errors import RegistryError
+
+    try:
+        with _application(), current_database().writer() as session:
+            change(session, find_account(session, username))
+    except RegistryError as error:
+        _fail(str(error))
+
+
+@account.command("password", help="Give an account a new password; every session of the account ends.")
+@click.option("--username", required=True)
+@click.option("--password-stdin", is_flag=True, help="read the password from standard input")
+@click.option("--no-password", is_flag=True, help="remove the password: log in only through OpenID Connect")
+def account_password(username: str, password_stdin: bool, no_password: bool) -> None:
+    from app.operations.accounts import change_password
+
+    if no_password and password_stdin:
+        _fail("--no-password cannot be combined with --password-stdin")
+    password = None if no_password else _read_password(password_stdin)
+    _change_account(username, lambda session, account: change_password(session, account, password))
+    click.echo(f"account {username}: password changed, its sessions ended", err=True)
+
+
+@account.command("role", help="Give an account another role or scope; its sessions end.")
+@click.option("--username", required=True)
+@click.option("--role", required=True, type=click.Choice(["operator", "ap_operator", "org_admin"]))
+@click.option("--scope", "scope", default=None, help="Id of the AP operator or organisation the account may manage.")
+def account_role(username: str, role: str, scope: str | None) -> None:
+    from app.operations.accounts import change_role
+
+    scope_id = _scope_id(scope)
+    _change_account(username, lambda session, account: change_role(session, account, role, scope_id))
+    click.echo(f"account {username} is now {role}", err=True)
+
+
+@account.command("disable", help="Refuse every login of an account and end its sessions at once.")
+@click.option("--username", required=True)
+def account_disable(username: str) -> None:
+    from app.operations.accounts import set_disabled
+
+    _change_account(username, lambda session, account: set_disabled(session, account, True))
+    click.echo(f"account {username} disabled, its sessions ended", err=True)
+
+
+@account.command("enable", help="Let a disabled account log in again.")
+@click.option("--username", required=True)
+def account_enable(username: str) -> None:
+    from app.operations.accounts import set_disabled
+
+    _change_account(username, lambda session, account: set_disabled(session, account, False))
+    click.echo(f"account {username} enabled", err=True)
+
+
+def _scope_id(scope: str | None):
+    import uuid
+
+    try:
+        return uuid.UUID(scope) if scope else None
+    except ValueError:
+        _fail(f"--scope {scope!r} is not an id")
 
 
 @cli.group(help="The audit trail.")

@@ -152,8 +152,8 @@ def test_directory_rebuild_repairs_lost_entries_and_keeps_unchanged_ones(environ
 
 
 def test_account_create_with_a_password_or_for_oidc_only(environment, fresh_database_url):
+    from app.operations.accounts import NO_PASSWORD
     from app.registry.models import Account
-    from app.ui.accounts import NO_PASSWORD
 
     assert run("init").exit_code == 0
     made = CliRunner().invoke(
@@ -178,3 +178,60 @@ def test_account_create_with_a_password_or_for_oidc_only(environment, fresh_data
     database.dispose()
     assert set(hashes) == {"anna", "bo@example.se"}
     assert hashes["bo@example.se"] == NO_PASSWORD and hashes["anna"].startswith("$argon2id$")
+
+
+def test_account_password_role_disable_and_enable_are_audited_and_end_sessions(environment, fresh_database_url):
+    from app.audit import verify
+    from app.registry.models import Account
+
+    def invoke(*args, stdin=None):
+        return CliRunner().invoke(cli, ["account", *args], input=stdin)
+
+    assert run("init").exit_code == 0 and run("seed-demo").exit_code == 0
+    assert (
+        invoke("create", "--username", "anna", "--role", "operator", "--password-stdin", stdin="x" * 12).exit_code == 0
+    )
+    database = Database(fresh_database_url)
+
+    def anna() -> Account:
+        with database.reader() as session:
+            return session.scalar(select(Account).where(Account.username == "anna"))
+
+    first_hash = anna().password_hash
+    changed = invoke("password", "--username", "anna", "--password-stdin", stdin="y" * 12 + "\n")
+    assert changed.exit_code == 0, changed.output
+    assert anna().password_hash != first_hash and anna().sessions_valid_from is not None
+    with database.reader() as session:
+        kommun = session.scalar(
+            select(Organisation.id).where(Organisation.participant_value == "0203:exempelkommun.se")
+        )
+    assert invoke("role", "--username", "anna", "--role", "org_admin", "--scope", str(kommun)).exit_code == 0
+    assert (anna().role, anna().scope_id) == ("org_admin", kommun)
+    assert invoke("disable", "--username", "anna").exit_code == 0 and anna().disabled_at is not None
+    assert invoke("enable", "--username", "anna").exit_code == 0 and anna().disabled_at is None
+    refused = {
+        "unknown account": invoke("disable", "--username", "nobody"),
+        "scope missing": invoke("role", "--username", "anna", "--role", "ap_operator"),
+        "scope unknown": invoke("role", "--username", "anna", "--role", "ap_operator", "--scope", str(kommun)),
+        "scope no id": invoke("role", "--username", "anna", "--role", "org_admin", "--scope", "kommun"),
+        "short password": invoke("password", "--username", "anna", "--password-stdin", stdin="kort\n"),
+    }
+    for why, result in refused.items():
+        assert result.exit_code != 0, why
+        assert len(result.output.strip().splitlines()) == 1 and result.output.startswith("sdk-addressbook: "), why
+    assert (anna().role, anna().scope_id, anna().disabled_at) == ("org_admin", kommun, None)  # nothing half-done
+    with database.reader() as session:
+        actions = session.scalars(
+            select(AuditEvent.action).where(AuditEvent.entity_type == "account").order_by(AuditEvent.id)
+        ).all()
+        assert actions == [
+            "account:create",
+            "account:password",
+            "account:role",
+            "account:disable",
+            "account:enable",
+        ]
+        for event in session.scalars(select(AuditEvent).where(AuditEvent.entity_type == "account")):
+            assert "password_hash" not in str(event.before) + str(event.after)
+        assert verify(session).intact
+    database.dispose()

@@ -10,8 +10,8 @@ import pytest
 from lxml import html
 from sqlalchemy import select
 
-from app.registry.models import Account, FunctionAddress, Organisation
-from app.ui.accounts import REFUSED, create_account
+from app.operations.accounts import REFUSED, create_account
+from app.registry.models import Account, AuditEvent, FunctionAddress, Organisation
 from tests.api_support import register_participant
 
 KOMMUN = "0203:exempelkommun.se"
@@ -69,7 +69,7 @@ def test_every_form_field_has_a_label(api, people):
     pages = ("/", "/?q=registrator", "/login", "/console", address_link, "/console/approvals", "/console/audit")
     pages += ("/console/import", f"/console/organisations/{api.ids[KOMMUN]}", "/console/endpoints")
     pages += ("/console/endpoints/new", f"/console/endpoints/{api.ids['endpoint']}")
-    pages += (f"/console/participants/{api.ids[KOMMUN]}",)
+    pages += (f"/console/participants/{api.ids[KOMMUN]}", "/console/password")
     for url in (*pages, "/console/certificates"):
         document = html.fromstring(client.get(url).data)
         assert document.get("lang") in ("sv", "en")
@@ -112,6 +112,70 @@ def test_a_logged_out_session_cookie_no_longer_opens_the_console(api, people):
     assert replay.status_code == 302 and "/login" in replay.headers["Location"]
     assert login(client, "operatör").status_code == 302  # a new login works
     assert client.get("/console").status_code == 200
+
+
+def _saved_session(api, username: str, password: str = PASSWORD):
+    """A second browser logged in as ``username``, and the cookie it holds (what a thief would copy)."""
+    browser = api.client.application.test_client()
+    assert login(browser, username, password).status_code == 302
+    return browser, browser.get_cookie("sdk_console").value
+
+
+def _opens_console(api, cookie: str) -> bool:
+    replay = api.client.application.test_client()
+    replay.set_cookie("sdk_console", cookie)
+    answer = replay.get("/console")
+    assert answer.status_code in (200, 302)
+    return answer.status_code == 200
+
+
+def test_a_password_change_ends_every_other_session_of_the_account(api, people, db):
+    client = api.client
+    other, saved = _saved_session(api, "kommunadmin")
+    assert login(client, "kommunadmin").status_code == 302
+
+    def change(current: str, new: str, confirm: str | None = None):
+        token = _csrf(client.get("/console/password").data)
+        form = {"csrf": token, "current": current, "new": new, "confirm": new if confirm is None else confirm}
+        return client.post("/console/password", data=form)
+
+    new = "a new horse battery"
+    assert change(PASSWORD, new, "something else").status_code == 422
+    assert change(PASSWORD, "kort").status_code == 422
+    assert change(PASSWORD, PASSWORD).status_code == 422
+    wrong = change("not the password", new)
+    assert wrong.status_code == 422 and "current:" in wrong.get_data(as_text=True)
+    with db.reader() as session:  # a wrong current password counts as a failed login
+        assert session.scalar(select(Account.failed_logins).where(Account.username == "kommunadmin")) == 1
+    assert _opens_console(api, saved)  # nothing changed yet
+    assert change(PASSWORD, new).status_code == 200
+    assert not _opens_console(api, saved)  # the other browser's session is over
+    assert client.get("/console").status_code == 200  # this browser got a fresh one
+    assert login(other, "kommunadmin").status_code == 401
+    assert login(other, "kommunadmin", new).status_code == 302
+    with db.reader() as session:
+        event = session.scalar(select(AuditEvent).where(AuditEvent.action == "account:password"))
+        assert event.actor == "console:kommunadmin" and event.organisation_id == api.ids[KOMMUN]
+
+
+def test_disabling_an_account_or_changing_its_role_ends_its_sessions(api, people, db):
+    from app.operations.accounts import change_role, find_account, set_disabled
+
+    _, saved = _saved_session(api, "kommunadmin")
+    with db.writer() as session:
+        set_disabled(session, find_account(session, "kommunadmin"), True)
+    assert not _opens_console(api, saved)
+    refused = login(api.client.application.test_client(), "kommunadmin")
+    assert refused.status_code == 401 and _refusal(refused) == REFUSED  # told apart from nothing else
+    with db.writer() as session:
+        set_disabled(session, find_account(session, "kommunadmin"), False)
+    _, saved = _saved_session(api, "kommunadmin")
+    assert _opens_console(api, saved)
+    with db.writer() as session:
+        change_role(session, find_account(session, "kommunadmin"), "org_admin", api.ids["0203:regionexempel.se"])
+    assert not _opens_console(api, saved)  # a session never carries a role the account no longer has
+    browser, _ = _saved_session(api, "kommunadmin")
+    assert "exempelkommun" not in browser.get("/console").get_data(as_text=True).lower()
 
 
 def test_totp_is_required_when_the_account_has_it(api, people):

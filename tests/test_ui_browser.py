@@ -14,7 +14,7 @@ import pytest
 from werkzeug.serving import make_server
 
 from app import create_app
-from app.ui.accounts import create_account
+from app.operations.accounts import create_account
 from tests.api_support import register_participant
 from tests.conftest import make_settings, require_program
 from tests.named import free_port

@@ -9,8 +9,8 @@ import requests
 from joserfc import jwk
 
 from app import create_app
+from app.operations.accounts import NO_PASSWORD, create_account
 from app.settings import SettingsError
-from app.ui.accounts import NO_PASSWORD, create_account
 from tests.conftest import make_settings
 from tests.oidc_provider import CLIENT_ID, CLIENT_SECRET, running_provider
 
@@ -110,7 +110,7 @@ def test_without_an_issuer_there_is_no_oidc_login(client):
 
 
 def test_an_account_without_a_password_cannot_log_in_with_one(db, settings):
-    from app.ui.accounts import LoginRefused, authenticate
+    from app.operations.accounts import LoginRefused, authenticate
 
     with db.writer() as session:
         account = create_account(session, "ingen", None, "operator", None)

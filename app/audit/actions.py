@@ -36,3 +36,8 @@ class Action(StrEnum):
     CREDENTIAL_REVOKE = "credential:revoke"
     TRUST_ANCHOR_CREATE = "trust_anchor:create"
     TRUST_ANCHOR_DELETE = "trust_anchor:delete"
+    ACCOUNT_CREATE = "account:create"
+    ACCOUNT_PASSWORD = "account:password"  # noqa: S105  (an action name)
+    ACCOUNT_ROLE = "account:role"
+    ACCOUNT_DISABLE = "account:disable"
+    ACCOUNT_ENABLE = "account:enable"

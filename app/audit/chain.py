@@ -27,7 +27,7 @@ from app.registry.models import AuditEvent, AuditEventScope
 
 GENESIS = "0" * 64
 _ADVISORY_LOCK_KEY = 0x5D_4B_A0_D1  # any constant; names the audit chain among advisory locks
-_NEVER_SNAPSHOT = frozenset({"token_hash", "document"})
+_NEVER_SNAPSHOT = frozenset({"token_hash", "document", "password_hash", "totp_secret"})
 
 
 def snapshot(entity: Any) -> dict[str, Any]:

@@ -24,7 +24,11 @@ class IssuedToken:
     token: str
 
 
-def _check_scope(session: Session, role: str, scope_id: uuid.UUID | None) -> None:
+def check_scope(session: Session, role: str, scope_id: uuid.UUID | None) -> None:
+    """The rule for tokens and console accounts alike: a known role, and a scope only, and always, for the
+    scoped roles, naming an AP operator or a top-level organisation that exists."""
+    if role not in ROLES:
+        raise ValidationFailed(FieldError("role", f"must be one of {', '.join(ROLES)}"))
     if role == "operator":
         if scope_id is not None:
             raise ValidationFailed(FieldError("scope", "the operator role is not scoped"))
@@ -56,7 +60,7 @@ def issue_token(
     if expires_at is not None and expires_at <= utcnow():
         check.fail("expiresAt", "must be in the future")
     check.done()
-    _check_scope(session, role, scope)
+    check_scope(session, role, scope)
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     credential = Credential(
         id=uuid.uuid4(),

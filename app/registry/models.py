@@ -397,8 +397,11 @@ class Account(Versioned, Base):
     failed_logins: Mapped[int] = mapped_column(Integer, default=0)
     locked_until: Mapped[datetime | None] = mapped_column(UtcDateTime)
     last_login_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
-    #: Console sessions started before this moment are over (set by logout): checked on every request.
+    #: Console sessions started before this moment are over (logout, a new password, another role, the
+    #: account disabled): checked on every request.
     sessions_valid_from: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    #: A disabled account logs in no more (kept, with its history); enabled again by clearing it.
+    disabled_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
 
 class AuditEvent(Base):

@@ -16,10 +16,10 @@ from requests import RequestException
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from app.operations.accounts import LoginRefused
 from app.registry.columns import utcnow
 from app.registry.models import Account
 from app.settings import Settings
-from app.ui.accounts import LoginRefused
 
 CLIENT = "idp"
 KEY = "sdk.oidc"
@@ -66,6 +66,8 @@ def account_for(session: Session, settings: Settings, claims: dict) -> Account:
     if account is None:
         raise LoginRefused(f"no console account for {name.strip()}; ask the federation operator for one")
     now = utcnow()
+    if account.disabled_at is not None:
+        raise LoginRefused("the account is disabled; ask the federation operator")
     if account.locked_until is not None and account.locked_until > now:
         raise LoginRefused("the account is locked after too many failed logins; try again later")
     account.last_login_at = now

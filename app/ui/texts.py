@@ -37,6 +37,15 @@ TEXTS: dict[str, dict[str, str]] = {
         "for_ap_operators": "För accesspunktsoperatörer",
         "login": "Logga in",
         "logout": "Logga ut",
+        "change_password": "Byt lösenord",
+        "password_intro": (
+            "Minst 12 tecken. När lösenordet är bytt avslutas kontots alla inloggningar, utom den här webbläsarens."
+        ),
+        "current_password": "Nuvarande lösenord",
+        "new_password": "Nytt lösenord",
+        "confirm_password": "Nytt lösenord igen",
+        "passwords_differ": "de två nya lösenorden är olika",
+        "password_changed": "Lösenordet är bytt. Kontots andra inloggningar är avslutade.",
         "username": "Användarnamn",
         "password": "Lösenord",
         "totp": "Engångskod (om kontot har tvåstegsverifiering)",
@@ -154,6 +163,16 @@ TEXTS: dict[str, dict[str, str]] = {
         "for_ap_operators": "For access point operators",
         "login": "Log in",
         "logout": "Log out",
+        "change_password": "Change password",
+        "password_intro": (
+            "At least 12 characters. Once the password is changed, every session of the account ends "
+            "except this browser's."
+        ),
+        "current_password": "Current password",
+        "new_password": "New password",
+        "confirm_password": "New password again",
+        "passwords_differ": "the two new passwords differ",
+        "password_changed": "The password is changed. The account's other sessions have ended.",
         "username": "Username",
         "password": "Password",
         "totp": "One-time code (if the account uses two-step verification)",

@@ -20,16 +20,16 @@ from app.dns.naming import naptr_name
 from app.extensions import current_database
 from app.health import signing_certificate
 from app.identifiers import ParticipantId, url_segment
+from app.operations import accounts, function_addresses, organisations
 from app.operations import approvals as change_requests
 from app.operations import function_address_import as address_import
-from app.operations import function_addresses, organisations
+from app.operations.accounts import LoginRefused, actor_of, authenticate, end_sessions, session_valid
 from app.registry.columns import utcnow
 from app.registry.errors import RegistryError, ValidationFailed
 from app.registry.lifecycle import FederationStatus
 from app.registry.models import Account, AuditEvent, FunctionAddress, Organisation, PendingChange
 from app.settings import Settings
 from app.ui import oidc, security
-from app.ui.accounts import LoginRefused, actor_of, authenticate
 from app.ui.texts import LANGUAGES, TEXTS
 
 blp = Blueprint("ui", __name__, template_folder="templates", static_folder="static", static_url_path="/ui/static")
@@ -190,13 +190,6 @@ def _who(account: Account) -> dict:
     }
 
 
-def _still_valid(account: Account, who: dict) -> bool:
-    if account.sessions_valid_from is None:
-        return True
-    started = who.get("since")
-    return started is not None and datetime.fromisoformat(started) > account.sessions_valid_from
-
-
 def _start_session(who: dict):
     session.clear()  # a new session at login: nothing chosen before it (a fixed session id) carries over
     session["account"] = {**who, "since": utcnow().isoformat()}
@@ -251,7 +244,7 @@ def logout():
         with current_database().writer() as session_:
             account = session_.get(Account, uuid.UUID(who["id"]))
             if account is not None:
-                account.sessions_valid_from = utcnow()
+                end_sessions(account)
     session.clear()
     return redirect(url_for("ui.search_page"))
 
@@ -264,15 +257,46 @@ def logged_in(view):
             return redirect(url_for("ui.login"))
         with current_database().reader() as session_:
             account = session_.get(Account, uuid.UUID(who["id"]))
-            if account is None or not _still_valid(account, who):  # removed, or logged out, since this login
+            started = datetime.fromisoformat(who["since"]) if who.get("since") else None
+            # removed, disabled, logged out or given a new password or role since this login
+            if account is None or not session_valid(account, started):
                 session.clear()
                 return redirect(url_for("ui.login"))
-        g.actor = actor_of(who["username"], who["role"], who["scope"], g.get("request_id"))
+            scope = str(account.scope_id) if account.scope_id else None  # the account's, never the cookie's
+            g.actor = actor_of(account.username, account.role, scope, g.get("request_id"))
+            g.account_id = account.id
         if request.method == "POST":
             security.check_csrf()
         return view(*args, **kwargs)
 
     return wrapper
+
+
+@blp.route("/console/password", methods=["GET", "POST"])
+@logged_in
+def password_page():
+    """Change one's own password: every session of the account ends, this browser gets a fresh one."""
+    errors: list[str] = []
+    if request.method == "POST":
+        new = request.form.get("new", "")
+        if new != request.form.get("confirm", ""):
+            errors = [f"confirm: {TEXTS[g.lang]['passwords_differ']}"]
+        else:
+            with current_database().writer() as session_:
+                account = session_.get(Account, g.account_id)
+                try:
+                    accounts.change_own_password(
+                        session_, ui_settings(), account, request.form.get("current", ""), new, actor=g.actor
+                    )
+                    who = _who(account)
+                except LoginRefused as refused:  # the failed attempt is counted (committed) like a login's
+                    errors = [str(refused)]
+                except ValidationFailed as invalid:  # refused before anything changed
+                    errors = problem_lines(invalid)
+            if not errors:
+                _start_session(who)
+                return render_page("message.html", message=TEXTS[g.lang]["password_changed"])
+    return render_page("password.html", 422 if errors else 200, errors=errors)
 
 
 # --- console -----------------------------------------------------------------------------------------
