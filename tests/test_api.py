@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from datetime import timedelta
 from pathlib import Path
 from urllib.parse import quote
@@ -266,6 +267,48 @@ def test_two_writers_with_the_same_version_one_wins_one_gets_412(api):
     second = api("PATCH", url, "kommun", json={"description": "Sen"}, headers={"If-Match": version})
     assert (first.status_code, second.status_code) == (200, 412)
     assert api("GET", url, "kommun").get_json()["description"] == "Först"
+
+
+@pytest.mark.parametrize("if_match", ["*", "named"])
+def test_a_write_that_waits_for_another_sees_what_it_wrote(api, db, if_match):
+    """One transaction holds the resource (changed, not yet committed) while a PATCH arrives: the PATCH waits.
+    ``*`` then applies to the newer version (200); the version the PATCH read before is a 412. The same on
+    SQLite and PostgreSQL."""
+    from app.operations import organisations
+    from app.registry.models import Organisation
+    from app.registry.validation import get_for_update
+
+    kommun = api.ids["0203:exempelkommun.se"]
+    url = f"/api/v1/organisations/{kommun}"
+    read = api("GET", url, "kommun").headers["ETag"]
+    started, answers = threading.Event(), []
+
+    def patch() -> None:
+        client = api.client.application.test_client()
+        started.set()
+        headers = {"Authorization": f"Bearer {api.tokens['kommun']}", "If-Match": "*" if if_match == "*" else read}
+        answers.append(client.patch(url, json={"alternateName": "Den andra"}, headers=headers))
+
+    with db.writer() as session:
+        get_for_update(session, Organisation, kommun, "organisation", None)
+        organisations.update_organisation(session, SYSTEM, kommun, {"description": "Den första"})
+        session.flush()
+        other = threading.Thread(target=patch)
+        other.start()
+        started.wait(5)
+        time.sleep(0.5)  # the PATCH is now waiting for this transaction
+        assert answers == []
+    other.join(60)
+    [answer] = answers
+    final = api("GET", url, "kommun").get_json()
+    assert final["description"] == "Den första"  # the first write is never lost
+    if if_match == "*":
+        assert answer.status_code == 200, answer.get_json()
+        assert final["alternateName"] == "Den andra"
+        assert final["version"] == int(read.strip('"')) + 2
+    else:
+        assert answer.status_code == 412 and answer.get_json()["type"].endswith("version-mismatch")
+        assert final["version"] == int(read.strip('"')) + 1
 
 
 def test_concurrent_writers_never_lose_an_update(api):

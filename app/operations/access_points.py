@@ -28,7 +28,7 @@ from app.registry.models import (
     Organisation,
     ParticipantService,
 )
-from app.registry.validation import Checker, check_version, get_or_not_found, reject_unknown
+from app.registry.validation import Checker, get_for_update, get_or_not_found, reject_unknown
 from app.trust.certificates import CertificateError, describe
 from app.trust.validation import acceptable
 
@@ -225,8 +225,9 @@ def update_endpoint_configuration(
     expected_version: int | None = None,
 ) -> EndpointConfiguration:
     """Change where and how an access point receives; applies at once and re-publishes every user."""
-    configuration = get_or_not_found(session, EndpointConfiguration, configuration_id, "endpoint configuration")
-    check_version(configuration, expected_version)
+    configuration = get_for_update(
+        session, EndpointConfiguration, configuration_id, "endpoint configuration", expected_version
+    )
     reject_unknown(changes, ENDPOINT_UPDATABLE)
     before = audit.snapshot(configuration)
     check = Checker()
@@ -291,8 +292,7 @@ def replace_access_point_certificate(
     expected_version: int | None = None,
 ) -> AccessPoint:
     """Renew an access point's certificate (same AP id); applies at once and re-publishes every user."""
-    access_point = get_or_not_found(session, AccessPoint, access_point_id, "access point")
-    check_version(access_point, expected_version)
+    access_point = get_for_update(session, AccessPoint, access_point_id, "access point", expected_version)
     try:
         facts = describe(acceptable(session, certificate, "access-point"))
     except CertificateError as error:

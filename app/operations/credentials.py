@@ -15,7 +15,7 @@ from app.auth.tokens import TOKEN_PREFIX, hash_token
 from app.registry.columns import utcnow
 from app.registry.errors import FieldError, ValidationFailed
 from app.registry.models import NAME_MAX, ROLES, AccessPointOperator, Credential, Organisation
-from app.registry.validation import Checker, check_version, get_or_not_found
+from app.registry.validation import Checker, get_for_update
 
 
 @dataclass(frozen=True)
@@ -83,8 +83,7 @@ def issue_token(
 def revoke_token(
     session: Session, actor: Actor, credential_id: uuid.UUID | str, *, expected_version: int | None = None
 ) -> Credential:
-    credential = get_or_not_found(session, Credential, credential_id, "credential")
-    check_version(credential, expected_version)
+    credential = get_for_update(session, Credential, credential_id, "credential", expected_version)
     if credential.revoked_at is not None:
         return credential
     before = audit.snapshot(credential)

@@ -20,7 +20,7 @@ from app.identifiers import fold, validate_function_address_identifier
 from app.registry.columns import utcnow
 from app.registry.errors import Conflict
 from app.registry.models import DESCRIPTION_MAX, NAME_MAX, Code, FunctionAddress, Organisation
-from app.registry.validation import Checker, check_version, get_or_not_found, reject_unknown
+from app.registry.validation import Checker, get_for_update, get_or_not_found, reject_unknown
 
 ENTITY = "function_address"
 UPDATABLE = ("name", "description", "categories", "keywords", "identifier", "organisation")
@@ -126,8 +126,7 @@ def update_function_address(
     *,
     expected_version: int | None = None,
 ) -> FunctionAddress:
-    address = get_or_not_found(session, FunctionAddress, address_id, "function address")
-    check_version(address, expected_version)
+    address = get_for_update(session, FunctionAddress, address_id, "function address", expected_version)
     reject_unknown(changes, UPDATABLE)
     before = _snapshot(address)
     # One use case, one version step: no intermediate flush while the changes are applied.
@@ -189,8 +188,7 @@ def set_active(
     expected_version: int | None = None,
 ) -> FunctionAddress:
     """Deactivate (hidden from the directory, kept for history) or reactivate a function address."""
-    address = get_or_not_found(session, FunctionAddress, address_id, "function address")
-    check_version(address, expected_version)
+    address = get_for_update(session, FunctionAddress, address_id, "function address", expected_version)
     wanted = "active" if active else "inactive"
     if address.status == wanted:
         return address

@@ -29,7 +29,7 @@ from app.registry.models import (
     FunctionAddress,
     Organisation,
 )
-from app.registry.validation import Checker, check_version, get_or_not_found, reject_unknown
+from app.registry.validation import Checker, get_for_update, reject_unknown
 
 ENTITY = "organisation"
 UPDATABLE = ("name", "alternateName", "description", "countryCode", "organisationNumber", "apOperator", "parent")
@@ -172,8 +172,7 @@ def update_organisation(
     expected_version: int | None = None,
 ) -> Organisation:
     """Change directory data; the participant identifier and type never change (delete and recreate)."""
-    organisation = get_or_not_found(session, Organisation, organisation_id, "organisation")
-    check_version(organisation, expected_version)
+    organisation = get_for_update(session, Organisation, organisation_id, "organisation", expected_version)
     if "participantIdentifier" in changes or "type" in changes:
         field = "participantIdentifier" if "participantIdentifier" in changes else "type"
         raise ValidationFailed(
@@ -243,8 +242,7 @@ def change_status(
     expected_version: int | None = None,
 ) -> Organisation:
     """Move a participant through its lifecycle (approve, reject, suspend, reinstate, deregister)."""
-    organisation = get_or_not_found(session, Organisation, organisation_id, "organisation")
-    check_version(organisation, expected_version)
+    organisation = get_for_update(session, Organisation, organisation_id, "organisation", expected_version)
     try:
         transition = Transition(transition)
     except ValueError:
@@ -285,8 +283,7 @@ def delete_sub_organisation(
     Participant organisations (``o``) are never deleted: they are deregistered, which keeps their
     history and withdraws their publication.
     """
-    organisation = get_or_not_found(session, Organisation, organisation_id, "organisation")
-    check_version(organisation, expected_version)
+    organisation = get_for_update(session, Organisation, organisation_id, "organisation", expected_version)
     if organisation.type != "ou":
         raise InUse("an organisation of type o is deregistered, not deleted")
     if session.scalar(select(exists().where(FunctionAddress.organisation_id == organisation.id))):

@@ -23,7 +23,7 @@ from app.registry.models import (
     ParticipantCertificate,
     ParticipantService,
 )
-from app.registry.validation import Checker, check_version, get_or_not_found
+from app.registry.validation import Checker, get_for_update, get_or_not_found
 from app.trust.certificates import CertificateError, CertificateFacts, describe
 from app.trust.validation import acceptable
 
@@ -173,8 +173,7 @@ def _remove(
     session: Session, actor: Actor, model, entity_id, label: str, action: Action, entity_type: str, expected_version
 ):
     """Remove a service or certificate; publication follows at once (the last service withdraws the participant)."""
-    record = get_or_not_found(session, model, entity_id, label)
-    check_version(record, expected_version)
+    record = get_for_update(session, model, entity_id, label, expected_version)
     organisation = record.organisation
     before = audit.snapshot(record)
     session.delete(record)

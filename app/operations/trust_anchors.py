@@ -20,7 +20,7 @@ from app.audit import Action, Actor
 from app.registry.columns import utcnow
 from app.registry.errors import Conflict
 from app.registry.models import TRUST_PURPOSES, TrustAnchor
-from app.registry.validation import Checker, check_version, get_or_not_found
+from app.registry.validation import Checker, get_for_update
 from app.trust.certificates import CertificateError, describe, load_certificate
 
 ENTITY = "trust_anchor"
@@ -63,8 +63,7 @@ def add_trust_anchor(session: Session, actor: Actor, *, purpose: str, certificat
 def remove_trust_anchor(
     session: Session, actor: Actor, anchor_id: uuid.UUID | str, *, expected_version: int | None = None
 ) -> None:
-    anchor = get_or_not_found(session, TrustAnchor, anchor_id, "trust anchor")
-    check_version(anchor, expected_version)
+    anchor = get_for_update(session, TrustAnchor, anchor_id, "trust anchor", expected_version)
     before = audit.snapshot(anchor)
     session.delete(anchor)
     session.flush()

@@ -9,6 +9,7 @@ import uuid
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.identifiers import IdentifierError
@@ -137,6 +138,25 @@ def get_or_not_found(session: Session, model: type[T], entity_id: Any, label: st
     entity = session.get(model, entity_id)
     if entity is None:
         raise NotFound(f"{label} {entity_id} not found")
+    return entity
+
+
+def get_for_update(session: Session, model: type[T], entity_id: Any, label: str, expected_version: int | None) -> T:
+    """The entity a write changes, locked for the rest of the transaction, at the version ``If-Match`` named.
+
+    The row is read ``FOR UPDATE`` (and afresh, even if the session holds it already), so a concurrent
+    writer of it waits until this one commits and then sees what it wrote. Writes to one resource are
+    thus serial on PostgreSQL as on SQLite (whose write transactions are serial anyway): ``If-Match: *``
+    always applies to the latest version, and a named version that someone has just replaced is a 412
+    on both, never a lost update.
+    """
+    entity = get_or_not_found(session, model, entity_id, label)
+    if session.get_bind().dialect.name != "sqlite":
+        # Lock first, then read again: a get() "for update" of an object the session already holds
+        # would compare versions itself and raise instead of reading the newer one.
+        session.execute(select(model.id).where(model.id == entity.id).with_for_update())  # type: ignore[attr-defined]
+        session.refresh(entity)
+    check_version(entity, expected_version)
     return entity
 
 
