@@ -594,10 +594,9 @@ def audit() -> None:
     help="also check the chain still reaches the signed checkpoint in FILE, then write the current one there",
 )
 def audit_verify(checkpoint_file: Path | None) -> None:
-    import json
-
     from app.audit import verify
-    from app.audit.checkpoint import Checkpoint, CheckpointError, check_signature, compare, head, sign
+    from app.audit.anchor import read_checkpoint, write_checkpoint
+    from app.audit.checkpoint import CheckpointError, compare, head, sign
     from app.extensions import current_database
     from app.publishing.keys import SigningKeyError
     from app.publishing.views import current_publisher
@@ -613,17 +612,15 @@ def audit_verify(checkpoint_file: Path | None) -> None:
             credentials = current_publisher(app).signer.credentials
         except SigningKeyError as error:
             _fail(f"SDK_SIGNING_KEY: {error} (checkpoints are signed with it)", EXIT_BAD_SETTING)
-        if checkpoint_file.exists():
-            try:
-                saved = Checkpoint.from_dict(json.loads(checkpoint_file.read_text(encoding="utf-8")))
-                check_signature(saved, credentials.certificate)
-            except (ValueError, CheckpointError) as error:
-                _fail(f"{checkpoint_file}: {error}")
-            problem = compare(session, saved)
-            if problem is not None:
-                _fail(f"audit chain does not reach its checkpoint: {problem}")
+        try:
+            saved = read_checkpoint(checkpoint_file, credentials)
+        except CheckpointError as error:
+            _fail(str(error))
+        problem = compare(session, saved) if saved is not None else None
+        if problem is not None:
+            _fail(f"audit chain does not reach its checkpoint: {problem}")
         current = sign(head(session), credentials.key)
-    checkpoint_file.write_text(json.dumps(current.as_dict(), indent=2) + "\n", encoding="utf-8")
+    write_checkpoint(checkpoint_file, current)
     click.echo(
         f"audit chain intact: {report.checked} events; checkpoint at event {current.sequence} in {checkpoint_file}"
     )

@@ -123,6 +123,9 @@ class Settings:
     oidc_scopes: str = "openid email profile"
     oidc_name: str = "OpenID Connect"
     log_level: str = "INFO"
+    #: Where the worker keeps the audit chain's signed head, checked and moved on every interval (None: not).
+    audit_checkpoint_file: Path | None = None
+    audit_checkpoint_interval: float = 300.0
 
     @property
     def pki_dir(self) -> Path:
@@ -257,6 +260,10 @@ class _Reader:
             "oidc_scopes": self.get("SDK_OIDC_SCOPES", _scopes, "openid email profile"),
             "oidc_name": self.raw("SDK_OIDC_NAME") or "OpenID Connect",
             "log_level": self.get("SDK_LOG_LEVEL", _choice("DEBUG", "INFO", "WARNING", "ERROR", upper=True), "INFO"),
+            "audit_checkpoint_file": self.get(
+                "SDK_AUDIT_CHECKPOINT_FILE", self._path_or_none, instance_dir / "audit-checkpoint.json"
+            ),
+            "audit_checkpoint_interval": self.get("SDK_AUDIT_CHECKPOINT_INTERVAL", _seconds(1, 86_400), 300.0),
         }
         self._check_combinations(values)
         return Settings(**values)
@@ -283,6 +290,9 @@ class _Reader:
     def _path(self, name: str, value: str) -> Path:
         path = Path(value)
         return path if path.is_absolute() else (self.cwd / path)
+
+    def _path_or_none(self, name: str, value: str) -> Path | None:
+        return None if value.strip().lower() == "none" else self._path(name, value)
 
     def _existing_file(self, name: str, value: str) -> Path:
         path = self._path(name, value)
@@ -328,6 +338,8 @@ _KNOWN = {
     "SDK_HTTP_GRACEFUL_TIMEOUT",
     "SDK_SERVE_DNS",
     "SDK_WORKER_HEALTH_LISTEN",
+    "SDK_AUDIT_CHECKPOINT_FILE",
+    "SDK_AUDIT_CHECKPOINT_INTERVAL",
     "SDK_SIGNING_KEY",
     "SDK_SIGNING_CERT",
     "SDK_SIGNING_KEY_PASSWORD",

@@ -208,3 +208,57 @@ def test_the_head_is_published_signed(api, settings):
     assert api("GET", "/api/v1/audit-events/head", "kommun").status_code == 403
     metrics = api.client.get("/metrics").get_data(as_text=True)
     assert f"\nsdk_audit_head_sequence {body['sequence']}\n" in metrics
+
+
+# -- the checkpoints the worker writes itself ------------------------------------------------------------
+
+
+def test_the_worker_moves_its_checkpoint_forward_and_stops_at_a_broken_chain(db, settings, tmp_path):
+    """Each round checks the saved checkpoint, then signs the new head; once the chain no longer reaches
+    it (newest events deleted, or an event after it changed) the file stays as the evidence."""
+    import json
+
+    from app.audit.anchor import CheckpointKeeper, read_checkpoint
+    from app.publishing.keys import load_signing_credentials
+
+    credentials = load_signing_credentials(settings)
+    path = tmp_path / "checkpoint.json"
+    keeper = CheckpointKeeper(db, path, credentials, interval=60)
+    assert keeper.round().sequence == 0 and read_checkpoint(path, credentials).sequence == 0  # an empty chain
+    _append(db, 3)
+    first = keeper.round()
+    _append(db, 2)
+    second = keeper.round()
+    assert second.sequence > first.sequence and read_checkpoint(path, credentials) == second
+    assert "sdk_audit_checkpoint_intact 1\n" in keeper.status.metrics()
+
+    _append(db, 1)  # an event after the checkpoint, then changed (its hash left alone)
+    with db.reader() as session:
+        newest = session.scalar(select(AuditEvent).order_by(AuditEvent.id.desc()))
+    with db.writer() as session:
+        session.get(AuditEvent, newest.id).actor = "mallory"
+    kept = path.read_text()
+    assert keeper.round() is None and "content does not match" in keeper.status.problem
+    assert path.read_text() == kept and "sdk_audit_checkpoint_intact 0\n" in keeper.status.metrics()
+    with db.writer() as session:
+        session.get(AuditEvent, newest.id).actor = WRITER.name  # put right: the keeper still waits for a person
+    assert keeper.round() is None and path.read_text() == kept
+
+    fresh = CheckpointKeeper(db, path, credentials, interval=60)  # e.g. the worker restarted after a look
+    assert fresh.round() is not None
+    with db.writer() as session:
+        session.execute(delete(AuditEvent).where(AuditEvent.id >= newest.id - 1))
+    assert fresh.round() is None and "events were deleted" in fresh.status.problem
+    assert json.loads(path.read_text())["sequence"] == newest.id
+
+
+def test_the_worker_refuses_a_checkpoint_it_did_not_sign(db, settings, tmp_path):
+    from app.audit.anchor import CheckpointKeeper
+    from app.publishing.keys import load_signing_credentials
+
+    path = tmp_path / "checkpoint.json"
+    path.write_text('{"sequence": 0, "hash": "' + "0" * 64 + '", "takenAt": "2026-01-01T00:00:00+00:00"}')
+    keeper = CheckpointKeeper(db, path, load_signing_credentials(settings), interval=60)
+    assert keeper.round() is None and "not signed" in keeper.status.problem
+    path.write_bytes(b"\xff\xfe not json")
+    assert CheckpointKeeper(db, path, load_signing_credentials(settings), interval=60).round() is None

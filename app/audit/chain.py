@@ -184,11 +184,13 @@ class ChainReport:
         return self.first_broken_id is None
 
 
-def verify(session: Session, batch_size: int = 2000) -> ChainReport:
-    """Walk the chain in order; name the first event whose link or content does not match."""
-    previous = GENESIS
+def verify(session: Session, batch_size: int = 2000, *, after: tuple[int, str] = (0, GENESIS)) -> ChainReport:
+    """Walk the chain in order; name the first event whose link or content does not match.
+
+    ``after`` (an event's id and hash, from a checkpoint) walks only the events that follow it.
+    """
+    last_id, previous = after
     checked = 0
-    last_id = 0
     while True:
         events = session.scalars(
             select(AuditEvent).where(AuditEvent.id > last_id).order_by(AuditEvent.id).limit(batch_size)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from app.settings import HostPort
@@ -40,8 +41,13 @@ class Heartbeat:
         )
 
 
-def serve_health(listen: HostPort, heartbeat: Heartbeat) -> ThreadingHTTPServer:
-    """Answer /healthz and /metrics on ``listen`` from a daemon thread; ``shutdown()`` the result to stop."""
+def serve_health(
+    listen: HostPort, heartbeat: Heartbeat, more_metrics: Callable[[], str] | None = None
+) -> ThreadingHTTPServer:
+    """Answer /healthz and /metrics on ``listen`` from a daemon thread; ``shutdown()`` the result to stop.
+
+    ``more_metrics`` adds the series of the worker's other jobs (the audit checkpoints).
+    """
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
@@ -49,7 +55,8 @@ def serve_health(listen: HostPort, heartbeat: Heartbeat) -> ThreadingHTTPServer:
                 fresh = heartbeat.fresh()
                 self._send(200 if fresh else 503, "ok\n" if fresh else "the work loop is stuck\n")
             elif self.path == "/metrics":
-                self._send(200, heartbeat.metrics(), "text/plain; version=0.0.4; charset=utf-8")
+                body = heartbeat.metrics() + (more_metrics() if more_metrics else "")
+                self._send(200, body, "text/plain; version=0.0.4; charset=utf-8")
             else:
                 self._send(404, "not found\n")
 

@@ -1,4 +1,5 @@
-"""Run the DNS side: the embedded server (embedded mode) or the outbox publisher (rfc2136 mode).
+"""Run the worker: the DNS side — the embedded server (embedded mode) or the outbox publisher (rfc2136
+mode) — and the audit checkpoints (:mod:`app.audit.anchor`), the jobs that run once per installation.
 
 ``sdk-addressbook worker`` runs it in the foreground; ``serve`` starts that same command as a child
 program before gunicorn forks its workers.
@@ -22,7 +23,13 @@ logger = logging.getLogger("sdk_addressbook.dns")
 def run(settings: Settings, stop: threading.Event) -> None:
     database = Database(settings.database_url, pool_size=2)
     heartbeat = Heartbeat()
-    health = serve_health(settings.worker_health_listen, heartbeat) if settings.worker_health_listen else None
+    keeper = _checkpoint_keeper(settings, database)
+    more_metrics = keeper.status.metrics if keeper else None
+    health = (
+        serve_health(settings.worker_health_listen, heartbeat, more_metrics) if settings.worker_health_listen else None
+    )
+    if keeper is not None:
+        keeper.start(stop)
     try:
         if settings.dns_mode == "embedded":
             from app.dns.server import EmbeddedDnsServer
@@ -44,6 +51,20 @@ def run(settings: Settings, stop: threading.Event) -> None:
             health.shutdown()
             health.server_close()
         database.dispose()
+
+
+def _checkpoint_keeper(settings: Settings, database: Database):
+    from app.audit.anchor import CheckpointKeeper
+    from app.publishing.keys import SigningKeyError, load_signing_credentials
+
+    if settings.audit_checkpoint_file is None:
+        return None
+    try:
+        credentials = load_signing_credentials(settings)
+    except SigningKeyError as error:
+        logger.error("no audit checkpoints: %s (they are signed with the SMP signing key)", error)
+        return None
+    return CheckpointKeeper(database, settings.audit_checkpoint_file, credentials, settings.audit_checkpoint_interval)
 
 
 def run_until_signalled(settings: Settings) -> None:
