@@ -10,6 +10,12 @@ CONTENT_TYPE = "application/problem+json"
 TYPE_PREFIX = "urn:sdk-addressbook:problem:"
 
 
+def json_bytes(value: object) -> bytes:
+    """JSON in UTF-8 for an answer. Text that echoes a client's input may hold a lone surrogate, which
+    UTF-8 cannot carry: it goes out as its JSON escape (``\\udcff``), the very code unit the client sent."""
+    return json.dumps(value, ensure_ascii=False).encode("utf-8", "backslashreplace")
+
+
 def problem_body(
     status: int, kind: str, title: str, detail: str | None = None, *, errors: list[dict[str, str]] | None = None
 ) -> bytes:
@@ -18,7 +24,7 @@ def problem_body(
         body["detail"] = detail
     if errors:
         body["errors"] = errors
-    return json.dumps(body, ensure_ascii=False).encode("utf-8")
+    return json_bytes(body)
 
 
 def problem(

@@ -511,3 +511,32 @@ def test_a_sub_organisation_cannot_be_moved_under_another_tenant(api):
     assert api("GET", f"/api/v1/organisations/{ident}").get_json()["parent"] == str(kommun)
     moved = api("PATCH", f"/api/v1/organisations/{ident}", json=move, headers={"If-Match": "*"})  # the operator may
     assert moved.status_code == 200 and moved.get_json()["parent"] == str(region)
+
+
+def test_every_change_and_removal_needs_if_match_first(api):
+    """One precondition rule for every PUT, PATCH and DELETE the document lists: without If-Match 428, with a
+    malformed one 400, whatever the resource (the check comes before the resource is even looked up)."""
+    import json
+    import re
+    import uuid
+
+    document = json.loads((Path(__file__).resolve().parents[1] / "openapi" / "openapi.json").read_text())
+    writes = [
+        (method, path)
+        for path, operations in document["paths"].items()
+        if path.startswith("/api/")
+        for method in operations
+        if method in ("put", "patch", "delete")
+    ]
+    assert len(writes) >= 10
+    schemas = document["components"]["schemas"]
+    for method, path in writes:
+        url = re.sub(r"\{\w+\}", lambda _: str(uuid.uuid4()), path)
+        body = None
+        if method != "delete":  # what the body schema needs, so the precondition is what answers
+            reference = document["paths"][path][method]["requestBody"]["content"]["application/json"]["schema"]
+            body = dict.fromkeys(schemas[reference["$ref"].rsplit("/", 1)[1]].get("required", []), "x")
+        problem(api(method.upper(), url, json=body), 428)
+        problem(api(method.upper(), url, json=body, headers={"If-Match": "3"}), 400)
+        parameters = document["paths"][path][method].get("parameters", [])
+        assert any(p["name"] == "If-Match" and p["in"] == "header" and p["required"] for p in parameters), path

@@ -25,7 +25,7 @@ def corpus(api, db):
     """The demo federation plus addresses chosen for the cases below, all in Exempelkommun."""
     kommun = api.ids[KOMMUN]
     with db.writer() as session:
-        owner = organisations.get_or_not_found(session, organisations.Organisation, kommun, "organisation")
+        owner = session.get(organisations.Organisation, kommun)
         ekonomi = session.scalar(select(Code).where(Code.code == "ekonomi"))
         made = {
             "fakturor": create_function_address(

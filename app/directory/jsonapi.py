@@ -15,6 +15,8 @@ from typing import Any
 
 from flask import Request, Response
 
+from app.problems import json_bytes
+
 MEDIA_TYPE = "application/vnd.api+json"
 DEFAULT_PAGE_SIZE = 100
 MAX_PAGE_SIZE = 1000
@@ -215,7 +217,7 @@ def error(
         item["code"] = code
     if parameter is not None:
         item["source"] = {"parameter": parameter}
-    body = json.dumps({"errors": [item]}, ensure_ascii=False)
+    body = json_bytes({"errors": [item]})
     return Response(
         body, status=status, content_type=MEDIA_TYPE, headers={"Cache-Control": "no-store", **(headers or {})}
     )

@@ -14,6 +14,7 @@ from urllib.parse import urlencode
 
 from flask import Blueprint, Flask, Response, current_app, request
 from werkzeug.exceptions import HTTPException
+from werkzeug.routing import PathConverter
 
 from app.directory import jsonapi, queries, search, text
 from app.directory.jsonapi import BadParameter, Query
@@ -28,6 +29,16 @@ from app.settings import Settings
 
 LIMITER_KEY = "sdk.directory_rate_limiter"
 blp = Blueprint("directory", __name__, url_prefix=PREFIX)
+
+
+class _AnyRest(PathConverter):
+    """Whatever follows the prefix, line breaks included (``path`` stops at one, and the request would
+    fall out of the directory into an answer that is not JSON:API)."""
+
+    regex = "[^/][\\s\\S]*?"
+
+
+blp.record_once(lambda state: state.app.url_map.converters.setdefault("any_rest", _AnyRest))
 
 
 @dataclass(frozen=True)
@@ -206,7 +217,7 @@ def single(kind: str, ident: str) -> Response:
 
 
 @blp.route("/", defaults={"rest": ""}, methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"])
-@blp.route("/<path:rest>", methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"])
+@blp.route("/<any_rest:rest>", methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"])
 def unknown(rest: str) -> Response:
     if request.method not in ("GET", "HEAD"):
         return jsonapi.error(405, "Method Not Allowed", "the directory is read-only", headers={"Allow": ALLOW})

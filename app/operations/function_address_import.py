@@ -112,7 +112,7 @@ def read_csv(stream: io.TextIOBase) -> Iterator[dict[str, Any]]:
 def read_json(data: bytes) -> list[dict[str, Any]]:
     try:
         rows = json.loads(data)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):  # (nesting or numbers beyond what JSON parsing holds)
         raise ValidationFailed(FieldError("body", "is not valid JSON")) from None
     if not isinstance(rows, list) or not all(isinstance(row, dict) for row in rows):
         raise ValidationFailed(FieldError("body", "must be a JSON array of objects"))

@@ -58,7 +58,7 @@ def _form_changes() -> dict:
         except ValueError:
             errors.append(FieldError(name, "must be a date and time (YYYY-MM-DDTHH:MM, UTC)"))
     if errors:
-        raise ValidationFailed(*errors)
+        raise ValidationFailed(errors)
     return changes
 
 

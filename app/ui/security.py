@@ -58,7 +58,8 @@ def csrf_token() -> str:
 def check_csrf() -> None:
     sent = request.form.get("csrf", "")
     expected = session.get("csrf", "")
-    if not expected or not hmac.compare_digest(sent, expected):
+    # As bytes: compare_digest refuses str with anything beyond ASCII (a TypeError, not a mismatch).
+    if not expected or not hmac.compare_digest(sent.encode("utf-8", "surrogatepass"), expected.encode()):
         abort(400, description="the form is stale or was not sent from this site (CSRF check); reload and try again")
 
 
