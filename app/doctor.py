@@ -12,12 +12,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from cryptography import x509
-from flask import Flask
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
 from app import status
-from app.extensions import Database
+from app.database import Database
 from app.publishing.keys import SigningKeyError, load_signing_credentials
 from app.registry import schema
 from app.settings import Settings
@@ -193,8 +192,8 @@ CHECKS: tuple[Check, ...] = (check_public_url, check_development_keys, check_sig
 DATA_CHECKS: tuple[Check, ...] = (check_certificates, check_publication, check_dns)
 
 
-def diagnose(app: Flask, *, now: datetime | None = None) -> list[Finding]:
-    context = Context(app.config["SDK_SETTINGS"], app.extensions["sdk.database"], now or datetime.now(UTC))
+def diagnose(settings: Settings, database: Database, *, now: datetime | None = None) -> list[Finding]:
+    context = Context(settings, database, now or datetime.now(UTC))
     findings: list[Finding] = []
     for check in CHECKS:
         findings.extend(check(context))

@@ -14,7 +14,7 @@ from flask import Flask, current_app, jsonify
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
-from app.extensions import current_database
+from app.extensions import current_database, current_settings
 from app.registry import schema
 
 #: ``app.config`` key of the DNS side's shared state, set by ``serve`` when it runs one.
@@ -31,7 +31,7 @@ def dns_side_check() -> str | None:
     state = shared.read()
     if not state.running:
         return state.describe()
-    settings = current_app.config["SDK_SETTINGS"]
+    settings = current_settings()
     if settings.dns_mode == "embedded":
         answer = probe(settings.dns_listen, settings.sml_zone)
         if answer != "ok":

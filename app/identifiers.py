@@ -123,10 +123,6 @@ class ParticipantId:
     def icd(self) -> str:
         return self.value[:4]
 
-    @property
-    def local_id(self) -> str:
-        return self.value[5:]
-
     def __str__(self) -> str:
         return f"{self.scheme}::{self.value}"
 

@@ -24,7 +24,7 @@ def _line(name: str, kind: str, help_text: str, samples: list[tuple[str, float]]
 
 
 def render() -> str:
-    from app import current_settings
+    from app.extensions import current_settings
     from app.health import signing_certificate
 
     certificate, _problem = signing_certificate()

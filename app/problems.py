@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING
 
-from flask import Response
+if TYPE_CHECKING:
+    from flask import Response
 
 CONTENT_TYPE = "application/problem+json"
 TYPE_PREFIX = "urn:sdk-addressbook:problem:"
@@ -36,6 +38,8 @@ def problem(
     errors: list[dict[str, str]] | None = None,
     headers: dict[str, str] | None = None,
 ) -> Response:
+    from flask import Response  # only the HTTP faces answer with one; the bodies above are plain
+
     body = problem_body(status, kind, title, detail, errors=errors)
     response = Response(body, status=status, content_type=CONTENT_TYPE)
     for name, value in (headers or {}).items():

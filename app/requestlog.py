@@ -41,10 +41,6 @@ def configure_json_logging(level: str) -> None:
     logging.getLogger("alembic").setLevel(logging.WARNING)
 
 
-def current_request_id() -> str | None:
-    return g.get("request_id")
-
-
 def inbound_request_id(value: str | None) -> str:
     """The client's ``X-Request-ID`` when it is a sane token, a new random one otherwise."""
     return value if value and _INBOUND_ID.fullmatch(value) else uuid.uuid4().hex

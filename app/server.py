@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Flask
 from gunicorn.app.base import BaseApplication
 
+from app.extensions import database_of
 from app.settings import Settings
 
 
@@ -50,6 +51,6 @@ def gunicorn_options(settings: Settings) -> dict:
 def run(app: Flask, settings: Settings) -> None:
     def post_fork(_server, _worker) -> None:
         # Pooled connections opened before the fork belong to the parent; each worker opens its own.
-        app.extensions["sdk.database"].engine.dispose(close=False)
+        database_of(app).engine.dispose(close=False)
 
     _Service(app, {**gunicorn_options(settings), "post_fork": post_fork}).run()

@@ -19,7 +19,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from app import create_app
-from app.extensions import Database
+from app.database import Database
 from app.registry import schema
 from app.registry.models import Base
 from app.settings import Settings, load_settings
@@ -136,17 +136,12 @@ def pki_instance_dir(tmp_path_factory) -> Path:
 def db(migrated_database, pki_instance_dir) -> Iterator[Database]:
     """The migrated database of the current backend, emptied after each test.
 
-    Its write sessions carry a publisher signing with the session's development PKI, as in the service.
+    Wired as the service wires its database (:func:`app.database.wire`): a write publishes, signing with
+    the session's development PKI, and the directory follows.
     """
-    from app.dns.outbox import SETTINGS_KEY
-    from app.publishing.publisher import SESSION_KEY, Publisher
+    from app.database import wire
 
-    settings = make_settings(pki_instance_dir, migrated_database.url)
-    migrated_database.session_info[SESSION_KEY] = Publisher(settings)
-    migrated_database.session_info[SETTINGS_KEY] = settings
-    yield migrated_database
-    migrated_database.session_info.clear()
-    migrated_database._after_commit.clear()
+    yield wire(migrated_database, make_settings(pki_instance_dir, migrated_database.url))
     _empty_all_tables(migrated_database)
 
 

@@ -136,9 +136,9 @@ def _context(api, db, settings) -> tuple[dict[str, str], dict]:
         ids["token_id"] = issue_token(session, Actor("t", "system"), name="att-dra-in", role="operator").credential.id
     with db.writer() as session:
         from app.audit import Actor
-        from app.operations import approvals
+        from app.operations import pending_changes
 
-        ids["change_id"] = approvals.add_certificate(
+        ids["change_id"] = pending_changes.add_certificate(
             session,
             Actor("ap", "ap_operator", api.ids["ap"]),
             api.ids["0203:exempelkommun.se"],

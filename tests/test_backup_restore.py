@@ -12,7 +12,7 @@ from sqlalchemy.engine import make_url
 
 from app import create_app
 from app.audit.chain import verify
-from app.extensions import Database
+from app.database import Database
 from app.registry import schema
 from tests.conftest import make_settings, require_program
 

@@ -14,7 +14,7 @@ from sqlalchemy import func, select, text, update
 
 from app.auth.tokens import find_credential
 from app.cli import cli
-from app.extensions import Database
+from app.database import Database
 from app.registry.models import AuditEvent, DirectoryEntry, Organisation
 from tests.processes import EXECUTABLE
 

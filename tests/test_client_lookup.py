@@ -25,10 +25,9 @@ from app.client.errors import NoSuchService, NotRegistered, TechnicalFailure, Un
 from app.client.locate import DnsOptions, _from_cname, apply_regexp, locate
 from app.client.lookup import LookupOptions, choose_endpoint, lookup
 from app.client.smp import HttpOptions, service_url
+from app.database import wire
 from app.dns.server import EmbeddedDnsServer
-from app.extensions import SETTINGS_KEY
 from app.identifiers import DocumentTypeId, ParticipantId
-from app.publishing.publisher import SESSION_KEY, Publisher
 from app.registry.models import FunctionAddress, Organisation
 from app.settings import SDK_MESSAGE_DOCUMENT_TYPE
 from app.trust.certificates import load_certificate
@@ -64,8 +63,7 @@ class Federation:
 @contextlib.contextmanager
 def demo_served_over_http(db, settings, http_port: int):
     """The demo federation published with ``settings`` and served by the real app on ``http_port``."""
-    db.session_info[SESSION_KEY] = Publisher(settings)
-    db.session_info[SETTINGS_KEY] = settings
+    wire(db, settings)
     with db.writer() as session:
         demo.seed(session, settings, DevelopmentPki(settings.pki_dir))
     server = make_server("127.0.0.1", http_port, create_app(settings, database=db), threaded=True)
@@ -462,8 +460,7 @@ def test_cname_fallback_is_used_only_when_asked(db, pki_instance_dir):
         SDK_DNS_RECORD_TYPES="cname",
         SDK_PUBLIC_URL="http://smp.example.se",
     )
-    db.session_info[SESSION_KEY] = Publisher(settings)
-    db.session_info[SETTINGS_KEY] = settings
+    wire(db, settings)
     with db.writer() as session:
         demo.seed(session, settings, DevelopmentPki(settings.pki_dir))
     server = EmbeddedDnsServer(settings, db, poll_interval=0.05)

@@ -101,11 +101,11 @@ def test_unchanged_participants_write_nothing(seeded, settings):
 
 
 def test_a_settings_change_is_applied_by_republishing(seeded, pki_instance_dir):
-    from app.dns.outbox import SETTINGS_KEY
+    from app.database import wire
     from app.operations.publication import refresh_participant
 
     new = make_settings(pki_instance_dir, seeded.url, SDK_PUBLIC_URL="https://smp.ny.example.se")
-    seeded.session_info[SETTINGS_KEY] = new
+    wire(seeded, new)
     with seeded.writer() as session:
         for organisation in session.scalars(select(Organisation).where(Organisation.type == "o")):
             refresh_participant(session, organisation)

@@ -15,8 +15,9 @@ import dns.update
 import pytest
 from sqlalchemy import func, insert, select
 
+from app.database import wire
 from app.dns.naming import naptr_name
-from app.dns.outbox import SETTINGS_KEY, sync_participant
+from app.dns.outbox import sync_participant
 from app.dns.reconcile import reconcile
 from app.dns.rfc2136 import OutboxPublisher
 from app.registry.columns import utcnow
@@ -38,7 +39,7 @@ def named(tmp_path):
 @pytest.fixture
 def settings(db, pki_instance_dir, named):
     settings = make_settings(pki_instance_dir, db.url, **named.environ)
-    db.session_info[SETTINGS_KEY] = settings
+    wire(db, settings)
     return settings
 
 
@@ -265,11 +266,11 @@ def test_doctor_reports_a_primary_that_differs_until_reconciled(db, settings):
 
     add_participants(db, 2)
     app = create_app(settings, database=db)
-    drift = [(f.severity, f.problem) for f in diagnose(app) if "on the primary differ" in f.problem]
+    drift = [(f.severity, f.problem) for f in diagnose(*_of(app)) if "on the primary differ" in f.problem]
     assert drift == [(SERIOUS, "DNS not converged: 2 record sets on the primary differ from the database")]
     with db.reader() as session:
         reconcile(session, settings, dry_run=False)
-    assert not [f for f in diagnose(app) if "DNS" in f.problem]
+    assert not [f for f in diagnose(*_of(app)) if "DNS" in f.problem]
 
 
 def test_the_worker_reports_its_health_and_stops_cleanly_on_sigterm(db, settings, named, pki_instance_dir):
@@ -313,7 +314,7 @@ def test_a_secondary_follows_the_primary_through_notify_and_ixfr(db, pki_instanc
     try:
         secondary = start_secondary(tmp_path / "secondary", primary, secondary_port)
         settings = make_settings(pki_instance_dir, db.url, **primary.environ)
-        db.session_info[SETTINGS_KEY] = settings
+        wire(db, settings)
         values = add_participants(db, 50)
         assert OutboxPublisher(settings, db).drain() == 50
         assert wait_until(lambda: all(resolves(secondary, value) for value in values), 30), (
@@ -335,3 +336,10 @@ def test_a_secondary_follows_the_primary_through_notify_and_ixfr(db, pki_instanc
         if secondary is not None:
             secondary.stop()
         primary.stop()
+
+
+def _of(app):
+    """What doctor looks at: the app's settings and database."""
+    from app.extensions import database_of, settings_of
+
+    return settings_of(app), database_of(app)

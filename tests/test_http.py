@@ -10,7 +10,7 @@ import time
 import urllib.request
 
 from app import create_app
-from app.extensions import Database
+from app.database import Database
 from app.requestlog import JsonFormatter
 from tests.conftest import make_settings
 from tests.processes import EXECUTABLE, service_environ, wait_until

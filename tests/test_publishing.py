@@ -8,9 +8,9 @@ from sqlalchemy import func, select
 
 from app import demo
 from app.audit import Actor
+from app.database import publisher_of
 from app.identifiers import CERTPUB_TYPE_CODES
 from app.operations import access_points, organisations, participants
-from app.publishing.publisher import publisher_for
 from app.registry.models import EndpointConfiguration, Organisation, Publication
 from app.settings import SDK_MESSAGE_DOCUMENT_TYPE
 from app.trust import xmldsig
@@ -162,7 +162,7 @@ def test_unchanged_data_is_not_signed_again(seeded):
         organisation = session.scalar(
             select(Organisation).where(Organisation.participant_value == "0203:exempelkommun.se")
         )
-        result = publisher_for(session).republish(session, organisation)
+        result = publisher_of(session).republish(session, organisation)
         organisations.update_organisation(session, OPERATOR, organisation.id, {"description": "Ny text"})
     assert (result.signed, result.withdrawn, result.unchanged) == (0, 0, 9)
     assert {(p.flavour, p.path_key): (p.etag, p.published_at) for p in publications(seeded)} == before

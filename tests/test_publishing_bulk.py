@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
+from app.database import wire
 from app.operations.publication import refresh_participant, refresh_participants
 from app.publishing import publisher as publisher_module
-from app.publishing.publisher import SESSION_KEY, Publisher
+from app.publishing.publisher import Publisher
 from app.registry.models import Organisation, Publication
 from tests.conftest import make_settings
 
@@ -32,7 +33,7 @@ def test_the_signing_pool_stores_what_signing_one_by_one_stores(api, db, pki_ins
     assert len(one_by_one) >= 9
 
     pooled = Publisher(make_settings(pki_instance_dir, db.url, SDK_PUBLISH_PROCESSES="2"))
-    monkeypatch.setitem(db.session_info, SESSION_KEY, pooled)
+    wire(db, pooled.settings, publisher=pooled)
     monkeypatch.setattr(publisher_module, "MIN_DOCUMENTS", 0)  # the demo is small: use the pool anyway
     monkeypatch.setattr(publisher_module, "CHUNK", 1)  # one participant per step: the pipeline runs
     started = []

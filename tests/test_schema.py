@@ -11,7 +11,7 @@ from sqlalchemy import insert, text
 from sqlalchemy.exc import DataError, IntegrityError, StatementError
 from sqlalchemy.orm.exc import StaleDataError
 
-from app.extensions import Database
+from app.database import Database
 from app.registry import schema
 from app.registry.columns import utcnow
 from app.registry.models import AccessPointOperator, Base, FunctionAddress, Organisation

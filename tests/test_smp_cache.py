@@ -68,11 +68,9 @@ def test_another_workers_change_is_served_within_the_check_interval(db, pki_inst
     reader_worker = create_app(settings, database=db).test_client()
     writer_worker_database = type(db)(db.url)  # a separate process would have its own pool
     try:
-        from app.dns.outbox import SETTINGS_KEY
-        from app.publishing.publisher import SESSION_KEY, Publisher
+        from app.database import wire
 
-        writer_worker_database.session_info[SESSION_KEY] = Publisher(settings)
-        writer_worker_database.session_info[SETTINGS_KEY] = settings
+        wire(writer_worker_database, settings)
         with writer_worker_database.writer() as session:
             demo.seed(session, settings, DevelopmentPki(settings.pki_dir))
         time.sleep(0.35)
@@ -99,7 +97,7 @@ def test_the_smp_interface_is_read_only(client):
 
 
 def test_a_database_outage_is_a_503_not_a_crash(instance_dir, pki_instance_dir):
-    from app.extensions import Database
+    from app.database import Database
 
     database = Database("postgresql+psycopg://postgres@127.0.0.1:1/unreachable")
     app = create_app(make_settings(pki_instance_dir, database.url), database=database)

@@ -11,8 +11,8 @@ from sqlalchemy import delete, select
 
 from app import create_app, status
 from app.cli import cli
+from app.database import Database
 from app.doctor import SERIOUS, WARNING, Context, check_development_keys, diagnose
-from app.extensions import Database
 from app.operations.access_points import create_access_point
 from app.operations.participants import add_certificate
 from app.registry import schema
@@ -46,7 +46,7 @@ def soon(api, db, settings, tmp_path):
 
 
 def _findings(app, **kwargs):
-    return [(f.severity, f.problem) for f in diagnose(app, **kwargs)]
+    return [(f.severity, f.problem) for f in diagnose(*_of(app), **kwargs)]
 
 
 def test_status_lists_certificates_expiring_within_the_warning_window(soon):
@@ -189,3 +189,10 @@ def test_doctor_command_exit_code_follows_the_worst_finding(api, app, db):
     assert result.exit_code == 1
     assert "SERIOUS  SMP publication disagrees" in result.output
     assert "fix: run 'sdk-addressbook smp resign'" in result.output
+
+
+def _of(app):
+    """What doctor looks at: the app's settings and database."""
+    from app.extensions import database_of, settings_of
+
+    return settings_of(app), database_of(app)

@@ -40,7 +40,7 @@ blp = Blueprint(
 
 
 def _settings():
-    from app import current_settings
+    from app.extensions import current_settings
 
     return current_settings()
 

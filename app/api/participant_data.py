@@ -13,8 +13,8 @@ from app.api.pending_changes import PendingChangeSchema, pending_response
 from app.auth import rules
 from app.auth.context import current_actor
 from app.extensions import current_database
-from app.operations import approvals
 from app.operations import participants as operations
+from app.operations import pending_changes
 from app.registry.errors import NotFound
 from app.registry.models import Organisation, ParticipantCertificate, ParticipantService, PendingChange
 from app.registry.validation import get_or_not_found
@@ -29,7 +29,7 @@ blp = Blueprint(
 
 
 def _settings():
-    from app import current_settings
+    from app.extensions import current_settings
 
     return current_settings()
 
@@ -129,7 +129,7 @@ class Services(MethodView):
             configuration = session.get(EndpointConfiguration, configuration_id)
             if configuration is not None:  # an unknown one is the use case's 422
                 rules.require_reference(current_actor(), "endpointConfiguration", configuration)
-            service = approvals.add_service(
+            service = pending_changes.add_service(
                 session,
                 current_actor(),
                 organisation.id,
@@ -184,7 +184,7 @@ class Certificates(MethodView):
     def post(self, data, organisation_id: uuid.UUID):
         with current_database().writer() as session:
             organisation = _organisation(session, organisation_id, write=True)
-            record = approvals.add_certificate(
+            record = pending_changes.add_certificate(
                 session, current_actor(), organisation.id, usage=data["usage"], certificate=data["certificate"]
             )
             if isinstance(record, PendingChange):
@@ -215,7 +215,7 @@ class CertificateItem(MethodView):
         version = expected_version()
         with current_database().writer() as session:
             record = _child(session, ParticipantCertificate, organisation_id, certificate_id, "certificate", write=True)
-            change = approvals.remove_certificate(session, current_actor(), record.id, expected_version=version)
+            change = pending_changes.remove_certificate(session, current_actor(), record.id, expected_version=version)
             if change is not None:
                 return pending_response(change)
         return None

@@ -14,7 +14,7 @@ from app.api.common import Blueprint, NoBodySchema, PageArgs, RejectionSchema, S
 from app.auth import rules
 from app.auth.context import current_actor
 from app.extensions import current_database
-from app.operations import approvals
+from app.operations import pending_changes
 from app.registry.models import (
     PENDING_CHANGE_KINDS,
     PENDING_CHANGE_STATUSES,
@@ -106,7 +106,7 @@ class ApprovePendingChange(MethodView):
         actor = current_actor()
         rules.require_operator(actor)
         with current_database().writer() as session:
-            return approvals.approve(session, actor, change_id)
+            return pending_changes.approve(session, actor, change_id)
 
 
 @blp.route("/<uuid:change_id>/reject")
@@ -119,4 +119,4 @@ class RejectPendingChange(MethodView):
         actor = current_actor()
         rules.require_operator(actor)
         with current_database().writer() as session:
-            return approvals.reject(session, actor, change_id, reason=data["reason"])
+            return pending_changes.reject(session, actor, change_id, reason=data["reason"])

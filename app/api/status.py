@@ -5,11 +5,11 @@ from __future__ import annotations
 import marshmallow as ma
 from flask.views import MethodView
 
-from app import current_settings, status
+from app import status
 from app.api.common import Blueprint, Schema
 from app.auth import rules
 from app.auth.context import current_actor
-from app.extensions import current_database
+from app.extensions import current_database, current_settings
 from app.health import signing_certificate
 
 blp = Blueprint("status", __name__, url_prefix="/api/v1/status", description="Federation status for the operator")

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from app.audit.chain import verify
 from app.audit.checkpoint import Checkpoint, CheckpointError, check_signature, compare, head, sign
-from app.extensions import Database
+from app.database import Database
 from app.publishing.keys import SigningCredentials
 
 logger = logging.getLogger("sdk_addressbook.audit")

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
-import json
 import re
 import struct
 import uuid
@@ -13,15 +11,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from flask import Request, Response
-
-from app.problems import json_bytes
+from app.registry import text_rules
 
 MEDIA_TYPE = "application/vnd.api+json"
 DEFAULT_PAGE_SIZE = 100
 MAX_PAGE_SIZE = 1000
-#: The Swedish directory refuses these in any text (sdk-domain.md §4.1); we refuse them in parameters too.
-FORBIDDEN_CHARACTERS = "<>"
 _DIGITS = re.compile(r"[0-9]{1,9}")
 #: What a cursor is made of (base64url without padding); whether it is one this service gave out is
 #: a domain rule.
@@ -81,7 +75,7 @@ def parse_query(
     page_size, after, text = DEFAULT_PAGE_SIZE, None, None
     for name in args:
         value = args[name]
-        if any(c in value for c in FORBIDDEN_CHARACTERS):
+        if text_rules.has_markup(value):
             raise BadParameter(name, "must not contain < or >")
         if name in ("q", "filter[q]") and collection and searchable:
             if not value.strip():
@@ -189,35 +183,5 @@ def resource(
     return body
 
 
-def respond(request: Request, document: dict[str, Any], status: int = 200) -> Response:
-    """Serialise with a strong ETag of the bytes; ``If-None-Match`` that matches is 304."""
-    body = json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-    tag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
-    headers = {"ETag": tag, "Cache-Control": "no-cache", "Vary": "Accept-Encoding"}
-    if status == 200 and tag in {t.strip() for t in request.headers.get("If-None-Match", "").split(",")}:
-        return Response(status=304, headers=headers)
-    return Response(body, status=status, content_type=MEDIA_TYPE, headers=headers)
-
-
 #: ``code`` of an error whose rule the OpenAPI document cannot state (a combination, a stale cursor).
 DOMAIN_RULE = "domain-rule"
-
-
-def error(
-    status: int,
-    title: str,
-    detail: str,
-    *,
-    parameter: str | None = None,
-    code: str | None = None,
-    headers: dict[str, str] | None = None,
-) -> Response:
-    item: dict[str, Any] = {"status": str(status), "title": title, "detail": detail}
-    if code is not None:
-        item["code"] = code
-    if parameter is not None:
-        item["source"] = {"parameter": parameter}
-    body = json_bytes({"errors": [item]})
-    return Response(
-        body, status=status, content_type=MEDIA_TYPE, headers={"Cache-Control": "no-store", **(headers or {})}
-    )

@@ -16,7 +16,7 @@ from flask import Blueprint, Flask, Response, current_app, request
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import PathConverter
 
-from app.directory import jsonapi, queries, search, text
+from app.directory import answers, jsonapi, queries, search, text
 from app.directory.jsonapi import BadParameter, Query
 from app.directory.ratelimit import RateLimiter, retry_after
 from app.directory.resources import (
@@ -87,7 +87,7 @@ def _next_link(kind: str, cursor: str) -> str:
 def collection(kind: str) -> Response:
     spec = COLLECTIONS.get(kind)
     if spec is None:
-        return jsonapi.error(404, "Not Found", f"no resource type {kind!r}; there are {', '.join(COLLECTIONS)}")
+        return answers.error(404, "Not Found", f"no resource type {kind!r}; there are {', '.join(COLLECTIONS)}")
     query = jsonapi.parse_query(
         request.args,
         filters=spec.filters,
@@ -113,7 +113,7 @@ def collection(kind: str) -> Response:
         included = _included(session, query, parents)
     if included:
         document["included"] = included
-    return jsonapi.respond(request, document)
+    return answers.respond(request, document)
 
 
 def _search_page(session, kind: str, spec: Collection, query: Query, document: dict) -> set:
@@ -203,33 +203,33 @@ def _timestamp(value: str) -> datetime:
 def single(kind: str, ident: str) -> Response:
     spec = COLLECTIONS.get(kind)
     if spec is None:
-        return jsonapi.error(404, "Not Found", f"no resource type {kind!r}; there are {', '.join(COLLECTIONS)}")
+        return answers.error(404, "Not Found", f"no resource type {kind!r}; there are {', '.join(COLLECTIONS)}")
     query = jsonapi.parse_query(request.args, includes=spec.includes, types=TYPES, collection=False)
     with current_database().reader() as session:
         entry = queries.one(session, kind, ident)
         if entry is None:
-            return jsonapi.error(404, "Not Found", f"no {kind} resource {ident}")
+            return answers.error(404, "Not Found", f"no {kind} resource {ident}")
         document: dict[str, Any] = {"data": _render(entry, query), "links": {"self": f"{PREFIX}/{kind}/{ident}"}}
         included = _included(session, query, {entry.parent_id})
     if included:
         document["included"] = included
-    return jsonapi.respond(request, document)
+    return answers.respond(request, document)
 
 
 @blp.route("/", defaults={"rest": ""}, methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"])
 @blp.route("/<any_rest:rest>", methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"])
 def unknown(rest: str) -> Response:
     if request.method not in ("GET", "HEAD"):
-        return jsonapi.error(405, "Method Not Allowed", "the directory is read-only", headers={"Allow": ALLOW})
+        return answers.error(405, "Method Not Allowed", "the directory is read-only", headers={"Allow": ALLOW})
     if rest == "":
         document = {"links": {kind: f"{PREFIX}/{kind}" for kind in COLLECTIONS}, "jsonapi": {"version": "1.1"}}
-        return jsonapi.respond(request, document)
-    return jsonapi.error(404, "Not Found", f"no such resource: {PREFIX}/{rest}")
+        return answers.respond(request, document)
+    return answers.error(404, "Not Found", f"no such resource: {PREFIX}/{rest}")
 
 
 @blp.errorhandler(BadParameter)
 def bad_parameter(error: BadParameter) -> Response:
-    return jsonapi.error(
+    return answers.error(
         400,
         "Bad Request",
         f"{error.parameter}: {error.detail}",
@@ -240,7 +240,7 @@ def bad_parameter(error: BadParameter) -> Response:
 
 @blp.errorhandler(HTTPException)
 def http_error(error: HTTPException) -> Response:
-    return jsonapi.error(error.code or 500, error.name, error.description or error.name)
+    return answers.error(error.code or 500, error.name, error.description or error.name)
 
 
 #: What the directory answers to, everywhere (it is read-only).
@@ -263,7 +263,7 @@ def limit_rate() -> Response | None:
     wait = limiter.acquire(request.remote_addr or "unknown")
     if wait == 0.0:
         return None
-    response = jsonapi.error(429, "Too Many Requests", "too many requests from this address; slow down")
+    response = answers.error(429, "Too Many Requests", "too many requests from this address; slow down")
     response.headers["Retry-After"] = retry_after(wait)
     return response
 

@@ -11,8 +11,6 @@ from __future__ import annotations
 import base64
 import hashlib
 
-from app.identifiers import ParticipantId
-
 
 def naptr_label(value: str, *, lowercase: bool = True) -> str:
     text = value.lower() if lowercase else value
@@ -43,9 +41,3 @@ def naptr_name(scheme: str | None, value: str, zone: str, *, scheme_in_zone: boo
 def cname_name(scheme: str | None, value: str, zone: str) -> str:
     """The owner name (no trailing dot) of a participant's Peppol-style CNAME record."""
     return _join(cname_label(value), scheme, zone)
-
-
-def participant_names(participant: ParticipantId, zone: str) -> tuple[str, str]:
-    return naptr_name(participant.scheme, participant.value, zone), cname_name(
-        participant.scheme, participant.value, zone
-    )

@@ -14,13 +14,10 @@ from collections.abc import Sequence
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from app.database import settings_of
 from app.dns.records import Record, participant_records
-from app.extensions import SETTINGS_KEY, settings_for  # noqa: F401  (SETTINGS_KEY is re-exported)
-from app.identifiers import ParticipantId
 from app.registry.columns import utcnow
 from app.registry.models import DnsChange, DnsRecord, DnsState, Organisation
-
-CHANGED_KEY = "sdk.dns_changed"
 
 
 def advance_serial(session: Session) -> None:
@@ -43,7 +40,7 @@ def sync_participant(session: Session, organisation: Organisation, *, published:
 
 def sync_participants(session: Session, participants: Sequence[tuple[Organisation, bool]]) -> int:
     """:func:`sync_participant` of many, reading their records a thousand at a time; RRsets changed."""
-    settings = settings_for(session)
+    settings = settings_of(session)
     current: dict[uuid.UUID, dict[tuple[str, str], DnsRecord]] = defaultdict(dict)
     ids = [organisation.id for organisation, _published in participants]
     for start in range(0, len(ids), 1000):
@@ -54,7 +51,7 @@ def sync_participants(session: Session, participants: Sequence[tuple[Organisatio
     for organisation, published in participants:
         desired: dict[tuple[str, str], Record] = {}
         if published:
-            participant = ParticipantId(organisation.participant_scheme, organisation.participant_value)
+            participant = organisation.participant_id
             desired = {(r.name, r.rtype): r for r in participant_records(participant, settings)}
         stored = current[organisation.id]
         removed = [row for key, row in stored.items() if key not in desired]
@@ -94,6 +91,5 @@ def sync_participants(session: Session, participants: Sequence[tuple[Organisatio
             )
         changes += len(removed) + len(written)
     if changes:
-        session.info[CHANGED_KEY] = True
         session.flush()
     return changes

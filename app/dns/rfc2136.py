@@ -29,8 +29,8 @@ import dns.zone
 from sqlalchemy import select, text, update
 from sqlalchemy.orm import Session
 
+from app.database import Database
 from app.dns.tsig import tsig_key
-from app.extensions import Database
 from app.registry.columns import utcnow
 from app.registry.models import DnsChange, DnsState
 from app.settings import Settings

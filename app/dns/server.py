@@ -33,11 +33,11 @@ import dns.rdatatype
 import dns.tsig
 from sqlalchemy import func, select, update
 
+from app.database import Database
 from app.dns import followers
 from app.dns.records import apex_records
 from app.dns.tsig import tsig_key
 from app.dns.zone import NXDOMAIN, REFUSED, ZoneTable
-from app.extensions import Database
 from app.registry.columns import utcnow
 from app.registry.models import DnsChange, DnsRecord, DnsState
 from app.settings import Settings
@@ -90,7 +90,7 @@ class Answerer:
         if qclass != 1 or not self.table.in_zone(key, starts):
             return _header(query_id, flags, REFUSED, 0, 0, edns) + data[12:question_end] + (_OPT_RR if edns else b"")
         if qtype in (AXFR, IXFR):
-            return None if udp else self._slow(data)
+            return None if udp else self._slow(data, udp)
         result = self.table.lookup(key, qtype)
         message = (
             _header(query_id, flags, result.rcode, result.answer_count, result.authority_count, edns)

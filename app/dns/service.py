@@ -13,15 +13,15 @@ import subprocess
 import sys
 import threading
 
+from app.database import Database, open_database
 from app.dns.health import Heartbeat, serve_health
-from app.extensions import Database
 from app.settings import Settings
 
 logger = logging.getLogger("sdk_addressbook.dns")
 
 
 def run(settings: Settings, stop: threading.Event) -> None:
-    database = Database(settings.database_url, pool_size=2)
+    database = open_database(settings, pool_size=2)
     heartbeat = Heartbeat()
     keeper = _checkpoint_keeper(settings, database)
     more_metrics = keeper.status.metrics if keeper else None

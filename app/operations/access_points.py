@@ -97,18 +97,8 @@ def create_access_point(
         raise ValidationFailed(FieldError("certificate", f"its subject CN holds {hidden}, which an AP id may not"))
     if session.scalar(select(AccessPoint).where(AccessPoint.ap_id == facts.common_name)):
         raise Conflict(f"access point {facts.common_name} is already registered", field="certificate")
-    access_point = AccessPoint(
-        id=uuid.uuid4(),
-        ap_operator_id=operator.id,
-        ap_id=facts.common_name,
-        certificate_pem=facts.pem,
-        certificate_sha256=facts.sha256,
-        subject=facts.subject,
-        issuer=facts.issuer,
-        serial_number=facts.serial_number,
-        not_before=facts.not_before,
-        not_after=facts.not_after,
-    )
+    access_point = AccessPoint(id=uuid.uuid4(), ap_operator_id=operator.id, ap_id=facts.common_name)
+    access_point.take_certificate(facts)
     session.add(access_point)
     session.flush()
     audit.record(
@@ -306,14 +296,7 @@ def replace_access_point_certificate(
     if facts.sha256 == access_point.certificate_sha256:
         return access_point
     before = audit.snapshot(access_point)
-    access_point.certificate_pem = facts.pem
-    access_point.certificate_sha256 = facts.sha256
-    access_point.subject, access_point.issuer, access_point.serial_number = (
-        facts.subject,
-        facts.issuer,
-        facts.serial_number,
-    )
-    access_point.not_before, access_point.not_after = facts.not_before, facts.not_after
+    access_point.take_certificate(facts)
     session.flush()
     republish_users_of(session, [c.id for c in access_point.endpoint_configurations])
     audit.record(

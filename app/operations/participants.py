@@ -142,18 +142,8 @@ def add_certificate(
     )
     if duplicate is not None:
         raise Conflict(f"this {usage} certificate is already registered", field="certificate")
-    record = ParticipantCertificate(
-        id=uuid.uuid4(),
-        organisation_id=organisation.id,
-        usage=usage,
-        certificate_pem=facts.pem,
-        certificate_sha256=facts.sha256,
-        subject=facts.subject,
-        issuer=facts.issuer,
-        serial_number=facts.serial_number,
-        not_before=facts.not_before,
-        not_after=facts.not_after,
-    )
+    record = ParticipantCertificate(id=uuid.uuid4(), organisation_id=organisation.id, usage=usage)
+    record.take_certificate(facts)
     session.add(record)
     session.flush()
     refresh_participant(session, organisation)

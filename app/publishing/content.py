@@ -103,17 +103,11 @@ def is_publishable(organisation: Organisation) -> bool:
 LOAD_CHUNK = 1000
 
 
-def load_participant(
-    session: Session, organisation: Organisation, *, now: datetime | None = None
-) -> Participant | None:
-    """The participant's publishable content, or ``None`` when nothing of it may be published."""
-    return load_participants(session, [organisation], now=now)[organisation.id]
-
-
 def load_participants(
     session: Session, organisations: Sequence[Organisation], *, now: datetime | None = None
 ) -> dict[uuid.UUID, Participant | None]:
-    """:func:`load_participant` of many, in two queries per thousand (a bulk change re-publishes thousands)."""
+    """Each participant's publishable content (``None`` when nothing of it may be published), in two queries
+    per thousand (a bulk change re-publishes thousands)."""
     moment = now or datetime.now(UTC)
     publishable = [o.id for o in organisations if is_publishable(o)]
     services: dict[uuid.UUID, list[ParticipantService]] = defaultdict(list)
@@ -159,7 +153,7 @@ def _participant(
         process = ProcessId(service.process_scheme, service.process_value)
         by_document[document][process].append(endpoint(service.endpoint_configuration))
     return Participant(
-        id=ParticipantId(organisation.participant_scheme, organisation.participant_value),
+        id=organisation.participant_id,
         services=tuple(
             Service(
                 document,

@@ -20,6 +20,7 @@ from lxml import etree
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from app.database import publisher_of
 from app.publishing.content import Participant, load_participants
 from app.publishing.flavours import FLAVOURS, Flavour
 from app.publishing.keys import load_signing_credentials
@@ -30,10 +31,9 @@ from app.registry.columns import utcnow
 from app.registry.models import Organisation, Publication, PublicationState
 from app.settings import Settings
 
-SESSION_KEY = "sdk.publisher"
 #: Participants loaded, rendered and stored per step of a bulk re-publication.
 CHUNK = 250
-CHANGED_KEY = "sdk.publications_changed"
+_CHANGED_KEY = "sdk.publications_changed"
 
 
 @dataclass
@@ -114,9 +114,9 @@ class Publisher:
                 waiting = signing
             if waiting is not None:
                 self._store(session, *waiting, results)
-        if any(r.signed or r.withdrawn for r in results.values()) and not session.info.get(CHANGED_KEY):
+        if any(r.signed or r.withdrawn for r in results.values()) and not publications_changed(session):
             _advance_generation(session)  # once per transaction: readers look at it after the commit
-            session.info[CHANGED_KEY] = True
+            session.info[_CHANGED_KEY] = True
         session.flush()
         return results
 
@@ -217,20 +217,18 @@ def _advance_generation(session: Session) -> None:
         session.add(PublicationState(id=1, generation=1, changed_at=utcnow()))
 
 
-def publisher_for(session: Session) -> Publisher:
-    publisher = session.info.get(SESSION_KEY)
-    if publisher is None:
-        raise RuntimeError("this session has no publisher: open it with Database.writer() of a configured app")
-    return publisher
+def publications_changed(session: Session) -> bool:
+    """Whether this transaction changed a stored publication (the readers' caches must then let go)."""
+    return session.info.get(_CHANGED_KEY, False)
 
 
 def republish(session: Session, organisation: Organisation, *, force: bool = False) -> PublishResult:
     """Bring the organisation's stored publications in line with its data (the only entry for writers)."""
-    return publisher_for(session).republish(session, organisation, force=force)
+    return publisher_of(session).republish(session, organisation, force=force)
 
 
 def republish_many(
     session: Session, organisations: Sequence[Organisation], *, force: bool = False
 ) -> dict[uuid.UUID, PublishResult]:
     """:func:`republish` of many participants at once (bulk changes): batched reads, signing on every core."""
-    return publisher_for(session).republish_many(session, organisations, force=force)
+    return publisher_of(session).republish_many(session, organisations, force=force)

@@ -79,20 +79,26 @@ def _problem(status: str, kind: str, title: str, detail: str, errors: list | Non
     return Answer(status, [("Content-Type", _PROBLEM), ("Content-Length", str(len(body)))], body)
 
 
+def publication_cache(settings: Settings, engine: Engine) -> PublicationCache:
+    """A process' cache of SMP answers, checking the stored generation every SDK_SMP_MEMORY_CACHE_SECONDS."""
+
+    def generation() -> int | None:
+        with engine.connect() as connection:
+            return connection.execute(_GENERATION).scalar()
+
+    return PublicationCache(
+        generation,
+        check_interval=settings.smp_memory_cache_seconds,
+        budget_bytes=settings.smp_memory_cache_mb * 1024 * 1024,
+    )
+
+
 class SmpReader:
     def __init__(self, settings: Settings, engine: Engine, cache: PublicationCache | None = None) -> None:
         self.settings = settings
         self.engine = engine
         self.cache_control = f"public, max-age={settings.smp_cache_max_age}"
-        self.cache = cache or PublicationCache(
-            self.generation,
-            check_interval=settings.smp_memory_cache_seconds,
-            budget_bytes=settings.smp_memory_cache_mb * 1024 * 1024,
-        )
-
-    def generation(self) -> int | None:
-        with self.engine.connect() as connection:
-            return connection.execute(_GENERATION).scalar()
+        self.cache = cache if cache is not None else publication_cache(settings, engine)
 
     def _locate(self, segments: list[str]) -> tuple[Flavour, str, str]:
         flavour = SMP1

@@ -13,10 +13,9 @@ from collections.abc import Callable, Iterable
 from flask import Flask
 from sqlalchemy.exc import SQLAlchemyError
 
-from app.dns.outbox import SETTINGS_KEY
-from app.extensions import Database
+from app.database import Database
 from app.problems import problem_body
-from app.publishing.publisher import CHANGED_KEY, SESSION_KEY, Publisher
+from app.publishing.publisher import Publisher
 from app.publishing.reader import SmpReader
 from app.requestlog import inbound_request_id, log_request
 from app.settings import Settings
@@ -72,19 +71,12 @@ def _problem(status: str, kind: str, detail: str) -> tuple[str, list[tuple[str, 
 
 
 def init_app(app: Flask, settings: Settings, database: Database) -> None:
-    publisher = Publisher(settings)
-    database.session_info[SESSION_KEY] = publisher
-    database.session_info[SETTINGS_KEY] = settings
-    reader = SmpReader(settings, database.engine)
-    app.extensions["sdk.publisher"] = publisher
+    """The SMP front on a wired database (:func:`app.database.wire`): it reads through the database's cache."""
+    if database.wiring is None:
+        raise RuntimeError("wire the database first (app.database.open_database)")
+    reader = SmpReader(settings, database.engine, cache=database.publication_cache)
+    app.extensions["sdk.publisher"] = database.wiring.publisher
     app.extensions["sdk.smp_reader"] = reader
-
-    def clear_after_change(session) -> None:
-        # get, not pop: every app sharing this Database (tests run several) must see the change.
-        if session.info.get(CHANGED_KEY, False):
-            reader.cache.invalidate()
-
-    database.on_commit(clear_after_change)
     app.wsgi_app = SmpFront(app.wsgi_app, reader, settings.smp_path)
 
 

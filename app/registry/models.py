@@ -31,6 +31,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, declared_attr, mapped_column, relationship
 
+from app.identifiers import ParticipantId
 from app.registry.columns import UtcDateTime, utcnow
 from app.registry.lifecycle import FederationStatus
 
@@ -98,14 +99,9 @@ class AccessPointOperator(Versioned, Base):
     access_points: Mapped[list[AccessPoint]] = relationship(back_populates="ap_operator")
 
 
-class AccessPoint(Versioned, Base):
-    """An AS4 access point; its id is the CN of its federation-issued certificate (e.g. AP0001-SDK-QA)."""
+class CertificateColumns:
+    """What is kept of a certificate: the PEM and the facts read from it (:func:`app.trust.certificates.describe`)."""
 
-    __tablename__ = "access_points"
-
-    id: Mapped[uuid.UUID] = _uuid_pk()
-    ap_operator_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("ap_operators.id", ondelete="RESTRICT"), index=True)
-    ap_id: Mapped[str] = mapped_column(String(64), unique=True)
     certificate_pem: Mapped[str] = mapped_column(Text)
     certificate_sha256: Mapped[str] = mapped_column(String(64))
     subject: Mapped[str] = mapped_column(String(1024))
@@ -113,6 +109,22 @@ class AccessPoint(Versioned, Base):
     serial_number: Mapped[str] = mapped_column(String(64))
     not_before: Mapped[datetime] = mapped_column(UtcDateTime)
     not_after: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
+
+    def take_certificate(self, facts: Any) -> None:
+        """Store the certificate ``facts`` (a :class:`~app.trust.certificates.CertificateFacts`) describe."""
+        self.certificate_pem, self.certificate_sha256 = facts.pem, facts.sha256
+        self.subject, self.issuer, self.serial_number = facts.subject, facts.issuer, facts.serial_number
+        self.not_before, self.not_after = facts.not_before, facts.not_after
+
+
+class AccessPoint(CertificateColumns, Versioned, Base):
+    """An AS4 access point; its id is the CN of its federation-issued certificate (e.g. AP0001-SDK-QA)."""
+
+    __tablename__ = "access_points"
+
+    id: Mapped[uuid.UUID] = _uuid_pk()
+    ap_operator_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("ap_operators.id", ondelete="RESTRICT"), index=True)
+    ap_id: Mapped[str] = mapped_column(String(64), unique=True)
 
     ap_operator: Mapped[AccessPointOperator] = relationship(back_populates="access_points")
     endpoint_configurations: Mapped[list[EndpointConfiguration]] = relationship(back_populates="access_point")
@@ -192,10 +204,16 @@ class Organisation(Versioned, Base):
     )
 
     @property
-    def participant_identifier(self) -> str | None:
-        if self.participant_value is None:
+    def participant_id(self) -> ParticipantId | None:
+        """The participant identifier (``None`` for an ``ou``): the one place it is built from the columns."""
+        if self.participant_scheme is None or self.participant_value is None:
             return None
-        return f"{self.participant_scheme}::{self.participant_value}"
+        return ParticipantId(self.participant_scheme, self.participant_value)
+
+    @property
+    def participant_identifier(self) -> str | None:
+        participant = self.participant_id
+        return None if participant is None else str(participant)
 
     @property
     def participant_organisation(self) -> Organisation:
@@ -292,7 +310,7 @@ class ParticipantService(Versioned, Base):
         return f"{self.process_scheme}::{self.process_value}"
 
 
-class ParticipantCertificate(Versioned, Base):
+class ParticipantCertificate(CertificateColumns, Versioned, Base):
     """An organisation-to-organisation (O2O) certificate, published in SMP as the CertPub extension."""
 
     __tablename__ = "participant_certificates"
@@ -304,13 +322,6 @@ class ParticipantCertificate(Versioned, Base):
     id: Mapped[uuid.UUID] = _uuid_pk()
     organisation_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organisations.id", ondelete="CASCADE"), index=True)
     usage: Mapped[str] = mapped_column(String(16))
-    certificate_pem: Mapped[str] = mapped_column(Text)
-    certificate_sha256: Mapped[str] = mapped_column(String(64))
-    subject: Mapped[str] = mapped_column(String(1024))
-    issuer: Mapped[str] = mapped_column(String(1024))
-    serial_number: Mapped[str] = mapped_column(String(64))
-    not_before: Mapped[datetime] = mapped_column(UtcDateTime)
-    not_after: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
 
     organisation: Mapped[Organisation] = relationship(back_populates="certificates")
 

@@ -9,7 +9,7 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
-from app.extensions import Database
+from app.database import Database
 
 
 def _migrations_dir() -> Path:

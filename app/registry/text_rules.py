@@ -49,7 +49,9 @@ _INVISIBLE = (
 )
 _STARTS = [low for low, _high in _INVISIBLE]
 _MULTILINE_CONTROLS = frozenset(map(ord, "\t\n\r"))
-_MARKUP = frozenset("<>")
+#: The Swedish directory refuses these in any text (sdk-domain.md §4.1); so do we, in values and searches.
+MARKUP = "<>"
+_MARKUP = frozenset(MARKUP)
 _KINDS = {"Cc": "a control character", "Cf": "a format character", "Cs": "a lone surrogate"}
 
 #: ISO 3166-1 alpha-2, officially assigned (from the iso-codes data pycountry carries).
@@ -60,6 +62,11 @@ _COUNTRY_CODE_SET = frozenset(COUNTRY_CODES)
 def _invisible(code: int) -> bool:
     index = bisect_right(_STARTS, code) - 1
     return index >= 0 and code <= _INVISIBLE[index][1]
+
+
+def has_markup(value: str) -> bool:
+    """Whether ``value`` holds ``<`` or ``>`` (refused in every text and every search, also as a parameter)."""
+    return any(character in _MARKUP for character in value)
 
 
 def forbidden(character: str, *, multiline: bool = False) -> bool:

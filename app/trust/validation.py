@@ -18,7 +18,7 @@ from cryptography.x509.verification import ExtensionPolicy, PolicyBuilder, Store
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.extensions import settings_for
+from app.database import settings_of
 from app.registry.models import TRUST_PURPOSES, TrustAnchor
 from app.settings import Settings
 from app.trust.certificates import CertificateError, load_certificate, load_certificate_bundle, load_crl_bundle
@@ -142,5 +142,5 @@ def _check_key_usage(certificate: x509.Certificate, purpose: str) -> None:
 def acceptable(session: Session, text: str, purpose: str) -> x509.Certificate:
     """Load a certificate from what a client sent and check it for ``purpose``; CertificateError says why not."""
     certificate = load_certificate(text)
-    validate(certificate, purpose, anchors_for(settings_for(session), session))
+    validate(certificate, purpose, anchors_for(settings_of(session), session))
     return certificate

@@ -13,14 +13,14 @@ from flask import abort, g, redirect, request, url_for
 from sqlalchemy import func, select
 
 from app.auth import rules
-from app.extensions import current_database
+from app.extensions import current_database, current_settings
 from app.identifiers import NO_PROCESS_ID
-from app.operations import access_points, approvals, participants
+from app.operations import access_points, participants, pending_changes
 from app.registry.errors import FieldError, RegistryError, ValidationFailed
 from app.registry.models import AccessPoint, EndpointConfiguration, Organisation, ParticipantService, PendingChange
 from app.registry.validation import get_or_not_found
+from app.ui.pages import CONSOLE_ROWS, blp, logged_in, problem_lines, render_page, require
 from app.ui.texts import TEXTS
-from app.ui.views import CONSOLE_ROWS, blp, logged_in, problem_lines, render_page, require, ui_settings
 
 #: Services listed (with a checkbox each) on an endpoint configuration's page; "move all" moves the rest too.
 LISTED_SERVICES = 1000
@@ -97,7 +97,7 @@ def new_endpoint():
                 fields = {access_points.ENDPOINT_UPDATABLE[name]: v for name, v in _form_changes().items()}
                 data = access_points.EndpointConfigurationInput(access_point=access_point.id, **fields)
                 created = access_points.create_endpoint_configuration(
-                    session_, g.actor, data, transport_profiles=ui_settings().transport_profiles
+                    session_, g.actor, data, transport_profiles=current_settings().transport_profiles
                 )
             return redirect(url_for("ui.endpoint_page", configuration_id=created.id, created=1), 303)
         except RegistryError as error:
@@ -113,7 +113,7 @@ def new_endpoint():
         configuration=None,
         form=request.form,
         access_points=choices,
-        profiles=ui_settings().transport_profiles,
+        profiles=current_settings().transport_profiles,
         errors=errors,
     )
 
@@ -138,7 +138,7 @@ def endpoint_page(configuration_id: uuid.UUID):
                         g.actor,
                         configuration.id,
                         _form_changes(),
-                        transport_profiles=ui_settings().transport_profiles,
+                        transport_profiles=current_settings().transport_profiles,
                         expected_version=_version(),
                     )
                     message = TEXTS[g.lang]["saved"]
@@ -174,7 +174,7 @@ def endpoint_page(configuration_id: uuid.UUID):
         configuration=configuration,
         ap_id=ap_id,
         form=request.form if errors and step == "save" else None,
-        profiles=ui_settings().transport_profiles,
+        profiles=current_settings().transport_profiles,
         services=services,
         total=total,
         listed=LISTED_SERVICES,
@@ -257,7 +257,7 @@ def participant_services(organisation_id: uuid.UUID):
         services=facts,
         pending=pending,
         endpoints=sorted(names.items(), key=lambda item: item[1]),
-        document_types=ui_settings().document_types,
+        document_types=current_settings().document_types,
         default_process=str(NO_PROCESS_ID),
         errors=errors,
         message=message,
@@ -265,12 +265,12 @@ def participant_services(organisation_id: uuid.UUID):
 
 
 def _add_service(session_, organisation: Organisation) -> str:
-    settings = ui_settings()
+    settings = current_settings()
     configuration = get_or_not_found(
         session_, EndpointConfiguration, _uuid("endpoint", request.form.get("endpoint")), "endpoint configuration"
     )
     require(rules.require_reference, "endpointConfiguration", configuration)
-    added = approvals.add_service(
+    added = pending_changes.add_service(
         session_,
         g.actor,
         organisation.id,

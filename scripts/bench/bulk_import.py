@@ -23,7 +23,7 @@ from sqlalchemy.engine import make_url
 
 from app import create_app, demo
 from app.audit import Actor, verify
-from app.extensions import Database
+from app.database import Database
 from app.operations.credentials import issue_token
 from app.registry import schema
 from app.registry.models import Code, FunctionAddress, Organisation

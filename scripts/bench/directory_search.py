@@ -30,8 +30,8 @@ from urllib.parse import quote
 from sqlalchemy import create_engine, text
 
 from app import create_app
+from app.database import Database
 from app.directory import sync
-from app.extensions import Database
 from app.registry import schema
 from app.registry.bulk import insert_rows
 from app.registry.columns import utcnow

@@ -44,11 +44,11 @@ from sqlalchemy.engine import make_url
 
 from app import create_app, demo
 from app.audit import Actor
+from app.database import Database
 from app.dns.naming import naptr_name
 from app.dns.outbox import sync_participant
 from app.dns.records import naptr_rdata
 from app.dns.rfc2136 import OutboxPublisher
-from app.extensions import Database
 from app.operations import organisations
 from app.registry import schema
 from app.registry.columns import utcnow

@@ -48,10 +48,10 @@ from sqlalchemy.engine import make_url
 
 from app import create_app, demo
 from app.audit import Actor
+from app.database import Database
 from app.directory import sync
 from app.dns.outbox import advance_serial
 from app.dns.records import participant_records
-from app.extensions import Database
 from app.identifiers import NO_PROCESS_ID, ParticipantId
 from app.operations import access_points
 from app.operations.credentials import issue_token

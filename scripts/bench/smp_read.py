@@ -31,7 +31,7 @@ from sqlalchemy.engine import make_url
 
 from app import create_app, demo
 from app.audit import Actor
-from app.extensions import Database
+from app.database import Database
 from app.operations import access_points, organisations, participants
 from app.operations.organisations import OrganisationInput
 from app.publishing.export import export_static

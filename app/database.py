@@ -1,0 +1,150 @@
+"""The database, and the one place that wires what a write sets off.
+
+:class:`Database` holds one engine per process, with sessions for reading and for writing. Writers go
+through :meth:`Database.writer`, one transaction per use case. On SQLite a writer starts with
+``BEGIN IMMEDIATE`` so that concurrent writers queue on the busy timeout instead of failing when a read
+snapshot cannot be upgraded (WAL mode); readers start with a plain ``BEGIN`` and never block.
+
+:func:`open_database` (or :func:`wire` for a database already open) installs everything a committed
+write triggers, and is what the web app, the worker, the CLI and the tests call:
+
+- publication: each write session carries the settings and the :class:`~app.publishing.publisher.Publisher`
+  (:func:`settings_of`, :func:`publisher_of`), so a use case re-signs SMP documents and writes the DNS
+  outbox in its own transaction;
+- the directory: its entries and change feed follow every commit (:mod:`app.directory.sync`);
+- the SMP read cache of this process is emptied after a commit that changed a publication.
+
+Nothing here imports Flask; the faces reach the database through :mod:`app.extensions`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from sqlalchemy import create_engine, event
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+if TYPE_CHECKING:
+    from app.publishing.cache import PublicationCache
+    from app.publishing.publisher import Publisher
+    from app.settings import Settings
+
+_WRITE_OPTION = "sdk_write_transaction"
+_WIRING = "sdk.wiring"
+
+
+@dataclass(frozen=True)
+class Wiring:
+    """What a write session carries: the settings it acts under and the publisher that signs."""
+
+    settings: Settings
+    publisher: Publisher
+
+
+class Database:
+    def __init__(self, url: str, *, pool_size: int = 5) -> None:
+        self.url = url
+        self.is_sqlite = url.startswith("sqlite")
+        if self.is_sqlite:
+            self.engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+            _install_sqlite_hooks(self.engine, in_memory=url in ("sqlite://", "sqlite:///:memory:"))
+        else:
+            self.engine = create_engine(url, pool_pre_ping=True, pool_size=pool_size, max_overflow=10)
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._write_sessions = sessionmaker(
+            self.engine.execution_options(**{_WRITE_OPTION: True}), expire_on_commit=False
+        )
+        #: What every write session carries (:func:`wire`); ``None`` until wired.
+        self.wiring: Wiring | None = None
+        #: This process' cache of SMP answers, emptied after a write that changed a publication.
+        self.publication_cache: PublicationCache | None = None
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    @contextmanager
+    def writer(self) -> Iterator[Session]:
+        """One write transaction: committed when the block ends, rolled back if it raises."""
+        info = {_WIRING: self.wiring} if self.wiring is not None else {}
+        with self._write_sessions(info=info) as session, session.begin():
+            yield session
+
+    @contextmanager
+    def reader(self) -> Iterator[Session]:
+        """A session for reading; closing it ends (rolls back) its transaction and keeps loaded objects usable."""
+        with self._sessions() as session:
+            yield session
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def open_database(settings: Settings, *, pool_size: int = 5) -> Database:
+    """The service's database with everything a write triggers installed (see the module's docstring)."""
+    return wire(Database(settings.database_url, pool_size=pool_size), settings)
+
+
+def wire(database: Database, settings: Settings, *, publisher: Publisher | None = None) -> Database:
+    """Install (or, with other settings, replace) what a write on ``database`` triggers."""
+    from app.directory import sync
+    from app.publishing.publisher import Publisher
+    from app.publishing.reader import publication_cache
+
+    database.wiring = Wiring(settings, publisher or Publisher(settings))
+    cache = database.publication_cache
+    if cache is None:
+        database.publication_cache = publication_cache(settings, database.engine)
+        sync.install(database._write_sessions)
+        event.listen(database._write_sessions, "after_commit", lambda session: _committed(database, session))
+    else:  # one cache per database, so every app on it (tests run several) sees the same invalidation
+        cache.check_interval = settings.smp_memory_cache_seconds
+        cache.budget_bytes = settings.smp_memory_cache_mb * 1024 * 1024
+    return database
+
+
+def _committed(database: Database, session: Session) -> None:
+    from app.publishing.publisher import publications_changed
+
+    if database.publication_cache is not None and publications_changed(session):
+        database.publication_cache.invalidate()
+
+
+def _wiring(session: Session) -> Wiring:
+    wiring = session.info.get(_WIRING)
+    if wiring is None:
+        raise RuntimeError("this session is not wired: open it with Database.writer() of open_database(settings)")
+    return wiring
+
+
+def settings_of(session: Session) -> Settings:
+    """The settings a write session acts under."""
+    return _wiring(session).settings
+
+
+def publisher_of(session: Session) -> Publisher:
+    """The publisher of a write session (signs SMP documents, fills the DNS outbox)."""
+    return _wiring(session).publisher
+
+
+def _install_sqlite_hooks(engine: Engine, *, in_memory: bool) -> None:
+    @event.listens_for(engine, "connect")
+    def on_connect(dbapi_connection, _record) -> None:
+        # Let SQLAlchemy's "begin" event emit BEGIN itself (pysqlite's own BEGIN handling is deferred-only).
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        if not in_memory:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def on_begin(connection) -> None:
+        write = connection.get_execution_options().get(_WRITE_OPTION, False)
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
