@@ -21,15 +21,17 @@ run: $(STAMP)
 	$(BIN)/sdk-addressbook seed-demo
 	$(BIN)/sdk-addressbook serve
 
-## Set up and run the linter and the whole test suite (SQLite always, PostgreSQL when reachable).
+## Set up and run the linter, the type checker and the whole test suite (SQLite always, PostgreSQL when reachable).
 test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 format: $(STAMP)
 	$(BIN)/ruff format .

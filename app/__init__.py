@@ -27,7 +27,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
 
     settings = settings or load_settings()
     app = Flask(__name__, instance_path=str(settings.instance_dir))
-    app.json.sort_keys = False
+    app.json.sort_keys = False  # type: ignore[attr-defined]  # Flask's DefaultJSONProvider has it
     database = wire(database, settings) if database is not None else open_database(settings)
     extensions.init_app(app, settings, database)
     requestlog.init_app(app)

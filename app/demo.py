@@ -16,6 +16,7 @@ from app.identifiers import NO_PROCESS_ID, ParticipantId
 from app.operations import access_points, code_systems, function_addresses, organisations, participants
 from app.operations.function_addresses import FunctionAddressInput
 from app.operations.organisations import OrganisationInput
+from app.registry.errors import present
 from app.registry.lifecycle import FederationStatus, Transition
 from app.registry.models import (
     AccessPoint,
@@ -311,7 +312,7 @@ def _certificates(session: Session, pki: DevelopmentPki, organisation: Organisat
 def _function(session: Session, organisation: Organisation, codes: dict[str, Code], function: DemoFunction) -> bool:
     if function_addresses.find_by_identifier(session, function.identifier) is not None:
         return False
-    owner = organisation
+    owner: Organisation | None = organisation
     if function.sub_organisation:
         owner = session.scalar(
             select(Organisation).where(
@@ -332,7 +333,7 @@ def _function(session: Session, organisation: Organisation, codes: dict[str, Cod
     function_addresses.create_function_address(
         session,
         SYSTEM_ACTOR,
-        owner.id,
+        present(owner).id,
         FunctionAddressInput(
             identifier=function.identifier,
             name=function.name,

@@ -69,7 +69,7 @@ def render() -> str:
             [("", dns.publish_errors)],
         ),
         _line("sdk_dns_zone_serial", "gauge", "SOA serial of the SML zone in the database.", [("", dns.serial)]),
-        _line("sdk_dns_records", "gauge", "Participant record sets in the SML zone.", [("", records)]),
+        _line("sdk_dns_records", "gauge", "Participant record sets in the SML zone.", [("", records or 0)]),
         _line(
             "sdk_smp_publications",
             "gauge",

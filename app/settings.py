@@ -15,7 +15,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from app import identifiers
@@ -30,10 +30,13 @@ SDK_RECEIPT_DOCUMENT_TYPE = (
     "busdox-docid-qns::urn:oasis:names:specification:ubl:schema:xsd:ApplicationResponse-2::ApplicationResponse"
     "##fdc:digg.se:edelivery:messagetype:response:1::2.1::tm-base-ext-sigenc"
 )
-DEFAULT_DOCUMENT_TYPES = (SDK_MESSAGE_DOCUMENT_TYPE, SDK_RECEIPT_DOCUMENT_TYPE)
+DEFAULT_DOCUMENT_TYPES: tuple[str, ...] = (SDK_MESSAGE_DOCUMENT_TYPE, SDK_RECEIPT_DOCUMENT_TYPE)
 # Digg's Transportprofil AS4 v1.0 names the first; a later revision (v1.2, from 2024-11-18) the second.
-DEFAULT_TRANSPORT_PROFILES = ("digg-transport-as4-v1_0", "digg-transport-as4-v1_2")
-LOOPBACK_NETWORKS = (ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1/128"))
+DEFAULT_TRANSPORT_PROFILES: tuple[str, ...] = ("digg-transport-as4-v1_0", "digg-transport-as4-v1_2")
+LOOPBACK_NETWORKS: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = (
+    ipaddress.ip_network("127.0.0.0/8"),
+    ipaddress.ip_network("::1/128"),
+)
 
 #: Where the public directory (JSON:API) is served, under the public URL.
 DIRECTORY_PATH = "/addressbook/api/v1"
@@ -206,7 +209,8 @@ class _Reader:
         http_listen = self.get("SDK_HTTP_LISTEN", _host_port, HostPort("127.0.0.1", 8080))
         public_url = _public_url("SDK_PUBLIC_URL", public_url_raw) if public_url_raw else f"http://{http_listen}"
         dns_mode = self.get("SDK_DNS_MODE", _choice("embedded", "rfc2136"), "embedded")
-        values = {
+        checkpoint: Path | None = instance_dir / "audit-checkpoint.json"
+        values: dict[str, Any] = {
             "instance_dir": instance_dir,
             "database_url": database_url,
             "mode": self.get("SDK_MODE", _choice("development", "production"), "development"),
@@ -260,9 +264,7 @@ class _Reader:
             "oidc_scopes": self.get("SDK_OIDC_SCOPES", _scopes, "openid email profile"),
             "oidc_name": self.raw("SDK_OIDC_NAME") or "OpenID Connect",
             "log_level": self.get("SDK_LOG_LEVEL", _choice("DEBUG", "INFO", "WARNING", "ERROR", upper=True), "INFO"),
-            "audit_checkpoint_file": self.get(
-                "SDK_AUDIT_CHECKPOINT_FILE", self._path_or_none, instance_dir / "audit-checkpoint.json"
-            ),
+            "audit_checkpoint_file": self.get("SDK_AUDIT_CHECKPOINT_FILE", self._path_or_none, checkpoint),
             "audit_checkpoint_interval": self.get("SDK_AUDIT_CHECKPOINT_INTERVAL", _seconds(1, 86_400), 300.0),
         }
         self._check_combinations(values)

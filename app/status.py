@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import overload
 
 from cryptography import x509
 from sqlalchemy import exists, func, select
@@ -77,6 +78,10 @@ class Status:
     publication: PublicationLag
 
 
+@overload
+def _aware(moment: datetime) -> datetime: ...
+@overload
+def _aware(moment: None) -> None: ...
 def _aware(moment: datetime | None) -> datetime | None:
     """SQLite aggregates come back naive; they are UTC."""
     if moment is not None and moment.tzinfo is None:
@@ -154,10 +159,12 @@ def publication_lag(session: Session) -> PublicationLag:
         changed_at=_aware(state.changed_at) if state else None,
         approved_without_documents=session.scalar(
             participants.where(Organisation.federation_status == approved, ~published)
-        ),
+        )
+        or 0,
         withdrawn_still_published=session.scalar(
             participants.where(Organisation.federation_status != approved, published)
-        ),
+        )
+        or 0,
     )
 
 

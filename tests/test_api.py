@@ -275,8 +275,8 @@ def test_a_write_that_waits_for_another_sees_what_it_wrote(api, db, if_match):
     ``*`` then applies to the newer version (200); the version the PATCH read before is a 412. The same on
     SQLite and PostgreSQL."""
     from app.operations import organisations
+    from app.operations.checks import get_for_update
     from app.registry.models import Organisation
-    from app.registry.validation import get_for_update
 
     kommun = api.ids["0203:exempelkommun.se"]
     url = f"/api/v1/organisations/{kommun}"

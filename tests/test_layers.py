@@ -94,3 +94,11 @@ sys.exit(1 if failed else 0)
 """
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_trust_is_pure():
+    """Certificate checks take their anchors as arguments: trust reads no registry and opens no session."""
+    for path in sorted((APP / "trust").glob("*.py")):
+        imported = _imports(_module(path))
+        reaching = sorted(n for n in imported if n.startswith(("app.registry", "app.database", "sqlalchemy")))
+        assert reaching == [], f"{path.name} imports {reaching}"

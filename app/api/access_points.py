@@ -24,6 +24,7 @@ from app.auth import rules
 from app.auth.context import current_actor
 from app.extensions import current_database
 from app.operations import access_points as operations
+from app.operations.checks import get_or_not_found
 from app.registry.models import (
     DESCRIPTION_MAX,
     NAME_MAX,
@@ -32,7 +33,6 @@ from app.registry.models import (
     AccessPointOperator,
     EndpointConfiguration,
 )
-from app.registry.validation import get_or_not_found
 
 blp = Blueprint(
     "routing", __name__, url_prefix="/api/v1", description="Access point operators, access points and endpoints"
@@ -143,9 +143,7 @@ class ApOperators(MethodView):
     @blp.doc(summary="List access point operators (yours, unless you are the operator)")
     def get(self):
         actor = current_actor()
-        query = select(AccessPointOperator).order_by(AccessPointOperator.name)
-        if actor.role != rules.OPERATOR:
-            query = query.where(AccessPointOperator.id == actor.scope_id)
+        query = rules.ap_operators_readable(select(AccessPointOperator).order_by(AccessPointOperator.name), actor)
         with current_database().reader() as session:
             return list(session.scalars(query))
 
@@ -166,11 +164,9 @@ class AccessPoints(MethodView):
     @blp.doc(summary="List access points (yours, unless you are the operator)")
     def get(self):
         actor = current_actor()
-        query = select(AccessPoint).order_by(AccessPoint.ap_id)
-        if actor.role == rules.AP_OPERATOR:
-            query = query.where(AccessPoint.ap_operator_id == actor.scope_id)
-        elif actor.role != rules.OPERATOR:
-            rules.require_operator(actor)
+        if actor.role not in (rules.OPERATOR, rules.AP_OPERATOR):
+            rules.require_operator(actor)  # an org admin has no access points: 403, not an empty list
+        query = rules.access_points_readable(select(AccessPoint).order_by(AccessPoint.ap_id), actor)
         with current_database().reader() as session:
             return [_access_point(a) for a in session.scalars(query)]
 

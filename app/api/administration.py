@@ -16,8 +16,8 @@ from app.auth import rules
 from app.auth.context import current_actor
 from app.extensions import current_database
 from app.operations import code_systems, credentials
+from app.operations.checks import get_or_not_found
 from app.registry.models import DESCRIPTION_MAX, NAME_MAX, AuditEvent, Code, CodeSystem, Credential
-from app.registry.validation import get_or_not_found
 
 blp = Blueprint("administration", __name__, url_prefix="/api/v1", description="Code systems, API tokens, audit trail")
 

@@ -94,7 +94,8 @@ def http_error(error: HTTPException) -> Response:
             return problem(400, "malformed-body", "Bad Request", "the body is not valid JSON", errors=errors)
         detail = "; ".join(f"{e['field']}: {e['reason']}" for e in errors)
         return problem(422, "validation", "Unprocessable Content", detail, errors=errors)
-    headers = {"Allow": ", ".join(error.valid_methods)} if getattr(error, "valid_methods", None) else None
+    allowed = getattr(error, "valid_methods", None)
+    headers = {"Allow": ", ".join(allowed)} if allowed else None
     kind = {404: "not-found", 405: "method-not-allowed", 413: "too-large", 415: "unsupported-media-type"}.get(
         status, "http-error"
     )

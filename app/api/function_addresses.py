@@ -24,10 +24,10 @@ from app.auth import rules
 from app.auth.context import current_actor
 from app.extensions import current_database
 from app.operations import function_addresses as operations
+from app.operations.checks import KEYWORD_MAX, KEYWORDS_MAX, get_or_not_found
 from app.operations.function_addresses import FunctionAddressInput
 from app.registry.errors import NotFound
 from app.registry.models import DESCRIPTION_MAX, NAME_MAX, FunctionAddress, Organisation
-from app.registry.validation import KEYWORD_MAX, KEYWORDS_MAX, get_or_not_found
 
 blp = Blueprint(
     "function_addresses",

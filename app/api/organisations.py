@@ -6,7 +6,7 @@ import uuid
 
 import marshmallow as ma
 from flask.views import MethodView
-from sqlalchemy import or_, select
+from sqlalchemy import select
 
 from app.api.common import (
     Blueprint,
@@ -26,11 +26,11 @@ from app.auth.context import current_actor
 from app.extensions import current_database
 from app.identifiers import LENIENT_POLICY, IdentifierError, ParticipantId
 from app.operations import organisations as operations
+from app.operations.checks import get_or_not_found
 from app.operations.organisations import OrganisationInput
 from app.registry.lifecycle import FederationStatus, Transition
 from app.registry.models import DESCRIPTION_MAX, NAME_MAX, Organisation
 from app.registry.text_rules import COUNTRY_CODES
-from app.registry.validation import get_or_not_found
 
 blp = Blueprint(
     "organisations", __name__, url_prefix="/api/v1/organisations", description="Organisations and their lifecycle"
@@ -122,16 +122,6 @@ OrganisationPage = page_schema(OrganisationSchema, "OrganisationPage")
 SORTABLE = {"name": Organisation.name, "createdAt": Organisation.created_at, "updatedAt": Organisation.updated_at}
 
 
-def scoped(query, actor):
-    """Only what the actor may read."""
-    if actor.role == rules.ORG_ADMIN:
-        return query.where(or_(Organisation.id == actor.scope_id, Organisation.parent_id == actor.scope_id))
-    if actor.role == rules.AP_OPERATOR:
-        served = select(Organisation.id).where(Organisation.ap_operator_id == actor.scope_id)
-        return query.where(or_(Organisation.ap_operator_id == actor.scope_id, Organisation.parent_id.in_(served)))
-    return query
-
-
 def _dump(organisation: Organisation) -> dict:
     return {
         **{c.key: getattr(organisation, c.key) for c in Organisation.__table__.columns},
@@ -153,7 +143,7 @@ class Organisations(MethodView):
     @blp.doc(summary="List organisations you may see, with filters, sorting and paging")
     def get(self, args):
         actor = current_actor()
-        query = scoped(select(Organisation), actor)
+        query = rules.organisations_readable(select(Organisation), actor)
         if args["participant_identifier"]:
             try:
                 participant = ParticipantId.parse(args["participant_identifier"], LENIENT_POLICY)

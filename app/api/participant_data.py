@@ -15,9 +15,9 @@ from app.auth.context import current_actor
 from app.extensions import current_database
 from app.operations import participants as operations
 from app.operations import pending_changes
+from app.operations.checks import get_or_not_found
 from app.registry.errors import NotFound
 from app.registry.models import Organisation, ParticipantCertificate, ParticipantService, PendingChange
-from app.registry.validation import get_or_not_found
 from app.settings import SDK_MESSAGE_DOCUMENT_TYPE
 
 blp = Blueprint(

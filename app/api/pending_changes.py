@@ -15,13 +15,12 @@ from app.auth import rules
 from app.auth.context import current_actor
 from app.extensions import current_database
 from app.operations import pending_changes
+from app.operations.checks import get_or_not_found
 from app.registry.models import (
     PENDING_CHANGE_KINDS,
     PENDING_CHANGE_STATUSES,
-    Organisation,
     PendingChange,
 )
-from app.registry.validation import get_or_not_found
 
 blp = Blueprint(
     "pending_changes",
@@ -76,11 +75,7 @@ class PendingChanges(MethodView):
         query = select(PendingChange).where(PendingChange.status == args["status"])
         if args["organisation"]:
             query = query.where(PendingChange.organisation_id == args["organisation"])
-        if actor.role == rules.ORG_ADMIN:
-            query = query.where(PendingChange.organisation_id == actor.scope_id)
-        elif actor.role == rules.AP_OPERATOR:
-            served = select(Organisation.id).where(Organisation.ap_operator_id == actor.scope_id)
-            query = query.where(PendingChange.organisation_id.in_(served))
+        query = rules.pending_changes_readable(query, actor)
         with current_database().reader() as session:
             return paginate(session, query, args, {"createdAt": PendingChange.created_at}, PendingChange.created_at)
 

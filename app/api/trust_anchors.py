@@ -13,8 +13,8 @@ from app.auth import rules
 from app.auth.context import current_actor
 from app.extensions import current_database
 from app.operations import trust_anchors
+from app.operations.checks import get_or_not_found
 from app.registry.models import TRUST_PURPOSES, TrustAnchor
-from app.registry.validation import get_or_not_found
 
 blp = Blueprint(
     "trust_anchors",

@@ -79,8 +79,10 @@ def check_signature(checkpoint: Checkpoint, certificate: x509.Certificate) -> No
         signature = base64.b64decode(checkpoint.signature, validate=True)
         if isinstance(public, rsa.RSAPublicKey):
             public.verify(signature, checkpoint.payload(), padding.PKCS1v15(), hashes.SHA256())
+        elif isinstance(public, ec.EllipticCurvePublicKey):
+            public.verify(signature, checkpoint.payload(), ec.ECDSA(hashes.SHA256()))
         else:
-            public.verify(signature, checkpoint.payload(), ec.ECDSA(hashes.SHA256()))  # type: ignore[call-arg,union-attr]
+            raise CheckpointError("the signing certificate's key is neither RSA nor EC")
     except (InvalidSignature, ValueError):
         raise CheckpointError("the checkpoint is not signed by this service's signing key") from None
 

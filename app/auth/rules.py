@@ -13,10 +13,10 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import Select
+from sqlalchemy import Select, select
 
 from app.audit import Actor
-from app.registry.models import AccessPoint, EndpointConfiguration, Organisation
+from app.registry.models import AccessPoint, AccessPointOperator, EndpointConfiguration, Organisation, PendingChange
 
 OPERATOR, AP_OPERATOR, ORG_ADMIN = "operator", "ap_operator", "org_admin"
 
@@ -77,6 +77,42 @@ def participants_served(query: Select, actor: Actor) -> Select:
 def endpoints_usable(query: Select, actor: Actor) -> Select:
     """``query`` over endpoint configurations joined to their access points, limited to those ``actor`` may
     read and use: the SQL twin of :func:`require_endpoint_configuration`."""
+    if actor.role == OPERATOR:
+        return query
+    if actor.role == AP_OPERATOR:
+        return query.where(AccessPoint.ap_operator_id == actor.scope_id)
+    return query.where(AccessPoint.id.is_(None))
+
+
+def organisations_readable(query: Select, actor: Actor) -> Select:
+    """``query`` over organisations limited to those ``actor`` may read: the SQL twin of
+    :func:`can_read_organisation` (an org admin its own and its ``ou``s, an AP operator the participants it
+    serves and their ``ou``s)."""
+    if actor.role == ORG_ADMIN:
+        return query.where((Organisation.id == actor.scope_id) | (Organisation.parent_id == actor.scope_id))
+    if actor.role == AP_OPERATOR:
+        served = select(Organisation.id).where(Organisation.ap_operator_id == actor.scope_id)
+        return query.where((Organisation.ap_operator_id == actor.scope_id) | Organisation.parent_id.in_(served))
+    return query
+
+
+def pending_changes_readable(query: Select, actor: Actor) -> Select:
+    """``query`` over pending changes limited to those of organisations ``actor`` administers or serves."""
+    if actor.role == ORG_ADMIN:
+        return query.where(PendingChange.organisation_id == actor.scope_id)
+    if actor.role == AP_OPERATOR:
+        served = select(Organisation.id).where(Organisation.ap_operator_id == actor.scope_id)
+        return query.where(PendingChange.organisation_id.in_(served))
+    return query
+
+
+def ap_operators_readable(query: Select, actor: Actor) -> Select:
+    """``query`` over AP operators: all for the operator, otherwise only the one the actor is scoped to."""
+    return query if actor.role == OPERATOR else query.where(AccessPointOperator.id == actor.scope_id)
+
+
+def access_points_readable(query: Select, actor: Actor) -> Select:
+    """``query`` over access points: all for the operator, an AP operator's own; nobody else reads them."""
     if actor.role == OPERATOR:
         return query
     if actor.role == AP_OPERATOR:

@@ -20,7 +20,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from sqlalchemy import ColumnElement, Select, column, func, literal_column, select, table, text, union
 from sqlalchemy.dialects import postgresql, sqlite
@@ -101,8 +101,8 @@ def _best_corrections(word: str, candidates: Iterable[str]) -> list[str]:
 class PostgresEngine:
     """``tsvector`` (swedish) + GIN for matching and ranking; ``pg_trgm`` on the vocabulary for typos."""
 
-    vector = literal_column("directory_entries.search_vector")
-    names_vector = literal_column("directory_entries.names_vector")
+    vector: ColumnElement[Any] = literal_column("directory_entries.search_vector")
+    names_vector: ColumnElement[Any] = literal_column("directory_entries.names_vector")
 
     def index(self, session: Session, entry_ids: list[uuid.UUID], vocabulary: set[str]) -> None:
         # The vector is a generated column: PostgreSQL keeps it in step with the text by itself.

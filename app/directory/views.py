@@ -38,7 +38,9 @@ class _AnyRest(PathConverter):
     regex = "[^/][\\s\\S]*?"
 
 
-blp.record_once(lambda state: state.app.url_map.converters.setdefault("any_rest", _AnyRest))
+@blp.record_once
+def _register_converter(state) -> None:
+    state.app.url_map.converters.setdefault("any_rest", _AnyRest)
 
 
 @dataclass(frozen=True)

@@ -10,25 +10,30 @@ from __future__ import annotations
 import uuid
 from collections import defaultdict
 from collections.abc import Sequence
+from typing import cast
 
-from sqlalchemy import select, update
+from sqlalchemy import CursorResult, select, update
 from sqlalchemy.orm import Session
 
 from app.database import settings_of
 from app.dns.records import Record, participant_records
 from app.registry.columns import utcnow
+from app.registry.errors import present
 from app.registry.models import DnsChange, DnsRecord, DnsState, Organisation
 
 
 def advance_serial(session: Session) -> None:
     # synchronize_session=False: the ORM would otherwise scan every object of the session for a DnsState
     # to refresh, once per call, which made registering thousands of participants in one go quadratic.
-    moved = session.execute(
-        update(DnsState)
-        .where(DnsState.id == 1)
-        .values(serial=DnsState.serial + 1, changed_at=utcnow())
-        .execution_options(synchronize_session=False)
-    ).rowcount
+    moved = cast(
+        CursorResult,
+        session.execute(
+            update(DnsState)
+            .where(DnsState.id == 1)
+            .values(serial=DnsState.serial + 1, changed_at=utcnow())
+            .execution_options(synchronize_session=False)
+        ),
+    ).rowcount  # an UPDATE answers with a CursorResult
     if not moved:
         session.add(DnsState(id=1, serial=2, changed_at=utcnow(), publish_errors=0))
 
@@ -51,7 +56,7 @@ def sync_participants(session: Session, participants: Sequence[tuple[Organisatio
     for organisation, published in participants:
         desired: dict[tuple[str, str], Record] = {}
         if published:
-            participant = organisation.participant_id
+            participant = present(organisation.participant_id)
             desired = {(r.name, r.rtype): r for r in participant_records(participant, settings)}
         stored = current[organisation.id]
         removed = [row for key, row in stored.items() if key not in desired]
@@ -71,8 +76,8 @@ def sync_participants(session: Session, participants: Sequence[tuple[Organisatio
             session.delete(row)
             session.add(DnsChange(operation="delete", name=row.name, rtype=row.rtype, ttl=row.ttl, rdata=None))
         for record in written:
-            row = stored.get((record.name, record.rtype))
-            if row is None:
+            existing = stored.get((record.name, record.rtype))
+            if existing is None:
                 session.add(
                     DnsRecord(
                         organisation_id=organisation.id,
@@ -83,7 +88,7 @@ def sync_participants(session: Session, participants: Sequence[tuple[Organisatio
                     )
                 )
             else:
-                row.ttl, row.rdata = record.ttl, record.rdata
+                existing.ttl, existing.rdata = record.ttl, record.rdata
             session.add(
                 DnsChange(
                     operation="upsert", name=record.name, rtype=record.rtype, ttl=record.ttl, rdata=[record.rdata]

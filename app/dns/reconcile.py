@@ -61,7 +61,7 @@ def actual_sets(zone: dns.zone.Zone, settings: Settings) -> dict[tuple[str, str]
     managed = dns.name.from_text(f"{PARTICIPANT_SCHEME}.{settings.sml_zone}")
     found = {}
     for name, node in zone.nodes.items():
-        absolute = name if name.is_absolute() else name.derelativize(zone.origin)
+        absolute = name if name.is_absolute() or zone.origin is None else name.derelativize(zone.origin)
         if not absolute.is_subdomain(managed) or absolute == managed:
             continue
         for rdataset in node.rdatasets:

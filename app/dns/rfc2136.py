@@ -185,17 +185,17 @@ class OutboxPublisher:
                 )
                 session.execute(update(DnsState).where(DnsState.id == 1).values(last_published_at=now, last_error=None))
             if failure is not None:
-                head, error = failure
+                head, refusal = failure
                 head.attempts += 1
-                head.last_error = str(error)
+                head.last_error = str(refusal)
                 head.next_attempt_at = now + backoff(head.attempts)
                 session.execute(
                     update(DnsState)
                     .where(DnsState.id == 1)
-                    .values(publish_errors=DnsState.publish_errors + 1, last_error=str(error))
+                    .values(publish_errors=DnsState.publish_errors + 1, last_error=str(refusal))
                 )
                 logger.warning(
-                    "DNS update failed (attempt %d, next in %s): %s", head.attempts, backoff(head.attempts), error
+                    "DNS update failed (attempt %d, next in %s): %s", head.attempts, backoff(head.attempts), refusal
                 )
             return len(accepted)
 

@@ -139,8 +139,8 @@ class Answerer:
         if reply is None:
             return None
         response = dns.message.from_wire(reply)
-        response.use_tsig(query.keyring, query.keyname, algorithm=query.keyalgorithm)
-        response.request_mac = query.mac
+        response.use_tsig(query.keyring, query.keyname, algorithm=query.keyalgorithm or dns.tsig.default_algorithm)
+        response.request_mac = query.mac or b""
         return response.to_wire()
 
     def zone_transfer(self, data: bytes, *, allowed: bool = True) -> Iterator[bytes]:
@@ -179,13 +179,13 @@ class Answerer:
 _TSIG_FAILURES = (dns.message.UnknownTSIGKey, dns.tsig.BadSignature, dns.tsig.BadTime, dns.tsig.BadAlgorithm)
 
 
-def _answer_with(query: dns.message.Message, rcode: int) -> bytes:
+def _answer_with(query: dns.message.Message, rcode: dns.rcode.Rcode) -> bytes:
     response = dns.message.make_response(query)
     response.set_rcode(rcode)
     return response.to_wire()
 
 
-def _unsigned_refusal(data: bytes, rcode: int, failure: Exception) -> bytes:
+def _unsigned_refusal(data: bytes, rcode: dns.rcode.Rcode, failure: Exception) -> bytes:
     """The question again with ``rcode`` and no signature (we cannot sign for a key we do not share)."""
     logger.warning("zone transfer refused: %s", type(failure).__name__)
     query = dns.message.from_wire(data, question_only=True)
@@ -281,8 +281,8 @@ class EmbeddedDnsServer:
                 client = ipaddress.ip_address(address.split("%")[0])
             except ValueError:
                 return False
-            if client.version == 6 and client.ipv4_mapped:  # type: ignore[union-attr]
-                client = client.ipv4_mapped  # type: ignore[union-attr]
+            if client.version == 6 and client.ipv4_mapped:
+                client = client.ipv4_mapped
             return any(client in network for network in allow)
 
         handler = type(

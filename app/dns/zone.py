@@ -27,9 +27,17 @@ SOA = dns.rdatatype.SOA
 ANY = dns.rdatatype.ANY
 
 
+def _wire(item: dns.name.Name | dns.rdata.Rdata) -> bytes:
+    """``to_wire()`` without a file: the bytes (dnspython types it as maybe nothing, for the file case)."""
+    wire = item.to_wire()
+    if wire is None:
+        raise ValueError(f"{item} has no wire form")
+    return wire
+
+
 def wire_name(text: str) -> bytes:
     """Lower-case, uncompressed wire form of an absolute name (trailing dot optional)."""
-    return dns.name.from_text(text.rstrip(".") + ".").to_wire().lower()
+    return _wire(dns.name.from_text(text.rstrip(".") + ".")).lower()
 
 
 def _rr(owner: bytes, rdtype: int, ttl: int, rdata: bytes) -> bytes:
@@ -52,7 +60,7 @@ class ZoneTable:
 
     def __init__(self, origin: str) -> None:
         self.origin = dns.name.from_text(origin.rstrip(".") + ".")
-        self.origin_wire = self.origin.to_wire().lower()
+        self.origin_wire = _wire(self.origin).lower()
         self._rrsets: dict[bytes, dict[int, tuple[int, tuple[str, ...]]]] = {}
         self._answers: dict[bytes, dict[int, tuple[bytes, int]]] = {}
         self._ancestors: dict[bytes, int] = {}
@@ -71,7 +79,7 @@ class ZoneTable:
         encoded = self._interned.get((rdtype, ttl, rdatas))
         if encoded is None:
             wires = [
-                dns.rdata.from_text(dns.rdataclass.IN, rdtype, text, origin=dns.name.root, relativize=False).to_wire()
+                _wire(dns.rdata.from_text(dns.rdataclass.IN, rdtype, text, origin=dns.name.root, relativize=False))
                 for text in rdatas
             ]
             encoded = (b"".join(_rr(self.POINTER, rdtype, ttl, wire) for wire in wires), len(wires))
@@ -150,7 +158,11 @@ class ZoneTable:
         for key, types in items:
             name = dns.name.from_wire(key, 0)[0]
             for rdtype, (ttl, rdatas) in types.items():
-                result.append(dns.rrset.from_text_list(name, ttl, dns.rdataclass.IN, rdtype, list(rdatas)))
+                result.append(
+                    dns.rrset.from_text_list(
+                        name, ttl, dns.rdataclass.IN, dns.rdatatype.RdataType(rdtype), list(rdatas)
+                    )
+                )
         result.sort(key=lambda rrset: (rrset.rdtype != SOA, rrset.name != self.origin, rrset.name.to_text()))
         return result
 

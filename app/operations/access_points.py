@@ -15,7 +15,9 @@ from sqlalchemy.orm import Session
 from app import audit
 from app.audit import Action, Actor
 from app.identifiers import normalise_organisation_number
+from app.operations.checks import Checker, get_for_update, get_or_not_found, reject_unknown
 from app.operations.publication import refresh_participants
+from app.operations.trust_anchors import acceptable
 from app.registry import text_rules
 from app.registry.errors import Conflict, FieldError, ValidationFailed
 from app.registry.models import (
@@ -28,9 +30,7 @@ from app.registry.models import (
     Organisation,
     ParticipantService,
 )
-from app.registry.validation import Checker, get_for_update, get_or_not_found, reject_unknown
 from app.trust.certificates import CertificateError, describe
-from app.trust.validation import acceptable
 
 
 def check_url(

@@ -10,9 +10,9 @@ from sqlalchemy.orm import Session
 
 from app import audit
 from app.audit import Action, Actor
+from app.operations.checks import Checker, get_or_not_found
 from app.registry.errors import Conflict
 from app.registry.models import DESCRIPTION_MAX, NAME_MAX, Code, CodeSystem
-from app.registry.validation import Checker, get_or_not_found
 
 _IDENTIFIER = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:\-/]{0,254}")
 _CODE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._\-]{0,127}")

@@ -12,10 +12,10 @@ from sqlalchemy.orm import Session
 from app import audit
 from app.audit import Action, Actor
 from app.auth.tokens import TOKEN_PREFIX, hash_token
+from app.operations.checks import Checker, get_for_update
 from app.registry.columns import utcnow
 from app.registry.errors import FieldError, ValidationFailed
 from app.registry.models import NAME_MAX, ROLES, AccessPointOperator, Credential, Organisation
-from app.registry.validation import Checker, get_for_update
 
 
 @dataclass(frozen=True)

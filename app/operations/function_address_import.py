@@ -26,12 +26,12 @@ from app import audit
 from app.audit import Action, Actor
 from app.directory import sync
 from app.identifiers import fold
+from app.operations.checks import Checker, get_or_not_found
 from app.operations.function_addresses import ENTITY, FunctionAddressInput, checked_fields
 from app.registry.bulk import insert_rows
 from app.registry.columns import utcnow
 from app.registry.errors import FieldError, ValidationFailed
 from app.registry.models import Code, CodeSystem, FunctionAddress, Organisation, function_address_categories
-from app.registry.validation import Checker, get_or_not_found
 
 COLUMNS = ("identifier", "name", "description", "categories", "keywords")
 MAX_ROWS = 500_000
@@ -70,7 +70,7 @@ class _ByteSource(io.RawIOBase):
     def readable(self) -> bool:
         return True
 
-    def readinto(self, buffer) -> int:  # type: ignore[override]
+    def readinto(self, buffer) -> int:
         data = self._source.read(len(buffer))
         buffer[: len(data)] = data
         return len(data)
@@ -134,8 +134,8 @@ def import_function_addresses(
         result.rows = number
         unknown = sorted(set(raw) - set(COLUMNS))
         check = Checker()
-        for name in unknown:
-            check.fail(name, "is not a column of a function address")
+        for column in unknown:
+            check.fail(column, "is not a column of a function address")
         data = FunctionAddressInput(
             identifier=raw.get("identifier") or "",
             name=raw.get("name") or "",

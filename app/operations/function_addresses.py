@@ -17,10 +17,10 @@ from sqlalchemy.orm import Session
 from app import audit
 from app.audit import Action, Actor
 from app.identifiers import fold, validate_function_address_identifier
+from app.operations.checks import Checker, get_for_update, get_or_not_found, reject_unknown
 from app.registry.columns import utcnow
-from app.registry.errors import Conflict
+from app.registry.errors import Conflict, present
 from app.registry.models import DESCRIPTION_MAX, NAME_MAX, Code, FunctionAddress, Organisation
-from app.registry.validation import Checker, get_for_update, get_or_not_found, reject_unknown
 
 ENTITY = "function_address"
 UPDATABLE = ("name", "description", "categories", "keywords", "identifier", "organisation")
@@ -81,6 +81,7 @@ def create_function_address(
     identifier, name, description, keywords = checked_fields(check, data)
     categories = _categories(session, check, data.categories)
     check.done()
+    identifier = present(identifier)
     _unique_identifier(session, identifier)
     address = FunctionAddress(
         id=uuid.uuid4(),

@@ -17,10 +17,11 @@ from sqlalchemy.orm import Session
 from app import audit
 from app.audit import Action, Actor
 from app.identifiers import DEFAULT_POLICY, IdentifierPolicy, ParticipantId, normalise_organisation_number
+from app.operations.checks import Checker, get_for_update, reject_unknown
 from app.operations.publication import refresh_participant
 from app.registry import lifecycle
 from app.registry.columns import utcnow
-from app.registry.errors import Conflict, FieldError, InUse, ValidationFailed
+from app.registry.errors import Conflict, FieldError, InUse, ValidationFailed, present
 from app.registry.lifecycle import FederationStatus, Transition
 from app.registry.models import (
     DESCRIPTION_MAX,
@@ -29,7 +30,6 @@ from app.registry.models import (
     FunctionAddress,
     Organisation,
 )
-from app.registry.validation import Checker, get_for_update, reject_unknown
 
 ENTITY = "organisation"
 UPDATABLE = ("name", "alternateName", "description", "countryCode", "organisationNumber", "apOperator", "parent")
@@ -254,7 +254,7 @@ def change_status(
         "reason", reason, maximum=DESCRIPTION_MAX, required=transition == Transition.REJECT, multiline=True
     )
     check.done()
-    target = lifecycle.next_status(organisation.federation_status, transition)
+    target = lifecycle.next_status(present(organisation.federation_status), transition)
     before = audit.snapshot(organisation)
     organisation.federation_status = target.value
     organisation.status_reason = reason

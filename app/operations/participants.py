@@ -14,8 +14,10 @@ from sqlalchemy.orm import Session
 from app import audit
 from app.audit import Action, Actor
 from app.identifiers import DEFAULT_POLICY, DocumentTypeId, IdentifierPolicy, ProcessId
+from app.operations.checks import Checker, get_for_update, get_or_not_found
 from app.operations.publication import refresh_participant
-from app.registry.errors import Conflict, FieldError, ValidationFailed
+from app.operations.trust_anchors import acceptable
+from app.registry.errors import Conflict, FieldError, ValidationFailed, present
 from app.registry.models import (
     CERTIFICATE_USAGES,
     EndpointConfiguration,
@@ -23,9 +25,7 @@ from app.registry.models import (
     ParticipantCertificate,
     ParticipantService,
 )
-from app.registry.validation import Checker, get_for_update, get_or_not_found
 from app.trust.certificates import CertificateError, CertificateFacts, describe
-from app.trust.validation import acceptable
 
 
 def _participant(session: Session, organisation_id: uuid.UUID | str) -> Organisation:
@@ -54,7 +54,7 @@ def checked_service(
     if configuration_id and configuration is None:
         check.fail("endpointConfiguration", "no such endpoint configuration")
     check.done()
-    return document, process_id, configuration
+    return present(document), present(process_id), present(configuration)
 
 
 def existing_service(
@@ -83,7 +83,7 @@ def checked_certificate(session: Session, usage: str, certificate: str) -> Certi
         except CertificateError as error:
             check.fail("certificate", str(error))
     check.done()
-    return facts
+    return present(facts)
 
 
 def add_service(

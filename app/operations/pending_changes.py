@@ -19,6 +19,7 @@ from app import audit
 from app.audit import Action, Actor
 from app.identifiers import DEFAULT_POLICY, IdentifierPolicy
 from app.operations import participants
+from app.operations.checks import Checker, get_or_not_found
 from app.registry.columns import utcnow
 from app.registry.errors import Conflict, InvalidTransition
 from app.registry.lifecycle import FederationStatus
@@ -29,7 +30,6 @@ from app.registry.models import (
     ParticipantService,
     PendingChange,
 )
-from app.registry.validation import Checker, get_or_not_found
 
 ENTITY = "pending_change"
 GATED_STATES = (FederationStatus.APPROVED.value, FederationStatus.SUSPENDED.value)

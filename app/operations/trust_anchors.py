@@ -17,13 +17,27 @@ from sqlalchemy.orm import Session
 
 from app import audit
 from app.audit import Action, Actor
+from app.database import settings_of
+from app.operations.checks import Checker, get_for_update
 from app.registry.columns import utcnow
-from app.registry.errors import Conflict
+from app.registry.errors import Conflict, present
 from app.registry.models import TRUST_PURPOSES, TrustAnchor
-from app.registry.validation import Checker, get_for_update
+from app.trust import validation
 from app.trust.certificates import CertificateError, describe, load_certificate
+from app.trust.validation import Anchors, anchors_for
 
 ENTITY = "trust_anchor"
+
+
+def anchors(session: Session) -> Anchors:
+    """The trust anchors in force for this write: the configured CAs and those added through the API."""
+    added = session.execute(select(TrustAnchor.purpose, TrustAnchor.certificate_pem)).all()
+    return anchors_for(settings_of(session), [(purpose, pem) for purpose, pem in added])
+
+
+def acceptable(session: Session, text: str, purpose: str) -> x509.Certificate:
+    """A certificate a client sent, checked for ``purpose`` against the anchors in force (CertificateError)."""
+    return validation.acceptable(text, purpose, anchors(session))
 
 
 def add_trust_anchor(session: Session, actor: Actor, *, purpose: str, certificate: str) -> TrustAnchor:
@@ -40,7 +54,7 @@ def add_trust_anchor(session: Session, actor: Actor, *, purpose: str, certificat
         if reason:
             check.fail("certificate", reason)
     check.done()
-    facts = describe(loaded)
+    facts = describe(present(loaded))
     existing = session.scalar(
         select(TrustAnchor).where(TrustAnchor.purpose == purpose, TrustAnchor.certificate_sha256 == facts.sha256)
     )

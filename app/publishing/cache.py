@@ -17,6 +17,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Literal
 
 _ENTRY_OVERHEAD = 400  # bytes of bookkeeping per entry, roughly (key, tuple, dict slot)
 
@@ -62,7 +63,7 @@ class PublicationCache:
             self.clear()
             self._seen_generation = current
 
-    def get(self, key: str) -> CachedDocument | bool | None:
+    def get(self, key: str) -> CachedDocument | Literal[False] | None:
         """The document, ``None`` for a known absence, ``False`` when the cache does not know."""
         if self.budget_bytes <= 0:
             return False

@@ -19,6 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, joinedload
 
 from app.identifiers import CERTPUB_TYPE_CODES, DocumentTypeId, ParticipantId, ProcessId
+from app.registry.errors import present
 from app.registry.lifecycle import is_published
 from app.registry.models import (
     AccessPoint,
@@ -153,7 +154,7 @@ def _participant(
         process = ProcessId(service.process_scheme, service.process_value)
         by_document[document][process].append(endpoint(service.endpoint_configuration))
     return Participant(
-        id=organisation.participant_id,
+        id=present(organisation.participant_id),
         services=tuple(
             Service(
                 document,

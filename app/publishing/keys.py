@@ -49,11 +49,12 @@ def _load_key(data: bytes, password: bytes | None, path: Path) -> tuple[SigningK
             raise SigningKeyError(f"{path}: not a usable PEM private key ({error})") from None
         return _supported(key, path), []
     try:
-        key, certificate, extra = pkcs12.load_key_and_certificates(data, password)
+        bundled_key, certificate, extra = pkcs12.load_key_and_certificates(data, password)
     except ValueError as error:
         raise SigningKeyError(f"{path}: neither a PEM key nor a PKCS#12 file with this password ({error})") from None
-    if key is None:
+    if bundled_key is None:
         raise SigningKeyError(f"{path}: the PKCS#12 file holds no private key")
+    key = bundled_key
     return _supported(key, path), [c for c in [certificate, *extra] if c is not None]
 
 

@@ -14,10 +14,11 @@ from collections import defaultdict
 from collections.abc import Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
+from typing import cast
 
 from cryptography.hazmat.primitives import hashes
 from lxml import etree
-from sqlalchemy import select, update
+from sqlalchemy import CursorResult, select, update
 from sqlalchemy.orm import Session
 
 from app.database import publisher_of
@@ -207,12 +208,15 @@ class _Work:
 
 def _advance_generation(session: Session) -> None:
     """Tell every worker's read cache that publications changed (in this same transaction)."""
-    moved = session.execute(
-        update(PublicationState)
-        .where(PublicationState.id == 1)
-        .values(generation=PublicationState.generation + 1, changed_at=utcnow())
-        .execution_options(synchronize_session=False)  # no scan of every object in the session
-    ).rowcount
+    moved = cast(
+        CursorResult,
+        session.execute(
+            update(PublicationState)
+            .where(PublicationState.id == 1)
+            .values(generation=PublicationState.generation + 1, changed_at=utcnow())
+            .execution_options(synchronize_session=False)  # no scan of every object in the session
+        ),
+    ).rowcount  # an UPDATE answers with a CursorResult
     if not moved:
         session.add(PublicationState(id=1, generation=1, changed_at=utcnow()))
 

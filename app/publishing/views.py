@@ -77,7 +77,7 @@ def init_app(app: Flask, settings: Settings, database: Database) -> None:
     reader = SmpReader(settings, database.engine, cache=database.publication_cache)
     app.extensions["sdk.publisher"] = database.wiring.publisher
     app.extensions["sdk.smp_reader"] = reader
-    app.wsgi_app = SmpFront(app.wsgi_app, reader, settings.smp_path)
+    app.wsgi_app = SmpFront(app.wsgi_app, reader, settings.smp_path)  # type: ignore[method-assign]  # WSGI middleware
 
 
 def current_publisher(app: Flask) -> Publisher:

@@ -8,11 +8,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import JSON, Table, insert
+from sqlalchemy import JSON, FromClause, Table, insert
 from sqlalchemy.orm import Session
 
 
-def insert_rows(session: Session, table: Table, rows: list[dict[str, Any]]) -> None:
+def insert_rows(session: Session, table: FromClause, rows: list[dict[str, Any]]) -> None:
+    """Insert ``rows`` into ``table`` (a model's ``__table__``)."""
+    if not isinstance(table, Table):
+        raise TypeError(f"{table!r} is not a table")
     if not rows:
         return
     if session.get_bind().dialect.name != "postgresql":
@@ -28,6 +31,8 @@ def insert_rows(session: Session, table: Table, rows: list[dict[str, Any]]) -> N
         sql.Identifier(table.name), sql.SQL(", ").join(sql.Identifier(c) for c in columns)
     )
     raw = session.connection().connection.driver_connection
+    if raw is None:
+        raise RuntimeError("no database connection to COPY through")
     with raw.cursor() as cursor, cursor.copy(statement) as copy:
         for row in rows:
             copy.write_row([Jsonb(row[c]) if c in json_columns and row[c] is not None else row[c] for c in columns])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TypeVar
 
 
 class RegistryError(Exception):
@@ -73,3 +74,14 @@ class InUse(RegistryError):
     """The resource cannot be removed while other data refers to it."""
 
     kind = "in-use"
+
+
+T = TypeVar("T")
+
+
+def present(value: T | None) -> T:
+    """A value the data guarantees, or one a :class:`~app.operations.checks.Checker` vouched for (after its
+    ``done()``): there, for the type checker; an internal error otherwise."""
+    if value is None:
+        raise RuntimeError("a checked value is missing after Checker.done()")
+    return value

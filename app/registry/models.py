@@ -79,7 +79,7 @@ class Versioned:
 
     @declared_attr.directive
     def __mapper_args__(cls) -> dict[str, Any]:
-        return {"version_id_col": cls.__table__.c.version}
+        return {"version_id_col": cls.__table__.c.version}  # type: ignore[attr-defined]  # a mixin of mapped classes
 
 
 def _uuid_pk() -> Mapped[uuid.UUID]:

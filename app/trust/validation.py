@@ -9,17 +9,15 @@ certificates, none of the server-certificate rules for the leaf). Each failure h
 from __future__ import annotations
 
 import functools
+from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 from cryptography import x509
 from cryptography.x509.verification import ExtensionPolicy, PolicyBuilder, Store, VerificationError
-from sqlalchemy import select
-from sqlalchemy.orm import Session
 
-from app.database import settings_of
-from app.registry.models import TRUST_PURPOSES, TrustAnchor
 from app.settings import Settings
 from app.trust.certificates import CertificateError, load_certificate, load_certificate_bundle, load_crl_bundle
 from app.trust.devpki import DevelopmentPki
@@ -47,13 +45,13 @@ def _bundle(path: Path | None) -> tuple[x509.Certificate, ...]:
     return tuple(load_certificate_bundle(path.read_bytes()))
 
 
-def anchors_for(settings: Settings, session: Session | None = None) -> Anchors:
-    """The anchors named by settings (the development CAs when unset), plus those added through the API."""
+def anchors_for(settings: Settings, added_anchors: Iterable[tuple[str, str]] = ()) -> Anchors:
+    """The anchors named by settings (the development CAs when unset), plus ``added_anchors``: the
+    ``(purpose, PEM)`` of those added through the API (the caller reads them; trust reads no registry)."""
     pki = DevelopmentPki(settings.pki_dir)
-    added: dict[str, list[x509.Certificate]] = {purpose: [] for purpose in TRUST_PURPOSES}
-    if session is not None:
-        for purpose, pem in session.execute(select(TrustAnchor.purpose, TrustAnchor.certificate_pem)):
-            added[purpose].append(_from_pem(pem))
+    added: dict[str, list[x509.Certificate]] = defaultdict(list)
+    for purpose, pem in added_anchors:
+        added[purpose].append(_from_pem(pem))
     return Anchors(
         access_point=_bundle(settings.trust_ap_ca or pki.ap_ca.certificate) + tuple(added["access-point"]),
         o2o=_bundle(settings.trust_o2o_ca or pki.o2o_ca.certificate) + tuple(added["o2o"]),
@@ -113,7 +111,8 @@ def _check_revocation(
     A CRL that is out of date fails closed: the certificate might have been revoked since.
     """
     for crl in crls:
-        if crl.issuer != issuer.subject or not crl.is_signature_valid(issuer.public_key()):
+        key = issuer.public_key()
+        if crl.issuer != issuer.subject or not crl.is_signature_valid(key):  # type: ignore[arg-type]  # a CA's key signs
             continue
         name = issuer.subject.rfc4514_string()
         if crl.next_update_utc is not None and crl.next_update_utc < moment:
@@ -139,8 +138,8 @@ def _check_key_usage(certificate: x509.Certificate, purpose: str) -> None:
         raise CertificateError("its key usage does not allow encryption (keyEncipherment)")
 
 
-def acceptable(session: Session, text: str, purpose: str) -> x509.Certificate:
+def acceptable(text: str, purpose: str, anchors: Anchors) -> x509.Certificate:
     """Load a certificate from what a client sent and check it for ``purpose``; CertificateError says why not."""
     certificate = load_certificate(text)
-    validate(certificate, purpose, anchors_for(settings_of(session), session))
+    validate(certificate, purpose, anchors)
     return certificate

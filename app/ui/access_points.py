@@ -16,9 +16,9 @@ from app.auth import rules
 from app.extensions import current_database, current_settings
 from app.identifiers import NO_PROCESS_ID
 from app.operations import access_points, participants, pending_changes
+from app.operations.checks import get_or_not_found
 from app.registry.errors import FieldError, RegistryError, ValidationFailed
 from app.registry.models import AccessPoint, EndpointConfiguration, Organisation, ParticipantService, PendingChange
-from app.registry.validation import get_or_not_found
 from app.ui.pages import CONSOLE_ROWS, blp, logged_in, problem_lines, render_page, require
 from app.ui.texts import TEXTS
 
@@ -103,9 +103,7 @@ def new_endpoint():
         except RegistryError as error:
             errors = problem_lines(error)
     with database.reader() as session_:
-        query = select(AccessPoint).order_by(AccessPoint.ap_id)
-        if g.actor.role == rules.AP_OPERATOR:
-            query = query.where(AccessPoint.ap_operator_id == g.actor.scope_id)
+        query = rules.access_points_readable(select(AccessPoint).order_by(AccessPoint.ap_id), g.actor)
         choices = [(a.id, a.ap_id) for a in session_.scalars(query.limit(CONSOLE_ROWS))]
     return render_page(
         "endpoint_edit.html",
@@ -150,9 +148,10 @@ def endpoint_page(configuration_id: uuid.UUID):
     elif request.method == "POST":
         errors = [f"step: must be save, move or move_all, got {step!r}"]
     with database.reader() as session_:
-        configuration = session_.get(EndpointConfiguration, configuration_id)
-        if configuration is None:
+        shown = session_.get(EndpointConfiguration, configuration_id)
+        if shown is None:
             return render_page("message.html", 404, message=TEXTS[g.lang]["not_found"])
+        configuration = shown
         require(rules.require_endpoint_configuration, configuration)
         query = (
             select(ParticipantService, Organisation.name)
@@ -234,9 +233,10 @@ def participant_services(organisation_id: uuid.UUID):
         except RegistryError as error:
             errors = problem_lines(error)
     with database.reader() as session_:
-        organisation = session_.get(Organisation, organisation_id)
-        if organisation is None or organisation.type != "o":
+        found = session_.get(Organisation, organisation_id)
+        if found is None or found.type != "o":
             return render_page("message.html", 404, message=TEXTS[g.lang]["not_found"])
+        organisation = found
         require(rules.require_smp_write, organisation)
         services = session_.scalars(
             select(ParticipantService)

@@ -100,8 +100,8 @@ def oidc_callback():
         try:
             who = _who(oidc.account_for(session_, current_settings(), dict(claims)))
         except LoginRefused as refused:
-            who, error = None, str(refused)
-    return _start_session(who) if who is not None else _login_page(error)
+            who, refusal = None, str(refused)
+    return _start_session(who) if who is not None else _login_page(refusal)
 
 
 def _provider_failed(error: Exception):

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Iterable
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar, overload
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -41,20 +41,32 @@ class Checker:
         if self.errors:
             raise ValidationFailed(self.errors)
 
+    @overload
+    def text(
+        self, field: str, value: Any, *, maximum: int, required: Literal[True], multiline: bool = False
+    ) -> str: ...
+    @overload
+    def text(
+        self, field: str, value: Any, *, maximum: int, required: bool = False, multiline: bool = False
+    ) -> str | None: ...
     def text(
         self, field: str, value: Any, *, maximum: int, required: bool = False, multiline: bool = False
     ) -> str | None:
-        """The text rule of :mod:`app.registry.text_rules`: the stripped value, or ``None`` when absent."""
+        """The text rule of :mod:`app.registry.text_rules`: the stripped value, or ``None`` when absent.
+
+        A required field that breaks a rule gives ``""``: :meth:`done` raises before anyone uses it.
+        """
+        refused = "" if required else None
         if value is None or (isinstance(value, str) and not value.strip()):
             if required:
                 self.fail_declared(field, "is required")
-            return None
+            return refused
         if not isinstance(value, str):
             self.fail_declared(field, "must be text")
-            return None
+            return refused
         if len(value) > maximum:
             self.fail_declared(field, f"must be at most {maximum} characters (got {len(value)})")
-            return None
+            return refused
         value = value.strip()
         bad = text_rules.first_forbidden_character(value, multiline=multiline)
         if bad is not None:
@@ -64,7 +76,7 @@ class Checker:
             )
             fail = self.fail_declared if text_rules.declared(bad) else self.fail
             fail(field, reason + allowed)
-            return None
+            return refused
         return value
 
     def country_code(self, field: str, value: Any) -> str | None:
