@@ -10,32 +10,25 @@ from __future__ import annotations
 import uuid
 from collections import defaultdict
 from collections.abc import Sequence
-from typing import cast
 
-from sqlalchemy import CursorResult, select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.database import settings_of
 from app.dns.records import Record, participant_records
+from app.registry.bulk import update_singleton
 from app.registry.columns import utcnow
 from app.registry.errors import present
 from app.registry.models import DnsChange, DnsRecord, DnsState, Organisation
 
 
 def advance_serial(session: Session) -> None:
-    # synchronize_session=False: the ORM would otherwise scan every object of the session for a DnsState
-    # to refresh, once per call, which made registering thousands of participants in one go quadratic.
-    moved = cast(
-        CursorResult,
-        session.execute(
-            update(DnsState)
-            .where(DnsState.id == 1)
-            .values(serial=DnsState.serial + 1, changed_at=utcnow())
-            .execution_options(synchronize_session=False)
-        ),
-    ).rowcount  # an UPDATE answers with a CursorResult
-    if not moved:
-        session.add(DnsState(id=1, serial=2, changed_at=utcnow(), publish_errors=0))
+    update_singleton(
+        session,
+        DnsState,
+        {"serial": DnsState.serial + 1, "changed_at": utcnow()},
+        lambda: DnsState(id=1, serial=2, changed_at=utcnow(), publish_errors=0),
+    )
 
 
 def sync_participant(session: Session, organisation: Organisation, *, published: bool) -> int:

@@ -14,11 +14,10 @@ from collections import defaultdict
 from collections.abc import Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
-from typing import cast
 
 from cryptography.hazmat.primitives import hashes
 from lxml import etree
-from sqlalchemy import CursorResult, select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.database import publisher_of
@@ -28,6 +27,7 @@ from app.publishing.keys import load_signing_credentials
 from app.publishing.paths import service_group_key, service_metadata_key
 from app.publishing.pool import MIN_DOCUMENTS, SigningPool, available_cores, collect
 from app.publishing.signing import Signer, serialize
+from app.registry.bulk import update_singleton
 from app.registry.columns import utcnow
 from app.registry.models import Organisation, Publication, PublicationState
 from app.settings import Settings
@@ -208,17 +208,12 @@ class _Work:
 
 def _advance_generation(session: Session) -> None:
     """Tell every worker's read cache that publications changed (in this same transaction)."""
-    moved = cast(
-        CursorResult,
-        session.execute(
-            update(PublicationState)
-            .where(PublicationState.id == 1)
-            .values(generation=PublicationState.generation + 1, changed_at=utcnow())
-            .execution_options(synchronize_session=False)  # no scan of every object in the session
-        ),
-    ).rowcount  # an UPDATE answers with a CursorResult
-    if not moved:
-        session.add(PublicationState(id=1, generation=1, changed_at=utcnow()))
+    update_singleton(
+        session,
+        PublicationState,
+        {"generation": PublicationState.generation + 1, "changed_at": utcnow()},
+        lambda: PublicationState(id=1, generation=1, changed_at=utcnow()),
+    )
 
 
 def publications_changed(session: Session) -> bool:

@@ -1,4 +1,5 @@
-"""Insert many rows at once: COPY on PostgreSQL, executemany on SQLite (bulk imports, audit batches).
+"""Writes that bypass per-object ORM work: many rows inserted at once (COPY on PostgreSQL, executemany
+on SQLite: bulk imports, audit batches), and the one-row state tables moved in place.
 
 Values must already be what the column stores (aware UTC datetimes, UUIDs, JSON-ready data): COPY
 bypasses SQLAlchemy's type processing.
@@ -6,9 +7,10 @@ bypasses SQLAlchemy's type processing.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, cast
 
-from sqlalchemy import JSON, FromClause, Table, insert
+from sqlalchemy import JSON, CursorResult, FromClause, Table, insert, update
 from sqlalchemy.orm import Session
 
 
@@ -36,3 +38,14 @@ def insert_rows(session: Session, table: FromClause, rows: list[dict[str, Any]])
     with raw.cursor() as cursor, cursor.copy(statement) as copy:
         for row in rows:
             copy.write_row([Jsonb(row[c]) if c in json_columns and row[c] is not None else row[c] for c in columns])
+
+
+def update_singleton(session: Session, model: Any, values: dict[str, Any], first: Callable[[], object]) -> None:
+    """Update the one row (``id`` 1) of a state table such as the zone serial or the publication generation,
+    or add ``first()`` when there is none yet. ``synchronize_session=False``: the ORM would otherwise scan
+    every object of the session once per call, which makes writing thousands of participants quadratic."""
+    result = session.execute(
+        update(model).where(model.id == 1).values(**values).execution_options(synchronize_session=False)
+    )
+    if not cast(CursorResult, result).rowcount:  # an UPDATE answers with a CursorResult
+        session.add(first())
