@@ -44,7 +44,7 @@ openapi: $(STAMP)
 ## New Alembic migration from the difference between models and a scratch database: make migration m="what"
 migration: $(STAMP)
 	rm -f /tmp/sdk-addressbook-migration.sqlite3
-	$(BIN)/python -c 'import sys; from app.database import Database; from app.registry import schema; \
+	$(BIN)/python -c 'import sys; from app.database import Database; from app import schema; \
 	db = Database("sqlite:////tmp/sdk-addressbook-migration.sqlite3"); schema.upgrade(db); \
 	schema.autogenerate(db, sys.argv[1])' "$(m)"
 

@@ -20,10 +20,10 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     from flask import Flask
 
     from app import api, cli, extensions, health, limits, metrics, requestlog, ui
-    from app.database import open_database, wire
+    from app import smp_front as smp_views
     from app.directory import views as directory_views
-    from app.publishing import views as smp_views
     from app.settings import load_settings
+    from app.wiring import open_database, wire
 
     settings = settings or load_settings()
     app = Flask(__name__, instance_path=str(settings.instance_dir))

@@ -1,20 +1,14 @@
-"""The database, and the one place that wires what a write sets off.
+"""The database: one engine per process, with sessions for reading and for writing.
 
-:class:`Database` holds one engine per process, with sessions for reading and for writing. Writers go
+:class:`Database` holds the engine and its session factories. Writers go
 through :meth:`Database.writer`, one transaction per use case. On SQLite a writer starts with
 ``BEGIN IMMEDIATE`` so that concurrent writers queue on the busy timeout instead of failing when a read
 snapshot cannot be upgraded (WAL mode); readers start with a plain ``BEGIN`` and never block.
 
-:func:`open_database` (or :func:`wire` for a database already open) installs everything a committed
-write triggers, and is what the web app, the worker, the CLI and the tests call:
-
-- publication: each write session carries the settings and the :class:`~app.publishing.publisher.Publisher`
-  (:func:`settings_of`, :func:`publisher_of`), so a use case re-signs SMP documents and writes the DNS
-  outbox in its own transaction;
-- the directory: its entries and change feed follow every commit (:mod:`app.directory.sync`);
-- the SMP read cache of this process is emptied after a commit that changed a publication.
-
-Nothing here imports Flask; the faces reach the database through :mod:`app.extensions`.
+A wired database (:mod:`app.wiring`) gives each write session its :class:`Wiring`: the settings it acts
+under and the publisher (:func:`settings_of`, :func:`publisher_of`, the only lookups of collaborators
+in ``session.info``). Nothing here imports Flask or anything above the registry; the faces reach the
+database through :mod:`app.extensions`.
 """
 
 from __future__ import annotations
@@ -82,36 +76,6 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
-
-
-def open_database(settings: Settings, *, pool_size: int = 5) -> Database:
-    """The service's database with everything a write triggers installed (see the module's docstring)."""
-    return wire(Database(settings.database_url, pool_size=pool_size), settings)
-
-
-def wire(database: Database, settings: Settings, *, publisher: Publisher | None = None) -> Database:
-    """Install (or, with other settings, replace) what a write on ``database`` triggers."""
-    from app.directory import sync
-    from app.publishing.publisher import Publisher
-    from app.publishing.reader import publication_cache
-
-    database.wiring = Wiring(settings, publisher or Publisher(settings))
-    cache = database.publication_cache
-    if cache is None:
-        database.publication_cache = publication_cache(settings, database.engine)
-        sync.install(database._write_sessions)
-        event.listen(database._write_sessions, "after_commit", lambda session: _committed(database, session))
-    else:  # one cache per database, so every app on it (tests run several) sees the same invalidation
-        cache.check_interval = settings.smp_memory_cache_seconds
-        cache.budget_bytes = settings.smp_memory_cache_mb * 1024 * 1024
-    return database
-
-
-def _committed(database: Database, session: Session) -> None:
-    from app.publishing.publisher import publications_changed
-
-    if database.publication_cache is not None and publications_changed(session):
-        database.publication_cache.invalidate()
 
 
 def _wiring(session: Session) -> Wiring:

@@ -15,10 +15,9 @@ from cryptography import x509
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
-from app import status
+from app import schema, status
 from app.database import Database
 from app.publishing.keys import SigningKeyError, load_signing_credentials
-from app.registry import schema
 from app.settings import Settings
 
 SERIOUS = "serious"

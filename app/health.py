@@ -14,8 +14,8 @@ from flask import Flask, current_app, jsonify
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
+from app import schema
 from app.extensions import current_database, current_settings
-from app.registry import schema
 
 #: ``app.config`` key of the DNS side's shared state, set by ``serve`` when it runs one.
 DNS_SIDE_KEY = "SDK_DNS_SIDE"

@@ -5,7 +5,7 @@ from sqlalchemy import create_engine
 
 from app.registry.columns import UtcDateTime
 from app.registry.models import Base
-from app.registry.schema import include_object
+from app.schema import include_object
 
 config = context.config
 target_metadata = Base.metadata

@@ -18,9 +18,8 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from app import create_app
+from app import create_app, schema
 from app.database import Database
-from app.registry import schema
 from app.registry.models import Base
 from app.settings import Settings, load_settings
 
@@ -139,7 +138,7 @@ def db(migrated_database, pki_instance_dir) -> Iterator[Database]:
     Wired as the service wires its database (:func:`app.database.wire`): a write publishes, signing with
     the session's development PKI, and the directory follows.
     """
-    from app.database import wire
+    from app.wiring import wire
 
     yield wire(migrated_database, make_settings(pki_instance_dir, migrated_database.url))
     _empty_all_tables(migrated_database)

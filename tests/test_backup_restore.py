@@ -10,10 +10,9 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from app import create_app
+from app import create_app, schema
 from app.audit.chain import verify
 from app.database import Database
-from app.registry import schema
 from tests.conftest import make_settings, require_program
 
 PARTICIPANT = quote("iso6523-actorid-upis::0203:exempelkommun.se", safe="")

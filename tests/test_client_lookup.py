@@ -25,13 +25,13 @@ from app.client.errors import NoSuchService, NotRegistered, TechnicalFailure, Un
 from app.client.locate import DnsOptions, _from_cname, apply_regexp, locate
 from app.client.lookup import LookupOptions, choose_endpoint, lookup
 from app.client.smp import HttpOptions, service_url
-from app.database import wire
 from app.dns.server import EmbeddedDnsServer
 from app.identifiers import DocumentTypeId, ParticipantId
 from app.registry.models import FunctionAddress, Organisation
 from app.settings import SDK_MESSAGE_DOCUMENT_TYPE
 from app.trust.certificates import load_certificate
 from app.trust.devpki import DevelopmentPki
+from app.wiring import wire
 from tests.conftest import make_settings
 from tests.named import answers_soa, free_port
 from tests.processes import EXECUTABLE, service_environ, wait_until

@@ -101,8 +101,8 @@ def test_unchanged_participants_write_nothing(seeded, settings):
 
 
 def test_a_settings_change_is_applied_by_republishing(seeded, pki_instance_dir):
-    from app.database import wire
     from app.operations.publication import refresh_participant
+    from app.wiring import wire
 
     new = make_settings(pki_instance_dir, seeded.url, SDK_PUBLIC_URL="https://smp.ny.example.se")
     wire(seeded, new)

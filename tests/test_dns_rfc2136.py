@@ -15,13 +15,13 @@ import dns.update
 import pytest
 from sqlalchemy import func, insert, select
 
-from app.database import wire
 from app.dns.naming import naptr_name
 from app.dns.outbox import sync_participant
 from app.dns.reconcile import reconcile
 from app.dns.rfc2136 import OutboxPublisher
 from app.registry.columns import utcnow
 from app.registry.models import DnsChange, DnsRecord, DnsState, Organisation
+from app.wiring import wire
 from tests.conftest import make_settings, require_program
 from tests.named import KEY_NAME, start_named
 from tests.processes import EXECUTABLE, service_environ, wait_until

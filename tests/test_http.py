@@ -30,7 +30,7 @@ def test_readyz_when_everything_is_in_place(client):
 
 
 def test_readyz_fails_while_migrations_are_pending_and_recovers(tmp_path, pki_instance_dir):
-    from app.registry import schema
+    from app import schema
 
     url = f"sqlite:///{tmp_path / 'pending.sqlite3'}"
     database = Database(url)
@@ -62,7 +62,7 @@ def test_readyz_fails_without_a_usable_signing_key(instance_dir, db):
 
 def test_readyz_recovers_when_the_database_and_the_signing_key_come_back(tmp_path):
     """Break each dependency, then repair it: readiness follows without a restart."""
-    from app.registry import schema
+    from app import schema
     from app.trust.devpki import ensure_development_pki
 
     instance = tmp_path / "instance"

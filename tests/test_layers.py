@@ -22,19 +22,21 @@ FACES = (
     "app.ui",
     "app.cli",
     "app.server",
+    "app.worker",
     "app.health",
     "app.metrics",
     "app.limits",
     "app.requestlog",
     "app.extensions",
     "app.auth.context",
-    "app.publishing.views",
+    "app.smp_front",
     "app.directory.views",
     "app.directory.answers",
     "app.directory.openapi",
 )
-#: Not a layer of its own: the package's create_app builds the faces (it imports them when called).
-ENTRY = ("app",)
+#: Not layers of their own: the package's create_app builds the faces (it imports them when called), and
+#: the wiring installs what a write sets off (it imports the capabilities it wires).
+ENTRY = ("app", "app.wiring")
 
 
 def _module(path: Path) -> str:

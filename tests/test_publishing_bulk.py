@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from app.database import wire
 from app.operations.publication import refresh_participant, refresh_participants
 from app.publishing import publisher as publisher_module
 from app.publishing.publisher import Publisher
 from app.registry.models import Organisation, Publication
+from app.wiring import wire
 from tests.conftest import make_settings
 
 

@@ -11,8 +11,8 @@ from sqlalchemy import insert, text
 from sqlalchemy.exc import DataError, IntegrityError, StatementError
 from sqlalchemy.orm.exc import StaleDataError
 
+from app import schema
 from app.database import Database
-from app.registry import schema
 from app.registry.columns import utcnow
 from app.registry.models import AccessPointOperator, Base, FunctionAddress, Organisation
 

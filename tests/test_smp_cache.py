@@ -68,7 +68,7 @@ def test_another_workers_change_is_served_within_the_check_interval(db, pki_inst
     reader_worker = create_app(settings, database=db).test_client()
     writer_worker_database = type(db)(db.url)  # a separate process would have its own pool
     try:
-        from app.database import wire
+        from app.wiring import wire
 
         wire(writer_worker_database, settings)
         with writer_worker_database.writer() as session:

@@ -9,13 +9,12 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import delete, select
 
-from app import create_app, status
+from app import create_app, schema, status
 from app.cli import cli
 from app.database import Database
 from app.doctor import SERIOUS, WARNING, Context, check_development_keys, diagnose
 from app.operations.access_points import create_access_point
 from app.operations.participants import add_certificate
-from app.registry import schema
 from app.registry.models import AccessPointOperator, Organisation, Publication
 from app.trust.devpki import DevelopmentPki, KeyPair, issue_leaf
 from tests.api_support import SYSTEM

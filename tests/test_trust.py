@@ -7,9 +7,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from cryptography import x509
 
+from app.operations.trust_anchors import anchors_for
 from app.trust.certificates import CertificateError
 from app.trust.devpki import DevelopmentPki, KeyPair, issue_leaf
-from app.trust.validation import anchors_for, validate
+from app.trust.validation import validate
 
 
 @pytest.fixture

@@ -223,7 +223,7 @@ class AuditHead(MethodView):
 
         from app.audit.checkpoint import head, sign
         from app.publishing.keys import SigningKeyError
-        from app.publishing.views import current_publisher
+        from app.smp_front import current_publisher
 
         rules.require_operator(current_actor())
         with current_database().reader() as session:

@@ -33,7 +33,7 @@ def audit_verify(checkpoint_file: Path | None) -> None:
     from app.audit.checkpoint import CheckpointError, compare, head, sign
     from app.extensions import current_database
     from app.publishing.keys import SigningKeyError
-    from app.publishing.views import current_publisher
+    from app.smp_front import current_publisher
 
     with application() as app, current_database().reader() as session:
         report = verify(session)

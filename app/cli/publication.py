@@ -32,8 +32,8 @@ def smp_resign(batch_size: int) -> None:
     from app.extensions import current_database
     from app.operations.publication import refresh_participants
     from app.publishing.keys import SigningKeyError
-    from app.publishing.views import current_publisher
     from app.registry.models import Organisation
+    from app.smp_front import current_publisher
 
     with application() as app:
         try:

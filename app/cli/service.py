@@ -24,10 +24,9 @@ from app.settings import Settings
 
 @cli.command(help="Apply database migrations; create a development PKI when no signing key is configured.")
 def init() -> None:
-    from app import demo
+    from app import demo, schema
     from app.directory import sync
     from app.extensions import current_database
-    from app.registry import schema
     from app.trust.devpki import ensure_development_pki
 
     with application() as app:
@@ -52,9 +51,8 @@ def init() -> None:
 
 @cli.command("seed-demo", help="Load the demo federation (idempotent: running it again changes nothing).")
 def seed_demo() -> None:
-    from app import demo
+    from app import demo, schema
     from app.extensions import current_database
-    from app.registry import schema
     from app.trust.devpki import DevelopmentPki
 
     with application() as app:
@@ -72,15 +70,15 @@ def seed_demo() -> None:
 
 @cli.command(help="Run the service: HTTP (gunicorn) on SDK_HTTP_LISTEN.")
 def serve() -> None:
-    from app.dns.service import start_child
+    from app import schema
     from app.dns.supervisor import SharedState, Supervisor
     from app.extensions import current_database
     from app.health import DNS_SIDE_KEY
     from app.publishing.keys import SigningKeyError
-    from app.publishing.views import current_publisher
-    from app.registry import schema
     from app.requestlog import configure_json_logging
     from app.server import run
+    from app.smp_front import current_publisher
+    from app.worker import start_child
 
     with application() as app:
         settings = settings_from(app)
@@ -143,8 +141,8 @@ def healthcheck(timeout: float) -> None:
 
 @cli.command(help="Run the DNS side alone: the embedded server, or the RFC 2136 outbox publisher.")
 def worker() -> None:
-    from app.dns.service import run_until_signalled
     from app.requestlog import configure_json_logging
+    from app.worker import run_until_signalled
 
     with application() as app:
         settings = settings_from(app)

@@ -6,8 +6,9 @@ from collections.abc import Sequence
 
 from sqlalchemy.orm import Session
 
+from app.database import publisher_of
 from app.dns.outbox import sync_participants
-from app.publishing.publisher import PublishResult, republish_many
+from app.publishing.publisher import PublishResult
 from app.registry.models import Organisation
 
 
@@ -20,6 +21,6 @@ def refresh_participants(
     session: Session, organisations: Sequence[Organisation], *, force: bool = False
 ) -> list[PublishResult]:
     """:func:`refresh_participant` of many in one go (bulk changes: reads batched, signing on every core)."""
-    results = republish_many(session, organisations, force=force)
+    results = publisher_of(session).republish_many(session, organisations, force=force)
     sync_participants(session, [(o, results[o.id].published) for o in organisations if o.type == "o"])
     return [results[o.id] for o in organisations]

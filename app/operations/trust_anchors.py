@@ -10,6 +10,7 @@ change to them is.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 
 from cryptography import x509
 from sqlalchemy import select
@@ -22,11 +23,25 @@ from app.operations.checks import Checker, get_for_update
 from app.registry.columns import utcnow
 from app.registry.errors import Conflict, present
 from app.registry.models import TRUST_PURPOSES, TrustAnchor
+from app.settings import Settings
 from app.trust import validation
 from app.trust.certificates import CertificateError, describe, load_certificate
-from app.trust.validation import Anchors, anchors_for
+from app.trust.devpki import DevelopmentPki
+from app.trust.validation import Anchors, anchors_from
 
 ENTITY = "trust_anchor"
+
+
+def anchors_for(settings: Settings, added: Iterable[tuple[str, str]] = ()) -> Anchors:
+    """The anchors ``SDK_TRUST_*`` name (the development CAs when unset), plus ``added`` ``(purpose, PEM)``."""
+    pki = DevelopmentPki(settings.pki_dir)
+    return anchors_from(
+        access_point=settings.trust_ap_ca or pki.ap_ca.certificate,
+        o2o=settings.trust_o2o_ca or pki.o2o_ca.certificate,
+        smp=settings.trust_smp_ca or pki.smp_ca.certificate,
+        crls=settings.trust_crls,
+        added=added,
+    )
 
 
 def anchors(session: Session) -> Anchors:

@@ -20,7 +20,6 @@ from lxml import etree
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.database import publisher_of
 from app.publishing.content import Participant, load_participants
 from app.publishing.flavours import FLAVOURS, Flavour
 from app.publishing.keys import load_signing_credentials
@@ -219,15 +218,3 @@ def _advance_generation(session: Session) -> None:
 def publications_changed(session: Session) -> bool:
     """Whether this transaction changed a stored publication (the readers' caches must then let go)."""
     return session.info.get(_CHANGED_KEY, False)
-
-
-def republish(session: Session, organisation: Organisation, *, force: bool = False) -> PublishResult:
-    """Bring the organisation's stored publications in line with its data (the only entry for writers)."""
-    return publisher_of(session).republish(session, organisation, force=force)
-
-
-def republish_many(
-    session: Session, organisations: Sequence[Organisation], *, force: bool = False
-) -> dict[uuid.UUID, PublishResult]:
-    """:func:`republish` of many participants at once (bulk changes): batched reads, signing on every core."""
-    return publisher_of(session).republish_many(session, organisations, force=force)

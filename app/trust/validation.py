@@ -18,9 +18,7 @@ from pathlib import Path
 from cryptography import x509
 from cryptography.x509.verification import ExtensionPolicy, PolicyBuilder, Store, VerificationError
 
-from app.settings import Settings
 from app.trust.certificates import CertificateError, load_certificate, load_certificate_bundle, load_crl_bundle
-from app.trust.devpki import DevelopmentPki
 
 PURPOSES = ("access-point", "signing", "encryption", "smp")
 
@@ -45,18 +43,19 @@ def _bundle(path: Path | None) -> tuple[x509.Certificate, ...]:
     return tuple(load_certificate_bundle(path.read_bytes()))
 
 
-def anchors_for(settings: Settings, added_anchors: Iterable[tuple[str, str]] = ()) -> Anchors:
-    """The anchors named by settings (the development CAs when unset), plus ``added_anchors``: the
-    ``(purpose, PEM)`` of those added through the API (the caller reads them; trust reads no registry)."""
-    pki = DevelopmentPki(settings.pki_dir)
-    added: dict[str, list[x509.Certificate]] = defaultdict(list)
-    for purpose, pem in added_anchors:
-        added[purpose].append(_from_pem(pem))
+def anchors_from(
+    *, access_point: Path, o2o: Path, smp: Path, crls: Path | None, added: Iterable[tuple[str, str]] = ()
+) -> Anchors:
+    """The CA bundles in these files, plus ``added``: the ``(purpose, PEM)`` of further anchors (the caller
+    reads them from wherever they are kept; trust reads no settings and no registry)."""
+    extra: dict[str, list[x509.Certificate]] = defaultdict(list)
+    for purpose, pem in added:
+        extra[purpose].append(_from_pem(pem))
     return Anchors(
-        access_point=_bundle(settings.trust_ap_ca or pki.ap_ca.certificate) + tuple(added["access-point"]),
-        o2o=_bundle(settings.trust_o2o_ca or pki.o2o_ca.certificate) + tuple(added["o2o"]),
-        smp=_bundle(settings.trust_smp_ca or pki.smp_ca.certificate) + tuple(added["smp"]),
-        crls=_crls(settings.trust_crls),
+        access_point=_bundle(access_point) + tuple(extra["access-point"]),
+        o2o=_bundle(o2o) + tuple(extra["o2o"]),
+        smp=_bundle(smp) + tuple(extra["smp"]),
+        crls=_crls(crls),
     )
 
 

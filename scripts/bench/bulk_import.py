@@ -21,11 +21,10 @@ from pathlib import Path
 from sqlalchemy import create_engine, func, select, text
 from sqlalchemy.engine import make_url
 
-from app import create_app, demo
+from app import create_app, demo, schema
 from app.audit import Actor, verify
 from app.database import Database
 from app.operations.credentials import issue_token
-from app.registry import schema
 from app.registry.models import Code, FunctionAddress, Organisation
 from app.settings import load_settings
 from app.trust.devpki import ensure_development_pki

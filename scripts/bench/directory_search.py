@@ -29,10 +29,9 @@ from urllib.parse import quote
 
 from sqlalchemy import create_engine, text
 
-from app import create_app
+from app import create_app, schema
 from app.database import Database
 from app.directory import sync
-from app.registry import schema
 from app.registry.bulk import insert_rows
 from app.registry.columns import utcnow
 from app.registry.models import Code, CodeSystem, FunctionAddress, Organisation, function_address_categories

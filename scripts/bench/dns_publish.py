@@ -42,7 +42,7 @@ import dns.update
 from sqlalchemy import create_engine, insert, select, text
 from sqlalchemy.engine import make_url
 
-from app import create_app, demo
+from app import create_app, demo, schema
 from app.audit import Actor
 from app.database import Database
 from app.dns.naming import naptr_name
@@ -50,7 +50,6 @@ from app.dns.outbox import sync_participant
 from app.dns.records import naptr_rdata
 from app.dns.rfc2136 import OutboxPublisher
 from app.operations import organisations
-from app.registry import schema
 from app.registry.columns import utcnow
 from app.registry.models import DnsRecord, Organisation
 from app.settings import load_settings

@@ -46,7 +46,7 @@ import dns.query
 from sqlalchemy import create_engine, func, select, text, update
 from sqlalchemy.engine import make_url
 
-from app import create_app, demo
+from app import create_app, demo, schema
 from app.audit import Actor
 from app.database import Database
 from app.directory import sync
@@ -57,7 +57,6 @@ from app.operations import access_points
 from app.operations.credentials import issue_token
 from app.operations.publication import refresh_participants
 from app.publishing.export import export_static
-from app.registry import schema
 from app.registry.bulk import insert_rows
 from app.registry.columns import utcnow
 from app.registry.models import DnsChange, DnsRecord, Organisation, ParticipantService, Publication

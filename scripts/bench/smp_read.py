@@ -29,14 +29,13 @@ from urllib.parse import quote
 from sqlalchemy import create_engine, select, text
 from sqlalchemy.engine import make_url
 
-from app import create_app, demo
+from app import create_app, demo, schema
 from app.audit import Actor
 from app.database import Database
 from app.operations import access_points, organisations, participants
 from app.operations.organisations import OrganisationInput
 from app.publishing.export import export_static
 from app.publishing.flavours import BY_NAME
-from app.registry import schema
 from app.registry.models import Publication
 from app.settings import load_settings
 from app.trust.devpki import DevelopmentPki, ensure_development_pki

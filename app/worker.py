@@ -13,9 +13,10 @@ import subprocess
 import sys
 import threading
 
-from app.database import Database, open_database
+from app.database import Database
 from app.dns.health import Heartbeat, serve_health
 from app.settings import Settings
+from app.wiring import open_database
 
 logger = logging.getLogger("sdk_addressbook.dns")
 

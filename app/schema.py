@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 
 from alembic import command
@@ -14,12 +15,13 @@ from app.database import Database
 
 def _migrations_dir() -> Path:
     """``migrations/`` beside the ``app`` package (source tree), else the installed ``migrations`` package."""
-    beside = Path(__file__).resolve().parents[2] / "migrations"
+    beside = Path(__file__).resolve().parents[1] / "migrations"
     if (beside / "env.py").is_file():
         return beside
-    import migrations
-
-    return Path(migrations.__file__).parent
+    spec = importlib.util.find_spec("migrations")  # found, not imported: the migrations import the registry
+    if spec is None or spec.origin is None:
+        raise RuntimeError("no migrations/ beside the app package and no installed migrations package")
+    return Path(spec.origin).parent
 
 
 MIGRATIONS_DIR = _migrations_dir()
