@@ -16,10 +16,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import create_engine, event
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 if TYPE_CHECKING:
@@ -79,7 +79,7 @@ class Database:
 
 
 def _wiring(session: Session) -> Wiring:
-    wiring = session.info.get(_WIRING)
+    wiring: Wiring | None = session.info.get(_WIRING)
     if wiring is None:
         raise RuntimeError("this session is not wired: open it with Database.writer() of open_database(settings)")
     return wiring
@@ -97,7 +97,7 @@ def publisher_of(session: Session) -> Publisher:
 
 def _install_sqlite_hooks(engine: Engine, *, in_memory: bool) -> None:
     @event.listens_for(engine, "connect")
-    def on_connect(dbapi_connection, _record) -> None:
+    def on_connect(dbapi_connection: Any, _record: Any) -> None:
         # Let SQLAlchemy's "begin" event emit BEGIN itself (pysqlite's own BEGIN handling is deferred-only).
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
@@ -109,6 +109,6 @@ def _install_sqlite_hooks(engine: Engine, *, in_memory: bool) -> None:
         cursor.close()
 
     @event.listens_for(engine, "begin")
-    def on_begin(connection) -> None:
+    def on_begin(connection: Connection) -> None:
         write = connection.get_execution_options().get(_WRITE_OPTION, False)
         connection.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")

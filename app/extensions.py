@@ -26,11 +26,13 @@ def init_app(app: Flask, settings: Settings, database: Database) -> None:
 
 
 def settings_of(app: Flask) -> Settings:
-    return app.extensions[_SETTINGS]
+    settings: Settings = app.extensions[_SETTINGS]
+    return settings
 
 
 def database_of(app: Flask) -> Database:
-    return app.extensions[_DATABASE]
+    database: Database = app.extensions[_DATABASE]
+    return database
 
 
 def current_settings() -> Settings:

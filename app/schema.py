@@ -71,7 +71,7 @@ SEARCH_INDEX_OBJECTS = (
 )
 
 
-def include_object(obj, name, type_, reflected, compare_to) -> bool:
+def include_object(obj: object, name: str | None, type_: str, reflected: bool, compare_to: object) -> bool:
     """What autogenerate compares: everything but the search index (FTS5 tables, tsvector, GIN indexes)."""
     if type_ == "table" and name and name.startswith(SEARCH_INDEX_TABLES):
         return False

@@ -270,7 +270,7 @@ class _Reader:
         self._check_combinations(values)
         return Settings(**values)
 
-    def _check_combinations(self, values: dict) -> None:
+    def _check_combinations(self, values: dict[str, Any]) -> None:
         if (values["signing_key"] is None) != (values["signing_cert"] is None):
             missing = "SDK_SIGNING_CERT" if values["signing_cert"] is None else "SDK_SIGNING_KEY"
             raise SettingsError(missing, "SDK_SIGNING_KEY and SDK_SIGNING_CERT must be set together")

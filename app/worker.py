@@ -12,8 +12,12 @@ import signal
 import subprocess
 import sys
 import threading
+from typing import TYPE_CHECKING
 
 from app.database import Database
+
+if TYPE_CHECKING:
+    from app.audit.anchor import CheckpointKeeper
 from app.dns.health import Heartbeat, serve_health
 from app.settings import Settings
 from app.wiring import open_database
@@ -54,7 +58,7 @@ def run(settings: Settings, stop: threading.Event) -> None:
         database.dispose()
 
 
-def _checkpoint_keeper(settings: Settings, database: Database):
+def _checkpoint_keeper(settings: Settings, database: Database) -> CheckpointKeeper | None:
     from app.audit.anchor import CheckpointKeeper
     from app.publishing.keys import SigningKeyError, load_signing_credentials
 
@@ -75,7 +79,7 @@ def run_until_signalled(settings: Settings) -> None:
     run(settings, stop)
 
 
-def start_child() -> subprocess.Popen:
+def start_child() -> subprocess.Popen[bytes]:
     """The DNS side as its own process (``sdk-addressbook worker``, same environment); terminate() it to stop.
 
     A separate program, not a fork: gunicorn forks its workers from the process that started this one,

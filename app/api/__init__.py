@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import http
 from pathlib import Path
+from typing import Any
 
 import marshmallow as ma
 from flask import Flask, abort, request, send_from_directory
@@ -54,14 +55,14 @@ class ManagementApi(Api):
     def _register_responses(self):
         """Document every error as what it is: application/problem+json."""
         for http_status in http.HTTPStatus:
-            response = {"description": http_status.phrase}
+            response: dict[str, Any] = {"description": http_status.phrase}
             if not (100 <= http_status < 200) and http_status not in (204, 304):
                 response["schema"] = self.ERROR_SCHEMA
             prepare_response(response, self.spec, errors.PROBLEM_CONTENT_TYPE)
             self.spec.components.response(http_status.name, response, lazy=True)
-        response = {"description": "Default error response", "schema": self.ERROR_SCHEMA}
-        prepare_response(response, self.spec, errors.PROBLEM_CONTENT_TYPE)
-        self.spec.components.response("DEFAULT_ERROR", response, lazy=True)
+        default: dict[str, Any] = {"description": "Default error response", "schema": self.ERROR_SCHEMA}
+        prepare_response(default, self.spec, errors.PROBLEM_CONTENT_TYPE)
+        self.spec.components.response("DEFAULT_ERROR", default, lazy=True)
 
 
 def openapi_settings() -> dict:

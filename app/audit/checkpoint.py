@@ -14,6 +14,7 @@ import base64
 import json
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from typing import Any
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
@@ -41,7 +42,7 @@ class Checkpoint:
         body = {"sequence": self.sequence, "hash": self.hash, "takenAt": self.taken_at}
         return json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return {"sequence": self.sequence, "hash": self.hash, "takenAt": self.taken_at, "signature": self.signature}
 
     @classmethod
@@ -62,7 +63,7 @@ def head(session: Session, now: datetime | None = None) -> Checkpoint:
     return Checkpoint(newest[0], newest[1], moment) if newest else Checkpoint(0, GENESIS, moment)
 
 
-def sign(checkpoint: Checkpoint, key) -> Checkpoint:
+def sign(checkpoint: Checkpoint, key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey) -> Checkpoint:
     """Signed with the SMP signing key (RSA PKCS#1 v1.5 or ECDSA, SHA-256)."""
     if isinstance(key, rsa.RSAPrivateKey):
         signature = key.sign(checkpoint.payload(), padding.PKCS1v15(), hashes.SHA256())

@@ -18,7 +18,7 @@ FILTERS = {
 }
 
 
-def readable_events(actor: Actor, filters: dict[str, Any]) -> Select:
+def readable_events(actor: Actor, filters: dict[str, Any]) -> Select[Any]:
     """An organisation admin reads its organisation's events, an AP operator those of the organisations it
     serves and of its own access points, the operator all; an event an extra scope names (the other side
     of a move) is read there too; ``filters``: the keys of FILTERS plus ``since``/``until`` (datetimes)."""

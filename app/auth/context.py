@@ -21,9 +21,9 @@ class Unauthenticated(Exception):
 
 
 def current_actor() -> Actor:
-    actor = g.get("actor")
-    if actor is not None:
-        return actor
+    known: Actor | None = g.get("actor")
+    if known is not None:
+        return known
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():

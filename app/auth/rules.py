@@ -54,7 +54,7 @@ def administers(actor: Actor, organisation: Organisation) -> bool:
     return actor.role == ORG_ADMIN and owner_of(organisation) == actor.scope_id
 
 
-def directory_writable(query: Select, actor: Actor) -> Select:
+def directory_writable(query: Select[Any], actor: Actor) -> Select[Any]:
     """``query`` (over organisations, or joined to them) limited to those whose directory data ``actor`` may
     change: the SQL twin of :func:`require_directory_write` (an ``ou``'s parent is always the ``o``)."""
     if actor.role == OPERATOR:
@@ -64,7 +64,7 @@ def directory_writable(query: Select, actor: Actor) -> Select:
     return query.where(Organisation.id.is_(None))
 
 
-def participants_served(query: Select, actor: Actor) -> Select:
+def participants_served(query: Select[Any], actor: Actor) -> Select[Any]:
     """``query`` over organisations limited to the participants whose SMP data ``actor`` may change: the SQL
     twin of :func:`require_smp_write` for organisations of type ``o``."""
     if actor.role == OPERATOR:
@@ -74,7 +74,7 @@ def participants_served(query: Select, actor: Actor) -> Select:
     return query.where(Organisation.id.is_(None))
 
 
-def endpoints_usable(query: Select, actor: Actor) -> Select:
+def endpoints_usable(query: Select[Any], actor: Actor) -> Select[Any]:
     """``query`` over endpoint configurations joined to their access points, limited to those ``actor`` may
     read and use: the SQL twin of :func:`require_endpoint_configuration`."""
     if actor.role == OPERATOR:
@@ -84,7 +84,7 @@ def endpoints_usable(query: Select, actor: Actor) -> Select:
     return query.where(AccessPoint.id.is_(None))
 
 
-def organisations_readable(query: Select, actor: Actor) -> Select:
+def organisations_readable(query: Select[Any], actor: Actor) -> Select[Any]:
     """``query`` over organisations limited to those ``actor`` may read: the SQL twin of
     :func:`can_read_organisation` (an org admin its own and its ``ou``s, an AP operator the participants it
     serves and their ``ou``s)."""
@@ -96,7 +96,7 @@ def organisations_readable(query: Select, actor: Actor) -> Select:
     return query
 
 
-def pending_changes_readable(query: Select, actor: Actor) -> Select:
+def pending_changes_readable(query: Select[Any], actor: Actor) -> Select[Any]:
     """``query`` over pending changes limited to those of organisations ``actor`` administers or serves."""
     if actor.role == ORG_ADMIN:
         return query.where(PendingChange.organisation_id == actor.scope_id)
@@ -106,12 +106,12 @@ def pending_changes_readable(query: Select, actor: Actor) -> Select:
     return query
 
 
-def ap_operators_readable(query: Select, actor: Actor) -> Select:
+def ap_operators_readable(query: Select[Any], actor: Actor) -> Select[Any]:
     """``query`` over AP operators: all for the operator, otherwise only the one the actor is scoped to."""
     return query if actor.role == OPERATOR else query.where(AccessPointOperator.id == actor.scope_id)
 
 
-def access_points_readable(query: Select, actor: Actor) -> Select:
+def access_points_readable(query: Select[Any], actor: Actor) -> Select[Any]:
     """``query`` over access points: all for the operator, an AP operator's own; nobody else reads them."""
     if actor.role == OPERATOR:
         return query

@@ -165,12 +165,12 @@ def offset_after(raw: bytes | None) -> int:
         return 0
     if len(raw) != 4:
         raise BadParameter("page[after]", CURSOR_HELP)
-    return struct.unpack(">I", raw)[0]
+    return int(struct.unpack(">I", raw)[0])
 
 
 def resource(
     kind: str, ident: uuid.UUID, attributes: dict[str, Any], relationships: dict[str, Any], query: Query
-) -> dict:
+) -> dict[str, Any]:
     """One resource object, with the sparse fieldset applied."""
     wanted = query.fields.get(kind)
     body: dict[str, Any] = {"type": kind, "id": str(ident)}

@@ -36,7 +36,7 @@ _FILTERS = {
 _SEARCHABLE = {"organizations", "addresses"}
 
 
-def _parameter(name: str, description: str, *, schema: dict | None = None) -> dict[str, Any]:
+def _parameter(name: str, description: str, *, schema: dict[str, Any] | None = None) -> dict[str, Any]:
     return {
         "name": name,
         "in": "query",

@@ -14,8 +14,9 @@ from __future__ import annotations
 import re
 import uuid
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Select, and_, or_, select
+from sqlalchemy import ColumnElement, Select, and_, or_, select
 from sqlalchemy.orm import Session
 
 from app.directory.jsonapi import BadParameter
@@ -26,12 +27,12 @@ from app.registry.models import function_address_categories as categorised
 NOTHING = DirectoryEntry.id.is_(None)
 
 
-def shown(kind: str) -> Select:
+def shown(kind: str) -> Select[Any]:
     """The entries of ``kind`` the directory shows now."""
     return select(DirectoryEntry).where(DirectoryEntry.kind == kind, DirectoryEntry.removed.is_(False))
 
 
-def in_category(code: str):
+def in_category(code: str) -> ColumnElement[bool]:
     """Entries of function addresses that carry the category ``code``."""
     return DirectoryEntry.id.in_(
         select(categorised.c.function_address_id).join(Code, Code.id == categorised.c.code_id).where(Code.code == code)
@@ -50,7 +51,7 @@ def page(
     return rows, (rows[-1].id if more else None)
 
 
-def conditions(kind: str, filters: dict[str, str]) -> list:
+def conditions(kind: str, filters: dict[str, str]) -> list[Any]:
     """The WHERE conditions of JSON:API ``filter[...]`` values (already checked against the allowed names)."""
     conditions = []
     for name, value in filters.items():
@@ -74,7 +75,7 @@ def conditions(kind: str, filters: dict[str, str]) -> list:
     return conditions
 
 
-def _participant(value: str):
+def _participant(value: str) -> ColumnElement[bool]:
     try:
         participant = ParticipantId.parse(value)
     except IdentifierError:

@@ -47,7 +47,7 @@ def organisation_attributes(organisation: Organisation) -> dict[str, Any]:
     }
 
 
-def address_attributes(address) -> dict[str, Any]:
+def address_attributes(address: Any) -> dict[str, Any]:
     """``address``: a :class:`app.directory.sync.AddressRow` (plain values, categories as tuples)."""
     return {
         "identifier": address.identifier,
@@ -74,7 +74,9 @@ def code_system_attributes(system: CodeSystem) -> dict[str, Any]:
     }
 
 
-def render(kind: str, ident: uuid.UUID, attributes: dict[str, Any], parent_id: uuid.UUID | None, query: Query) -> dict:
+def render(
+    kind: str, ident: uuid.UUID, attributes: dict[str, Any], parent_id: uuid.UUID | None, query: Query
+) -> dict[str, Any]:
     relationships: dict[str, Any] = {}
     if kind in HAS_PARENT:
         data = None if parent_id is None else {"type": "organizations", "id": str(parent_id)}

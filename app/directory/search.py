@@ -18,9 +18,9 @@ The conformance suite (``tests/test_directory_search.py``) runs the same cases a
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from sqlalchemy import ColumnElement, Select, column, func, literal_column, select, table, text, union
 from sqlalchemy.dialects import postgresql, sqlite
@@ -43,7 +43,7 @@ class SearchResult:
     terms: list[words.Term] = field(default_factory=list)
 
 
-Narrow = Callable[[Select], Select]
+Narrow = Callable[[Select[Any]], Select[Any]]
 
 
 class Engine(Protocol):
@@ -56,7 +56,10 @@ class Engine(Protocol):
         ...
 
 
-def search(session: Session, kind: str, query: str, conditions: list, *, offset: int, size: int) -> SearchResult:
+T = TypeVar("T")
+
+
+def search(session: Session, kind: str, query: str, conditions: list[Any], *, offset: int, size: int) -> SearchResult:
     """Entries of ``kind`` matching ``query`` and ``conditions`` (:func:`queries.conditions`), best first.
 
     Raises :class:`words.QueryError` for a query with nothing to search for.
@@ -64,7 +67,7 @@ def search(session: Session, kind: str, query: str, conditions: list, *, offset:
     engine = engine_for(session)
     terms = [_with_corrections(session, engine, term) for term in words.parse(query)]
 
-    def narrow(statement: Select) -> Select:
+    def narrow(statement: Select[Any]) -> Select[Any]:
         return statement.where(DirectoryEntry.kind == kind, DirectoryEntry.removed.is_(False), *conditions)
 
     numbers = engine.ranked(session, terms, narrow, offset, size + 1)
@@ -226,7 +229,7 @@ def fts_query(terms: list[words.Term]) -> str:
     return " AND ".join(groups)
 
 
-def _remember(session: Session, vocabulary: set[str], insert) -> list[str]:
+def _remember(session: Session, vocabulary: set[str], insert: Callable[..., Any]) -> list[str]:
     """Add new words to the vocabulary; returns the ones that were not there yet."""
     added: list[str] = []
     for part in _chunks(sorted(w for w in vocabulary if len(w) <= 64)):
@@ -235,7 +238,7 @@ def _remember(session: Session, vocabulary: set[str], insert) -> list[str]:
     return added
 
 
-def _chunks(items: list, size: int = CHUNK):
+def _chunks(items: list[T], size: int = CHUNK) -> Iterator[list[T]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
 

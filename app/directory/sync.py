@@ -102,7 +102,7 @@ class Wanted:
         )
 
 
-def install(write_sessions: sessionmaker) -> None:
+def install(write_sessions: sessionmaker[Session]) -> None:
     event.listen(write_sessions, "after_flush", _note_flushed)
     event.listen(write_sessions, "before_commit", _sync_before_commit)
 
@@ -113,10 +113,11 @@ def add_new_addresses(session: Session, addresses: Iterable[AddressRow]) -> None
 
 
 def _changes(session: Session) -> Changes:
-    return session.info.setdefault(CHANGES_KEY, Changes())
+    changes: Changes = session.info.setdefault(CHANGES_KEY, Changes())
+    return changes
 
 
-def _note_flushed(session: Session, _context) -> None:
+def _note_flushed(session: Session, _context: Any) -> None:
     for obj in chain(session.new, session.dirty, session.deleted):
         if isinstance(obj, Organisation):
             _changes(session).organisations.add(obj.id)
@@ -311,7 +312,9 @@ _ADDRESS_COLUMNS = (
 )
 
 
-def _address_rows(session: Session, *, ids: list | None = None, owners: list | None = None) -> list[AddressRow]:
+def _address_rows(
+    session: Session, *, ids: list[Any] | None = None, owners: list[Any] | None = None
+) -> list[AddressRow]:
     """Function addresses with their categories: these ``ids``, or those of these ``owners``, or all."""
     link = function_address_categories.c.function_address_id
     links = (
@@ -414,7 +417,7 @@ def _next_seq(session: Session) -> int:
     return seq
 
 
-def _chunks(items: Iterable, size: int = CHUNK) -> Iterator[list]:
+def _chunks(items: Iterable[Any], size: int = CHUNK) -> Iterator[list[Any]]:
     iterator = iter(items)
     while part := list(islice(iterator, size)):
         yield part

@@ -161,7 +161,7 @@ def content_words(text: str | None) -> list[str]:
 
 @lru_cache(maxsize=65536)
 def stem(word: str) -> str:
-    return _stemmer.stemWord(word)
+    return str(_stemmer.stemWord(word))
 
 
 def stemmed(text: str | None) -> str:

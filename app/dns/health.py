@@ -10,6 +10,7 @@ import threading
 import time
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 
 from app.settings import HostPort
 
@@ -68,7 +69,7 @@ def serve_health(
             self.end_headers()
             self.wfile.write(data)
 
-        def log_message(self, *_args) -> None:  # probes every few seconds would flood the log
+        def log_message(self, *_args: Any) -> None:  # probes every few seconds would flood the log
             return
 
     server = ThreadingHTTPServer((listen.host, listen.port), Handler)

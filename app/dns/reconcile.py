@@ -48,16 +48,20 @@ def _rdata(rtype: str, text: str) -> dns.rdata.Rdata:
     return dns.rdata.from_text(dns.rdataclass.IN, dns.rdatatype.from_text(rtype), text, relativize=False)
 
 
-def desired_sets(session: Session) -> dict[tuple[str, str], tuple[int, frozenset]]:
+#: Record sets by (owner name, type): their TTL and the text of each record.
+RecordSets = dict[tuple[str, str], tuple[int, frozenset[dns.rdata.Rdata]]]
+
+
+def desired_sets(session: Session) -> RecordSets:
     ttls: dict[tuple[str, str], int] = {}
-    rdatas: dict[tuple[str, str], set] = defaultdict(set)
+    rdatas: dict[tuple[str, str], set[dns.rdata.Rdata]] = defaultdict(set)
     for record in stored_records(session):
         ttls[(record.name, record.rtype)] = record.ttl
         rdatas[(record.name, record.rtype)].add(_rdata(record.rtype, record.rdata))
     return {key: (ttls[key], frozenset(values)) for key, values in rdatas.items()}
 
 
-def actual_sets(zone: dns.zone.Zone, settings: Settings) -> dict[tuple[str, str], tuple[int, frozenset]]:
+def actual_sets(zone: dns.zone.Zone, settings: Settings) -> RecordSets:
     managed = dns.name.from_text(f"{PARTICIPANT_SCHEME}.{settings.sml_zone}")
     found = {}
     for name, node in zone.nodes.items():
@@ -72,7 +76,7 @@ def actual_sets(zone: dns.zone.Zone, settings: Settings) -> dict[tuple[str, str]
     return found
 
 
-def compare(desired: dict, actual: dict) -> Drift:
+def compare(desired: RecordSets, actual: RecordSets) -> Drift:
     drift = Drift()
     for key, value in sorted(desired.items()):
         if key not in actual:
@@ -83,7 +87,7 @@ def compare(desired: dict, actual: dict) -> Drift:
     return drift
 
 
-def repair(primary: Primary, drift: Drift, desired: dict, *, batch_size: int = 200) -> int:
+def repair(primary: Primary, drift: Drift, desired: RecordSets, *, batch_size: int = 200) -> int:
     operations = [(key, "replace") for key in drift.missing + drift.different] + [
         (key, "delete") for key in drift.unexpected
     ]

@@ -51,7 +51,7 @@ class Primary:
     zone: dns.name.Name
     host: str
     port: int
-    keyring: dict
+    keyring: dict[dns.name.Name, dns.tsig.Key]
     key_name: dns.name.Name
     algorithm: dns.name.Name
     timeout: float = 10.0

@@ -195,7 +195,7 @@ def _unsigned_refusal(data: bytes, rcode: dns.rcode.Rcode, failure: Exception) -
 
 
 def _header(
-    query_id: int, flags: int, rcode: int, answers: int, authorities: int, edns: bool, truncated=False
+    query_id: int, flags: int, rcode: int, answers: int, authorities: int, edns: bool, truncated: bool = False
 ) -> bytes:
     out = 0x8000 | 0x0400 | (flags & 0x0100) | (0x0200 if truncated else 0) | (rcode & 0xF)
     return _HEADER.pack(query_id, out, 1, answers, authorities, 1 if edns else 0)

@@ -85,11 +85,11 @@ class SharedState:
 class Supervisor:
     """Start the DNS side with ``start_process`` and start it again whenever it exits, until :meth:`stop`."""
 
-    def __init__(self, start_process: Callable[[], subprocess.Popen], state: SharedState) -> None:
+    def __init__(self, start_process: Callable[[], subprocess.Popen[bytes]], state: SharedState) -> None:
         self._start_process = start_process
         self.state = state
         self._stopping = threading.Event()
-        self._process: subprocess.Popen | _Exited = _Exited()
+        self._process: subprocess.Popen[bytes] | _Exited = _Exited()
         self._lock = threading.Lock()
         self._thread = threading.Thread(target=self._watch, name="dns-supervisor", daemon=True)
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import struct
 import threading
 from dataclasses import dataclass
+from typing import Any
 
 import dns.name
 import dns.rdata
@@ -64,7 +65,7 @@ class ZoneTable:
         self._rrsets: dict[bytes, dict[int, tuple[int, tuple[str, ...]]]] = {}
         self._answers: dict[bytes, dict[int, tuple[bytes, int]]] = {}
         self._ancestors: dict[bytes, int] = {}
-        self._interned: dict[tuple, tuple[bytes, int]] = {}
+        self._interned: dict[tuple[Any, ...], tuple[bytes, int]] = {}
         self._negative = Lookup(NXDOMAIN, b"", 0, b"", 0)
         self._nodata = Lookup(NOERROR, b"", 0, b"", 0)
         self.serial = 0

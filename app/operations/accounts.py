@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime, timedelta
+from typing import Any
 
 import pyotp
 from argon2 import PasswordHasher
@@ -148,7 +149,7 @@ def _hash(password: str) -> str:
     return _hasher.hash(password)
 
 
-def _record(session: Session, actor: Actor, action: Action, account: Account, before: dict | None) -> None:
+def _record(session: Session, actor: Actor, action: Action, account: Account, before: dict[str, Any] | None) -> None:
     """Account events belong to the scope the account works in (and, after a role change, the old one)."""
     session.flush()
     scopes = [account.scope_id, uuid.UUID(before["scope_id"]) if before and before["scope_id"] else None]

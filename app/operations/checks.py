@@ -67,8 +67,8 @@ class Checker:
         if len(value) > maximum:
             self.fail_declared(field, f"must be at most {maximum} characters (got {len(value)})")
             return refused
-        value = value.strip()
-        bad = text_rules.first_forbidden_character(value, multiline=multiline)
+        text: str = value.strip()
+        bad = text_rules.first_forbidden_character(text, multiline=multiline)
         if bad is not None:
             allowed = "" if not multiline else " (tab and line breaks are fine)"
             reason = (
@@ -77,7 +77,7 @@ class Checker:
             fail = self.fail_declared if text_rules.declared(bad) else self.fail
             fail(field, reason + allowed)
             return refused
-        return value
+        return text
 
     def country_code(self, field: str, value: Any) -> str | None:
         if value is None:

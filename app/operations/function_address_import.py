@@ -70,7 +70,7 @@ class _ByteSource(io.RawIOBase):
     def readable(self) -> bool:
         return True
 
-    def readinto(self, buffer) -> int:
+    def readinto(self, buffer: Any) -> int:
         data = self._source.read(len(buffer))
         buffer[: len(data)] = data
         return len(data)
@@ -199,7 +199,9 @@ def _existing(session: Session, seen: dict[str, int], result: ImportResult) -> N
     result.errors.sort(key=lambda error: error.row)
 
 
-def _directory_rows(session: Session, prepared: list[dict[str, Any]], links: list[dict[str, Any]]):
+def _directory_rows(
+    session: Session, prepared: list[dict[str, Any]], links: list[dict[str, Any]]
+) -> list[sync.AddressRow]:
     """The imported rows as the directory reads them, so it need not read 100,000 rows back."""
     codes = {
         code_id: (system, code, display_name)

@@ -160,8 +160,15 @@ def add_certificate(
 
 
 def _remove(
-    session: Session, actor: Actor, model, entity_id, label: str, action: Action, entity_type: str, expected_version
-):
+    session: Session,
+    actor: Actor,
+    model: type[ParticipantService] | type[ParticipantCertificate],
+    entity_id: uuid.UUID | str,
+    label: str,
+    action: Action,
+    entity_type: str,
+    expected_version: int | None,
+) -> None:
     """Remove a service or certificate; publication follows at once (the last service withdraws the participant)."""
     record = get_for_update(session, model, entity_id, label, expected_version)
     organisation = record.organisation

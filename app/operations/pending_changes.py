@@ -51,7 +51,9 @@ def _pending(session: Session, organisation: Organisation, kind: str) -> list[Pe
     )
 
 
-def _request(session: Session, actor: Actor, organisation: Organisation, kind: str, payload: dict) -> PendingChange:
+def _request(
+    session: Session, actor: Actor, organisation: Organisation, kind: str, payload: dict[str, Any]
+) -> PendingChange:
     change = PendingChange(
         id=uuid.uuid4(),
         organisation_id=organisation.id,

@@ -18,7 +18,9 @@ WSA = "http://www.w3.org/2005/08/addressing"
 NSMAP = {None: NS, "ids": IDS, "wsa": WSA}
 
 
-def _element(parent: etree._Element, name: str, text: str | None = None, namespace: str = NS, **attributes: str):
+def _element(
+    parent: etree._Element, name: str, text: str | None = None, namespace: str = NS, **attributes: str
+) -> etree._Element:
     element = etree.SubElement(parent, f"{{{namespace}}}{name}", attributes)
     if text is not None:
         element.text = text

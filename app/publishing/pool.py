@@ -16,6 +16,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 from concurrent.futures import Future, ProcessPoolExecutor
+from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
@@ -69,7 +70,7 @@ class SigningPool:
             initargs=(key_pem, certificate_pem),
         )
 
-    def submit(self, items: list[tuple[bytes, str]]) -> list[Future]:
+    def submit(self, items: list[tuple[bytes, str]]) -> list[Future[Any]]:
         """Sign ``(unsigned document, canonicalisation)`` items, spread over the workers, in order."""
         size = max(1, -(-len(items) // self.processes))
         return [self._executor.submit(_sign, items[i : i + size]) for i in range(0, len(items), size)]
@@ -77,9 +78,9 @@ class SigningPool:
     def __enter__(self) -> SigningPool:
         return self
 
-    def __exit__(self, *_exc) -> None:
+    def __exit__(self, *_exc: object) -> None:
         self._executor.shutdown(wait=True, cancel_futures=True)
 
 
-def collect(futures: list[Future]) -> list[bytes]:
+def collect(futures: list[Future[Any]]) -> list[bytes]:
     return [body for future in futures for body in future.result()]

@@ -14,6 +14,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
+from typing import Any
 
 from cryptography.hazmat.primitives import hashes
 from lxml import etree
@@ -103,7 +104,7 @@ class Publisher:
             pool = None
             if processes > 1 and expected >= MIN_DOCUMENTS:
                 pool = stack.enter_context(SigningPool(self.signer, processes))
-            waiting: tuple[list[_Work], list] | None = None
+            waiting: tuple[list[_Work], list[Any]] | None = None
             for start in range(0, len(organisations), CHUNK):
                 work = self._plan(session, organisations[start : start + CHUNK], results, force)
                 signing = (work, pool.submit([(w.unsigned, w.method) for w in work if w.sign])) if pool else None
@@ -120,7 +121,9 @@ class Publisher:
         session.flush()
         return results
 
-    def _plan(self, session: Session, organisations: list[Organisation], results: dict, force: bool) -> list[_Work]:
+    def _plan(
+        self, session: Session, organisations: list[Organisation], results: dict[uuid.UUID, PublishResult], force: bool
+    ) -> list[_Work]:
         """Withdraw what is no longer wanted; return the documents that must be (re)stored."""
         participants = load_participants(session, organisations)
         existing: dict[uuid.UUID, dict[tuple[str, str], Publication]] = defaultdict(dict)
@@ -153,7 +156,9 @@ class Publisher:
                 work.append(_Work(organisation.id, document, unsigned, source_hash, stored))
         return work
 
-    def _store(self, session: Session, work: list[_Work], signing: list | None, results: dict) -> None:
+    def _store(
+        self, session: Session, work: list[_Work], signing: list[Any] | None, results: dict[uuid.UUID, PublishResult]
+    ) -> None:
         signed = iter(collect(signing)) if signing is not None else None
         for item in work:
             document = item.document
@@ -217,4 +222,4 @@ def _advance_generation(session: Session) -> None:
 
 def publications_changed(session: Session) -> bool:
     """Whether this transaction changed a stored publication (the readers' caches must then let go)."""
-    return session.info.get(_CHANGED_KEY, False)
+    return bool(session.info.get(_CHANGED_KEY, False))

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from email.utils import format_datetime, parsedate_to_datetime
+from typing import Any
 from urllib.parse import unquote_to_bytes
 
 from sqlalchemy import and_, bindparam, select
@@ -74,7 +75,7 @@ def _participant(segment: str) -> ParticipantId:
         raise _BadRequest("participantIdentifier", str(error)) from None
 
 
-def _problem(status: str, kind: str, title: str, detail: str, errors: list | None = None) -> Answer:
+def _problem(status: str, kind: str, title: str, detail: str, errors: list[Any] | None = None) -> Answer:
     body = problem_body(int(status[:3]), kind, title, detail, errors=errors)
     return Answer(status, [("Content-Type", _PROBLEM), ("Content-Length", str(len(body)))], body)
 

@@ -68,4 +68,4 @@ class Signer:
 
 def serialize(root: etree._Element) -> bytes:
     """UTF-8 with the XML declaration SMP 1.0 §3.3 asks for (double quotes, as the spec writes it)."""
-    return XML_DECLARATION + etree.tostring(root, encoding="UTF-8")
+    return XML_DECLARATION + bytes(etree.tostring(root, encoding="UTF-8"))

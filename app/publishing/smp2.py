@@ -22,11 +22,13 @@ EXT = "http://docs.oasis-open.org/bdxr/ns/SMP/2/ExtensionComponents"
 VERSION = "2.0"
 
 
-def _nsmap(default: str) -> dict:
+def _nsmap(default: str) -> dict[str | None, str]:
     return {None: default, "sma": SMA, "smb": SMB, "ext": EXT}
 
 
-def _add(parent: etree._Element, namespace: str, name: str, text: str | None = None, **attributes: str):
+def _add(
+    parent: etree._Element, namespace: str, name: str, text: str | None = None, **attributes: str
+) -> etree._Element:
     element = etree.SubElement(parent, f"{{{namespace}}}{name}", attributes)
     if text is not None:
         element.text = text

@@ -47,5 +47,5 @@ def update_singleton(session: Session, model: Any, values: dict[str, Any], first
     result = session.execute(
         update(model).where(model.id == 1).values(**values).execution_options(synchronize_session=False)
     )
-    if not cast(CursorResult, result).rowcount:  # an UPDATE answers with a CursorResult
+    if not cast(CursorResult[Any], result).rowcount:  # an UPDATE answers with a CursorResult[Any]
         session.add(first())

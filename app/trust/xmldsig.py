@@ -113,7 +113,7 @@ def canonicalize(node: etree._Element | etree._ElementTree, algorithm: str, pref
         for ancestor in element.iterancestors():
             if any(name.startswith(f"{{{XML_NAMESPACE}}}") for name in ancestor.attrib):
                 raise SignatureError("unsupported", "C14N 1.1 of a subtree under xml:* attributes is not supported")
-    output = etree.tostring(
+    output: bytes = etree.tostring(
         node, method="c14n", exclusive=exclusive, with_comments=comments, inclusive_ns_prefixes=list(prefixes) or None
     )
     if isinstance(node, etree._Element) and node.getparent() is not None and _unprefixed_apex(output):

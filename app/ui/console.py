@@ -53,7 +53,7 @@ def console():
         pending = 0
         if actor.role == rules.OPERATOR:
             changes = select(func.count()).select_from(PendingChange).where(PendingChange.status == "pending")
-            pending = len(_pending(session_)) + session_.scalar(changes)
+            pending = len(_pending(session_)) + (session_.scalar(changes) or 0)
     return render_page(
         "console.html",
         addresses=addresses,

@@ -135,6 +135,8 @@ def password_page():
         else:
             with current_database().writer() as session_:
                 account = session_.get(Account, g.account_id)
+                if account is None:  # removed while this page was open: the session is over
+                    return redirect(url_for("ui.login"))
                 try:
                     accounts.change_own_password(
                         session_, current_settings(), account, request.form.get("current", ""), new, actor=g.actor

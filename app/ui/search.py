@@ -40,9 +40,11 @@ def search_page():
                     result = search.search(
                         session_, "addresses", text, queries.conditions("addresses", filters), offset=0, size=RESULTS
                     )
-                    owners = {e.parent_id for e in result.entries}
+                    owners = {e.parent_id for e in result.entries if e.parent_id is not None}
                     parents = {o.id: o for o in queries.organisations_by_id(session_, owners)}
-                    found = [(entry, parents.get(entry.parent_id)) for entry in result.entries]
+                    found = [
+                        (entry, parents.get(entry.parent_id) if entry.parent_id else None) for entry in result.entries
+                    ]
                     corrections = {t.word: t.alternatives for t in result.terms if t.alternatives}
                 except QueryError as problem:
                     error = str(problem)
