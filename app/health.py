@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 
 from cryptography import x509
 from flask import Flask, current_app, jsonify
+from flask.typing import ResponseReturnValue
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -87,7 +88,7 @@ def _signing_key_check() -> str:
 
 def init_app(app: Flask) -> None:
     @app.get("/healthz")
-    def healthz():
+    def healthz() -> ResponseReturnValue:
         shared = app.config.get(DNS_SIDE_KEY)
         if shared is None:
             return jsonify(status="ok")
@@ -98,7 +99,7 @@ def init_app(app: Flask) -> None:
         return response
 
     @app.get("/readyz")
-    def readyz():
+    def readyz() -> ResponseReturnValue:
         checks = readiness_checks()
         ready = all(value == "ok" or value.startswith("ok ") for value in checks.values())
         response = jsonify(status="ready" if ready else "not ready", checks=checks)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 import marshmallow as ma
 from flask.views import MethodView
@@ -141,7 +142,7 @@ def _access_point(access_point: AccessPoint) -> dict:
 class ApOperators(MethodView):
     @blp.response(200, ApOperatorSchema(many=True))
     @blp.doc(summary="List access point operators (yours, unless you are the operator)")
-    def get(self):
+    def get(self) -> Any:
         actor = current_actor()
         query = rules.ap_operators_readable(select(AccessPointOperator).order_by(AccessPointOperator.name), actor)
         with current_database().reader() as session:
@@ -150,7 +151,7 @@ class ApOperators(MethodView):
     @blp.arguments(ApOperatorSchema)
     @blp.response(201, ApOperatorSchema)
     @blp.doc(summary="Register an access point operator (federation operator)")
-    def post(self, data):
+    def post(self, data: dict[str, Any]) -> Any:
         actor = current_actor()
         rules.require_operator(actor)
         with current_database().writer() as session:
@@ -162,7 +163,7 @@ class ApOperators(MethodView):
 class AccessPoints(MethodView):
     @blp.response(200, AccessPointSchema(many=True))
     @blp.doc(summary="List access points (yours, unless you are the operator)")
-    def get(self):
+    def get(self) -> Any:
         actor = current_actor()
         if actor.role not in (rules.OPERATOR, rules.AP_OPERATOR):
             rules.require_operator(actor)  # an org admin has no access points: 403, not an empty list
@@ -173,7 +174,7 @@ class AccessPoints(MethodView):
     @blp.arguments(AccessPointSchema)
     @blp.response(201, AccessPointSchema)
     @blp.doc(summary="Register an access point from its certificate")
-    def post(self, data):
+    def post(self, data: dict[str, Any]) -> Any:
         actor = current_actor()
         rules.require_ap_role(actor)
         rules.require_reference(actor, "apOperator", data["ap_operator"])
@@ -189,7 +190,7 @@ class AccessPoints(MethodView):
 class AccessPointItem(MethodView):
     @blp.response(200, AccessPointSchema)
     @blp.doc(summary="Read one access point")
-    def get(self, access_point_id: uuid.UUID):
+    def get(self, access_point_id: uuid.UUID) -> Any:
         with current_database().reader() as session:
             access_point = get_or_not_found(session, AccessPoint, access_point_id, "access point")
             rules.require_access_point(current_actor(), access_point)
@@ -198,7 +199,7 @@ class AccessPointItem(MethodView):
     @blp.arguments(AccessPointPatchSchema)
     @blp.response(200, AccessPointSchema)
     @blp.doc(summary="Renew the certificate (same CN); every participant using it is re-published at once")
-    def patch(self, data, access_point_id: uuid.UUID):
+    def patch(self, data: dict[str, Any], access_point_id: uuid.UUID) -> Any:
         version = expected_version()
         with current_database().writer() as session:
             access_point = get_or_not_found(session, AccessPoint, access_point_id, "access point")
@@ -214,7 +215,7 @@ class EndpointConfigurations(MethodView):
     @blp.arguments(EndpointFilterSchema, location="query")
     @blp.response(200, EndpointPage)
     @blp.doc(summary="List endpoint configurations (yours, unless you are the operator)")
-    def get(self, args):
+    def get(self, args: dict[str, Any]) -> Any:
         actor = current_actor()
         if actor.role not in (rules.AP_OPERATOR, rules.OPERATOR):
             rules.require_operator(actor)
@@ -227,7 +228,7 @@ class EndpointConfigurations(MethodView):
     @blp.arguments(EndpointSchema)
     @blp.response(201, EndpointSchema)
     @blp.doc(summary="Create an endpoint configuration of one of your access points")
-    def post(self, data):
+    def post(self, data: dict[str, Any]) -> Any:
         actor = current_actor()
         with current_database().writer() as session:
             rules.require_ap_role(actor)
@@ -247,7 +248,7 @@ class EndpointConfigurations(MethodView):
 class EndpointConfigurationItem(MethodView):
     @blp.response(200, EndpointSchema)
     @blp.doc(summary="Read one endpoint configuration")
-    def get(self, configuration_id: uuid.UUID):
+    def get(self, configuration_id: uuid.UUID) -> Any:
         with current_database().reader() as session:
             configuration = get_or_not_found(session, EndpointConfiguration, configuration_id, "endpoint configuration")
             rules.require_endpoint_configuration(current_actor(), configuration)
@@ -256,7 +257,7 @@ class EndpointConfigurationItem(MethodView):
     @blp.arguments(EndpointPatchSchema)
     @blp.response(200, EndpointSchema)
     @blp.doc(summary="Change URL, profile, dates…; applies at once and re-publishes every participant using it")
-    def patch(self, changes, configuration_id: uuid.UUID):
+    def patch(self, changes: dict[str, Any], configuration_id: uuid.UUID) -> Any:
         version = expected_version()
         with current_database().writer() as session:
             configuration = get_or_not_found(session, EndpointConfiguration, configuration_id, "endpoint configuration")
@@ -277,7 +278,7 @@ class MoveServices(MethodView):
     @blp.arguments(MoveSchema)
     @blp.response(200, MoveResultSchema)
     @blp.doc(summary="Move all (or the listed) services to another endpoint configuration in one step (bulk change)")
-    def post(self, data, configuration_id: uuid.UUID):
+    def post(self, data: dict[str, Any], configuration_id: uuid.UUID) -> Any:
         actor = current_actor()
         with current_database().writer() as session:
             source = get_or_not_found(session, EndpointConfiguration, configuration_id, "endpoint configuration")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import uuid
+from typing import Any
 
 import marshmallow as ma
 from flask.views import MethodView
@@ -115,7 +116,7 @@ def _code_system(system: CodeSystem, codes: list | None = None) -> dict:
 class CodeSystems(MethodView):
     @blp.response(200, CodeSystemSchema(many=True))
     @blp.doc(summary="List code systems and their codes")
-    def get(self):
+    def get(self) -> Any:
         current_actor()
         with current_database().reader() as session:
             query = select(CodeSystem).options(selectinload(CodeSystem.codes)).order_by(CodeSystem.identifier)
@@ -124,7 +125,7 @@ class CodeSystems(MethodView):
     @blp.arguments(CodeSystemSchema)
     @blp.response(201, CodeSystemSchema)
     @blp.doc(summary="Create a code system (federation operator)")
-    def post(self, data):
+    def post(self, data: dict[str, Any]) -> Any:
         actor = current_actor()
         rules.require_operator(actor)
         with current_database().writer() as session:
@@ -141,7 +142,7 @@ class Codes(MethodView):
     @blp.arguments(CodeSchema)
     @blp.response(201, CodeSchema)
     @blp.doc(summary="Add a code (federation operator)")
-    def post(self, data, system_id: uuid.UUID):
+    def post(self, data: dict[str, Any], system_id: uuid.UUID) -> Any:
         actor = current_actor()
         rules.require_operator(actor)
         with current_database().writer() as session:
@@ -153,7 +154,7 @@ class Codes(MethodView):
 class Tokens(MethodView):
     @blp.response(200, TokenSchema(many=True))
     @blp.doc(summary="List API tokens (federation operator; the tokens themselves are never shown again)")
-    def get(self):
+    def get(self) -> Any:
         rules.require_operator(current_actor())
         with current_database().reader() as session:
             return list(session.scalars(select(Credential).order_by(Credential.created_at)))
@@ -161,7 +162,7 @@ class Tokens(MethodView):
     @blp.arguments(TokenCreateSchema)
     @blp.response(201, IssuedTokenSchema)
     @blp.doc(summary="Create an API token; the response is the only place it is shown")
-    def post(self, data):
+    def post(self, data: dict[str, Any]) -> Any:
         actor = current_actor()
         rules.require_operator(actor)
         with current_database().writer() as session:
@@ -181,7 +182,7 @@ class Tokens(MethodView):
 class TokenItem(MethodView):
     @blp.response(204)
     @blp.doc(summary="Revoke a token (takes effect at once; send If-Match like every DELETE)")
-    def delete(self, token_id: uuid.UUID):
+    def delete(self, token_id: uuid.UUID) -> Any:
         actor = current_actor()
         rules.require_operator(actor)
         version = expected_version()
@@ -194,7 +195,7 @@ class AuditEvents(MethodView):
     @blp.arguments(AuditFilterSchema, location="query")
     @blp.response(200, AuditPage)
     @blp.doc(summary="Read the audit trail (an organisation admin sees its own organisation's events)")
-    def get(self, args):
+    def get(self, args: dict[str, Any]) -> Any:
         query = readable_events(current_actor(), args)
         with current_database().reader() as session:
             return paginate(session, query, args, {"occurredAt": AuditEvent.id}, AuditEvent.id.desc())
@@ -218,7 +219,7 @@ class AuditHead(MethodView):
         summary="The audit chain's newest event, signed: keep it elsewhere; `audit verify --checkpoint` checks "
         "the chain still reaches it (federation operator)"
     )
-    def get(self):
+    def get(self) -> Any:
         from flask import current_app
 
         from app.audit.checkpoint import head, sign

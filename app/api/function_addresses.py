@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 import marshmallow as ma
 from flask.views import MethodView
@@ -119,7 +120,7 @@ class FunctionAddresses(MethodView):
     @blp.arguments(FunctionAddressFilterSchema, location="query")
     @blp.response(200, FunctionAddressPage)
     @blp.doc(summary="List an organisation's function addresses")
-    def get(self, args, organisation_id: uuid.UUID):
+    def get(self, args: dict[str, Any], organisation_id: uuid.UUID) -> Any:
         actor = current_actor()
         with current_database().reader() as session:
             organisation = get_or_not_found(session, Organisation, organisation_id, "organisation")
@@ -137,7 +138,7 @@ class FunctionAddresses(MethodView):
     @blp.response(201, FunctionAddressSchema)
     @blp.alt_response(409, response="CONFLICT", description="The identifier exists (case-insensitively)")
     @blp.doc(summary="Create a function address (visible in the directory at once)")
-    def post(self, data, organisation_id: uuid.UUID):
+    def post(self, data: dict[str, Any], organisation_id: uuid.UUID) -> Any:
         actor = current_actor()
         with current_database().writer() as session:
             organisation = get_or_not_found(session, Organisation, organisation_id, "organisation")
@@ -150,7 +151,7 @@ class FunctionAddresses(MethodView):
 class FunctionAddressItem(MethodView):
     @blp.response(200, FunctionAddressSchema)
     @blp.doc(summary="Read one function address")
-    def get(self, organisation_id: uuid.UUID, address_id: uuid.UUID):
+    def get(self, organisation_id: uuid.UUID, address_id: uuid.UUID) -> Any:
         actor = current_actor()
         with current_database().reader() as session:
             address = _address(session, organisation_id, address_id)
@@ -162,7 +163,7 @@ class FunctionAddressItem(MethodView):
     @blp.alt_response(412, response="PRECONDITION_FAILED", description="If-Match does not name the current version")
     @blp.alt_response(428, response="PRECONDITION_REQUIRED", description="If-Match is missing")
     @blp.doc(summary="Change a function address (send If-Match); status inactive hides it from the directory")
-    def patch(self, changes, organisation_id: uuid.UUID, address_id: uuid.UUID):
+    def patch(self, changes: dict[str, Any], organisation_id: uuid.UUID, address_id: uuid.UUID) -> Any:
         actor = current_actor()
         version = expected_version()
         with current_database().writer() as session:
@@ -185,7 +186,7 @@ class FunctionAddressItem(MethodView):
 
     @blp.response(204)
     @blp.doc(summary="Deactivate a function address (kept for history, gone from the directory)")
-    def delete(self, organisation_id: uuid.UUID, address_id: uuid.UUID):
+    def delete(self, organisation_id: uuid.UUID, address_id: uuid.UUID) -> Any:
         actor = current_actor()
         version = expected_version()
         with current_database().writer() as session:
@@ -240,7 +241,7 @@ class FunctionAddressImport(MethodView):
         summary="Import function addresses from CSV or JSON: dryRun reports per-row errors; an apply is all or nothing",
         requestBody=_IMPORT_BODY,
     )
-    def post(self, args, organisation_id: uuid.UUID):
+    def post(self, args: dict[str, Any], organisation_id: uuid.UUID) -> Any:
         from flask import request
 
         from app.operations.function_address_import import import_function_addresses, read_csv_bytes, read_json
@@ -270,7 +271,7 @@ class FunctionAddressExport(MethodView):
     @blp.arguments(ExportArgs, location="query")
     @blp.response(200, description="CSV (text/csv) or JSON (application/json), streamed")
     @blp.doc(summary="Export the organisation's function addresses (the import format plus status), streamed")
-    def get(self, args, organisation_id: uuid.UUID):
+    def get(self, args: dict[str, Any], organisation_id: uuid.UUID) -> Any:
         from flask import Response, stream_with_context
 
         from app.operations.function_address_import import export_csv, export_json, export_rows

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 import marshmallow as ma
 from flask.views import MethodView
@@ -141,7 +142,7 @@ class Organisations(MethodView):
     @blp.arguments(OrganisationFilterSchema, location="query")
     @blp.response(200, OrganisationPage)
     @blp.doc(summary="List organisations you may see, with filters, sorting and paging")
-    def get(self, args):
+    def get(self, args: dict[str, Any]) -> Any:
         actor = current_actor()
         query = rules.organisations_readable(select(Organisation), actor)
         if args["participant_identifier"]:
@@ -171,7 +172,7 @@ class Organisations(MethodView):
     @blp.alt_response(422, response="UNPROCESSABLE_ENTITY", description="Invalid input; one error per field")
     @blp.alt_response(409, response="CONFLICT", description="The participant is already registered")
     @blp.doc(summary="Register a participant organisation (starts pending) or a sub-organisation")
-    def post(self, data):
+    def post(self, data: dict[str, Any]) -> Any:
         actor = current_actor()
         with current_database().writer() as session:
             if data["type"] == "ou":
@@ -193,7 +194,7 @@ class Organisations(MethodView):
 class OrganisationItem(MethodView):
     @blp.response(200, OrganisationSchema)
     @blp.doc(summary="Read one organisation")
-    def get(self, organisation_id: uuid.UUID):
+    def get(self, organisation_id: uuid.UUID) -> Any:
         actor = current_actor()
         with current_database().reader() as session:
             organisation = get_or_not_found(session, Organisation, organisation_id, "organisation")
@@ -205,7 +206,7 @@ class OrganisationItem(MethodView):
     @blp.alt_response(412, response="PRECONDITION_FAILED", description="If-Match does not name the current version")
     @blp.alt_response(428, response="PRECONDITION_REQUIRED", description="If-Match is missing")
     @blp.doc(summary="Change directory data (send If-Match)")
-    def patch(self, changes, organisation_id: uuid.UUID):
+    def patch(self, changes: dict[str, Any], organisation_id: uuid.UUID) -> Any:
         actor = current_actor()
         version = expected_version()
         with current_database().writer() as session:
@@ -223,7 +224,7 @@ class OrganisationItem(MethodView):
 
     @blp.response(204)
     @blp.doc(summary="Remove an empty sub-organisation (participants are deregistered instead)")
-    def delete(self, organisation_id: uuid.UUID):
+    def delete(self, organisation_id: uuid.UUID) -> Any:
         actor = current_actor()
         version = expected_version()
         with current_database().writer() as session:
@@ -239,7 +240,7 @@ def _transition_view(transition: Transition):
     @blp.response(200, OrganisationSchema)
     @blp.alt_response(409, response="CONFLICT", description="Not allowed from the current state")
     @blp.doc(summary=f"{transition.value.capitalize()} a participant (federation operator)")
-    def post(self, data, organisation_id: uuid.UUID):
+    def post(self, data: dict[str, Any], organisation_id: uuid.UUID) -> Any:
         actor = current_actor()
         rules.require_operator(actor)
         from flask import request

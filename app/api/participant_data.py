@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 import marshmallow as ma
 from flask.views import MethodView
@@ -104,7 +105,7 @@ def _child(session, model, organisation_id: uuid.UUID, child_id: uuid.UUID, labe
 class Services(MethodView):
     @blp.response(200, ServiceSchema(many=True))
     @blp.doc(summary="List the document types the participant receives")
-    def get(self, organisation_id: uuid.UUID):
+    def get(self, organisation_id: uuid.UUID) -> Any:
         with current_database().reader() as session:
             organisation = _organisation(session, organisation_id, write=False)
             query = select(ParticipantService).where(ParticipantService.organisation_id == organisation.id)
@@ -119,7 +120,7 @@ class Services(MethodView):
     )
     @blp.alt_response(409, response="CONFLICT", description="The participant already receives this document type")
     @blp.doc(summary="Receive a document type at an endpoint configuration (published at once when approved)")
-    def post(self, data, organisation_id: uuid.UUID):
+    def post(self, data: dict[str, Any], organisation_id: uuid.UUID) -> Any:
         settings = _settings()
         with current_database().writer() as session:
             organisation = _organisation(session, organisation_id, write=True)
@@ -149,14 +150,14 @@ class Services(MethodView):
 class ServiceItem(MethodView):
     @blp.response(200, ServiceSchema)
     @blp.doc(summary="Read one service")
-    def get(self, organisation_id: uuid.UUID, service_id: uuid.UUID):
+    def get(self, organisation_id: uuid.UUID, service_id: uuid.UUID) -> Any:
         with current_database().reader() as session:
             service = _child(session, ParticipantService, organisation_id, service_id, "service", write=False)
             return _service(service), 200, {"ETag": etag(service)}
 
     @blp.response(204)
     @blp.doc(summary="Stop receiving this document type (send If-Match)")
-    def delete(self, organisation_id: uuid.UUID, service_id: uuid.UUID):
+    def delete(self, organisation_id: uuid.UUID, service_id: uuid.UUID) -> Any:
         version = expected_version()
         with current_database().writer() as session:
             service = _child(session, ParticipantService, organisation_id, service_id, "service", write=True)
@@ -167,7 +168,7 @@ class ServiceItem(MethodView):
 class Certificates(MethodView):
     @blp.response(200, CertificateSchema(many=True))
     @blp.doc(summary="List the participant's O2O certificates (published as CertPub)")
-    def get(self, organisation_id: uuid.UUID):
+    def get(self, organisation_id: uuid.UUID) -> Any:
         with current_database().reader() as session:
             organisation = _organisation(session, organisation_id, write=False)
             query = select(ParticipantCertificate).where(ParticipantCertificate.organisation_id == organisation.id)
@@ -181,7 +182,7 @@ class Certificates(MethodView):
         description="The participant is approved: the change awaits the federation operator",
     )
     @blp.doc(summary="Add a signing or encryption certificate (for an approved participant: awaits approval)")
-    def post(self, data, organisation_id: uuid.UUID):
+    def post(self, data: dict[str, Any], organisation_id: uuid.UUID) -> Any:
         with current_database().writer() as session:
             organisation = _organisation(session, organisation_id, write=True)
             record = pending_changes.add_certificate(
@@ -197,7 +198,7 @@ class Certificates(MethodView):
 class CertificateItem(MethodView):
     @blp.response(200, CertificateSchema)
     @blp.doc(summary="Read one certificate")
-    def get(self, organisation_id: uuid.UUID, certificate_id: uuid.UUID):
+    def get(self, organisation_id: uuid.UUID, certificate_id: uuid.UUID) -> Any:
         with current_database().reader() as session:
             record = _child(
                 session, ParticipantCertificate, organisation_id, certificate_id, "certificate", write=False
@@ -211,7 +212,7 @@ class CertificateItem(MethodView):
         description="The participant is approved: the removal awaits the federation operator",
     )
     @blp.doc(summary="Remove a certificate (send If-Match; for an approved participant: awaits approval)")
-    def delete(self, organisation_id: uuid.UUID, certificate_id: uuid.UUID):
+    def delete(self, organisation_id: uuid.UUID, certificate_id: uuid.UUID) -> Any:
         version = expected_version()
         with current_database().writer() as session:
             record = _child(session, ParticipantCertificate, organisation_id, certificate_id, "certificate", write=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from typing import Any
 
 import marshmallow as ma
 from flask import Response
@@ -70,7 +71,7 @@ class PendingChanges(MethodView):
     @blp.arguments(PendingFilterSchema, location="query")
     @blp.response(200, PendingPage)
     @blp.doc(summary="List gated changes (default: those awaiting a decision)")
-    def get(self, args):
+    def get(self, args: dict[str, Any]) -> Any:
         actor = current_actor()
         query = select(PendingChange).where(PendingChange.status == args["status"])
         if args["organisation"]:
@@ -84,7 +85,7 @@ class PendingChanges(MethodView):
 class PendingChangeItem(MethodView):
     @blp.response(200, PendingChangeSchema)
     @blp.doc(summary="Read one gated change")
-    def get(self, change_id: uuid.UUID):
+    def get(self, change_id: uuid.UUID) -> Any:
         with current_database().reader() as session:
             change = get_or_not_found(session, PendingChange, change_id, "pending change")
             _readable(current_actor(), change)
@@ -97,7 +98,7 @@ class ApprovePendingChange(MethodView):
     @blp.response(200, PendingChangeSchema)
     @blp.alt_response(409, response="CONFLICT", description="Already decided")
     @blp.doc(summary="Approve: the change is applied and published at once (federation operator)")
-    def post(self, _data, change_id: uuid.UUID):
+    def post(self, _data, change_id: uuid.UUID) -> Any:
         actor = current_actor()
         rules.require_operator(actor)
         with current_database().writer() as session:
@@ -110,7 +111,7 @@ class RejectPendingChange(MethodView):
     @blp.response(200, PendingChangeSchema)
     @blp.alt_response(409, response="CONFLICT", description="Already decided")
     @blp.doc(summary="Reject with a reason: the publication stays as it was (federation operator)")
-    def post(self, data, change_id: uuid.UUID):
+    def post(self, data: dict[str, Any], change_id: uuid.UUID) -> Any:
         actor = current_actor()
         rules.require_operator(actor)
         with current_database().writer() as session:

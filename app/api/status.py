@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import marshmallow as ma
 from flask.views import MethodView
 
@@ -56,7 +58,7 @@ class StatusSchema(Schema):
 class FederationStatus(MethodView):
     @blp.response(200, StatusSchema)
     @blp.doc(summary="Certificates expiring within SDK_CERT_WARN_DAYS, publication and DNS lag, outbox depth")
-    def get(self):
+    def get(self) -> Any:
         rules.require_operator(current_actor())
         certificate, problem = signing_certificate()
         with current_database().reader() as session:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 import marshmallow as ma
 from flask.views import MethodView
@@ -53,7 +54,7 @@ class TrustAnchors(MethodView):
     @blp.arguments(TrustAnchorFilterSchema, location="query")
     @blp.response(200, TrustAnchorSchema(many=True))
     @blp.doc(summary="List the trust anchors added through the API (those from settings are trusted too)")
-    def get(self, args):
+    def get(self, args: dict[str, Any]) -> Any:
         current_actor()
         query = select(TrustAnchor).order_by(TrustAnchor.purpose, TrustAnchor.created_at)
         if args["purpose"]:
@@ -64,7 +65,7 @@ class TrustAnchors(MethodView):
     @blp.arguments(TrustAnchorSchema)
     @blp.response(201, TrustAnchorSchema)
     @blp.doc(summary="Trust a CA for a purpose (federation operator)")
-    def post(self, data):
+    def post(self, data: dict[str, Any]) -> Any:
         actor = current_actor()
         rules.require_operator(actor)
         with current_database().writer() as session:
@@ -76,7 +77,7 @@ class TrustAnchors(MethodView):
 class TrustAnchorItem(MethodView):
     @blp.response(200, TrustAnchorSchema)
     @blp.doc(summary="Read one trust anchor")
-    def get(self, anchor_id: uuid.UUID):
+    def get(self, anchor_id: uuid.UUID) -> Any:
         current_actor()
         with current_database().reader() as session:
             anchor = get_or_not_found(session, TrustAnchor, anchor_id, "trust anchor")
@@ -84,7 +85,7 @@ class TrustAnchorItem(MethodView):
 
     @blp.response(204)
     @blp.doc(summary="Stop trusting this CA (federation operator; send If-Match)")
-    def delete(self, anchor_id: uuid.UUID):
+    def delete(self, anchor_id: uuid.UUID) -> Any:
         actor = current_actor()
         rules.require_operator(actor)
         version = expected_version()

@@ -10,6 +10,7 @@ import uuid
 from datetime import UTC, datetime
 
 from flask import abort, g, redirect, request, url_for
+from flask.typing import ResponseReturnValue
 from sqlalchemy import func, select
 
 from app.auth import rules
@@ -64,7 +65,7 @@ def _form_changes() -> dict:
 
 @blp.get("/console/endpoints")
 @logged_in
-def endpoints():
+def endpoints() -> ResponseReturnValue:
     _require_ap_role()
     with current_database().reader() as session_:
         configurations = _usable_endpoints(session_)
@@ -83,7 +84,7 @@ def endpoints():
 
 @blp.route("/console/endpoints/new", methods=["GET", "POST"])
 @logged_in
-def new_endpoint():
+def new_endpoint() -> ResponseReturnValue:
     _require_ap_role()
     errors: list[str] = []
     database = current_database()
@@ -118,7 +119,7 @@ def new_endpoint():
 
 @blp.route("/console/endpoints/<uuid:configuration_id>", methods=["GET", "POST"])
 @logged_in
-def endpoint_page(configuration_id: uuid.UUID):
+def endpoint_page(configuration_id: uuid.UUID) -> ResponseReturnValue:
     """Edit one endpoint configuration, and move its services (chosen ones or all) to another one."""
     _require_ap_role()
     database = current_database()
@@ -206,7 +207,7 @@ def _uuid(field: str, text: str | None) -> uuid.UUID:
 
 @blp.route("/console/participants/<uuid:organisation_id>", methods=["GET", "POST"])
 @logged_in
-def participant_services(organisation_id: uuid.UUID):
+def participant_services(organisation_id: uuid.UUID) -> ResponseReturnValue:
     """A participant's services: add one (gated while the participant is approved), or remove one."""
     _require_ap_role()
     database = current_database()

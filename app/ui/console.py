@@ -8,6 +8,7 @@ import logging
 import uuid
 
 from flask import abort, g, request
+from flask.typing import ResponseReturnValue
 from sqlalchemy import func, select
 
 from app import status
@@ -42,7 +43,7 @@ _log = logging.getLogger(__name__)
 
 @blp.get("/console")
 @logged_in
-def console():
+def console() -> ResponseReturnValue:
     actor = g.actor
     with current_database().reader() as session_:
         query = select(FunctionAddress).join(Organisation).order_by(Organisation.name, FunctionAddress.name)
@@ -66,7 +67,7 @@ def console():
 
 @blp.route("/console/organisations/<uuid:organisation_id>", methods=["GET", "POST"])
 @logged_in
-def edit_organisation(organisation_id: uuid.UUID):
+def edit_organisation(organisation_id: uuid.UUID) -> ResponseReturnValue:
     def changes() -> dict:
         return {
             "name": request.form.get("name", ""),
@@ -81,7 +82,7 @@ def edit_organisation(organisation_id: uuid.UUID):
 
 @blp.route("/console/addresses/<uuid:address_id>", methods=["GET", "POST"])
 @logged_in
-def edit_address(address_id: uuid.UUID):
+def edit_address(address_id: uuid.UUID) -> ResponseReturnValue:
     def changes() -> dict:
         return {
             "name": request.form.get("name", ""),
@@ -126,7 +127,7 @@ def _edit_page(model, ident: uuid.UUID, organisation_of, changes, update, name: 
 
 @blp.route("/console/approvals", methods=["GET", "POST"])
 @logged_in
-def approvals():
+def approvals() -> ResponseReturnValue:
     require(rules.require_operator)
     message = None
     if request.method == "POST":
@@ -160,7 +161,7 @@ def approvals():
 
 @blp.route("/console/import", methods=["GET", "POST"])
 @logged_in
-def import_addresses():
+def import_addresses() -> ResponseReturnValue:
     """CSV import of function addresses: upload, see every row's verdict (a dry run), then apply."""
     with current_database().reader() as session_:
         writable = [
@@ -212,7 +213,7 @@ def _is_uuid(text: str) -> bool:
 
 @blp.get("/console/audit")
 @logged_in
-def audit_log():
+def audit_log() -> ResponseReturnValue:
     filters = {name: request.args.get(name, "").strip() for name in ("actor", "action", "entity_type")}
     query = readable_events(g.actor, filters).order_by(AuditEvent.id.desc()).limit(AUDIT_ROWS)
     with current_database().reader() as session_:
@@ -222,7 +223,7 @@ def audit_log():
 
 @blp.get("/console/certificates")
 @logged_in
-def certificates():
+def certificates() -> ResponseReturnValue:
     require(rules.require_operator)
     certificate, _problem = signing_certificate()
     with current_database().reader() as session_:

@@ -6,6 +6,7 @@ import logging
 import uuid
 
 from flask import abort, g, redirect, request, session, url_for
+from flask.typing import ResponseReturnValue
 
 from app.extensions import current_database, current_settings
 from app.operations import accounts
@@ -29,7 +30,7 @@ _log = logging.getLogger(__name__)
 
 
 @blp.route("/login", methods=["GET", "POST"])
-def login():
+def login() -> ResponseReturnValue:
     error = None
     if request.method == "POST":
         security.check_csrf()
@@ -72,7 +73,7 @@ def _start_session(who: dict):
 
 
 @blp.get("/login/oidc")
-def oidc_login():
+def oidc_login() -> ResponseReturnValue:
     if not oidc.enabled():
         abort(404)
     try:
@@ -82,7 +83,7 @@ def oidc_login():
 
 
 @blp.get(oidc.CALLBACK_PATH)
-def oidc_callback():
+def oidc_callback() -> ResponseReturnValue:
     if not oidc.enabled():
         abort(404)
     if "error" in request.args:
@@ -111,7 +112,7 @@ def _provider_failed(error: Exception):
 
 
 @blp.post("/logout")
-def logout():
+def logout() -> ResponseReturnValue:
     security.check_csrf()
     who = session.get("account")
     if who is not None:  # ends the session on the server too: a copied cookie no longer opens the console
@@ -125,7 +126,7 @@ def logout():
 
 @blp.route("/console/password", methods=["GET", "POST"])
 @logged_in
-def password_page():
+def password_page() -> ResponseReturnValue:
     """Change one's own password: every session of the account ends, this browser gets a fresh one."""
     errors: list[str] = []
     if request.method == "POST":

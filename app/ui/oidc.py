@@ -8,6 +8,8 @@ the ID token is verified (signature against the issuer's JWKS, issuer, audience,
 
 from __future__ import annotations
 
+from typing import Any
+
 from authlib.integrations.base_client.errors import OAuthError
 from authlib.integrations.flask_client import OAuth
 from flask import Flask, current_app
@@ -46,7 +48,7 @@ def enabled() -> bool:
     return KEY in current_app.extensions
 
 
-def client():
+def client() -> Any:
     return current_app.extensions[KEY].create_client(CLIENT)
 
 
@@ -55,7 +57,7 @@ def callback_url(settings: Settings) -> str:
     return settings.public_url + CALLBACK_PATH
 
 
-def account_for(session: Session, settings: Settings, claims: dict) -> Account:
+def account_for(session: Session, settings: Settings, claims: dict[str, Any]) -> Account:
     """The console account the verified ID-token claims name, or :class:`LoginRefused`."""
     name = claims.get(settings.oidc_username_claim)
     if not isinstance(name, str) or not name.strip():

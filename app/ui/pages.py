@@ -5,10 +5,13 @@ Every page module (search, login, console, access points) adds its views to :dat
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from datetime import datetime
 from functools import wraps
+from typing import Any
 
-from flask import Blueprint, abort, g, redirect, render_template, request, session, url_for
+from flask import Blueprint, Response, abort, g, redirect, render_template, request, session, url_for
+from flask.typing import ResponseReturnValue
 
 from app.auth import rules
 from app.extensions import current_database
@@ -44,7 +47,7 @@ def refuse_nul() -> None:
 
 
 @blp.context_processor
-def page_context() -> dict:
+def page_context() -> dict[str, Any]:
     lang = g.get("lang", "sv")
     return {
         "t": TEXTS[lang],
@@ -62,13 +65,16 @@ def problem_lines(error: RegistryError) -> list[str]:
     return [str(error)]
 
 
-def render_page(template: str, status: int = 200, **context):
+def render_page(template: str, status: int = 200, **context: Any) -> tuple[str, int]:
     return render_template(template, **context), status
 
 
-def logged_in(view):
+View = Callable[..., ResponseReturnValue]
+
+
+def logged_in(view: View) -> View:
     @wraps(view)
-    def wrapper(*args, **kwargs):
+    def wrapper(*args: Any, **kwargs: Any) -> ResponseReturnValue:
         who = session.get("account")
         if who is None:
             return redirect(url_for("ui.login"))
@@ -89,7 +95,7 @@ def logged_in(view):
     return wrapper
 
 
-def require(rule, *arguments) -> None:
+def require(rule: Callable[..., None], *arguments: Any) -> None:
     try:
         rule(g.actor, *arguments)
     except rules.Forbidden:
@@ -97,11 +103,11 @@ def require(rule, *arguments) -> None:
 
 
 @blp.errorhandler(403)
-def forbidden(_error):
+def forbidden(_error: Exception) -> ResponseReturnValue:
     return render_page("message.html", 403, message=TEXTS[g.get("lang", "sv")]["forbidden"])
 
 
 @blp.after_request
-def headers(response):
+def headers(response: Response) -> Response:
     """Only the pages: the session, the language and these headers never touch the API, SMP or directory."""
     return security.protect(response)

@@ -4,6 +4,7 @@ facts an AP operator needs."""
 from __future__ import annotations
 
 from flask import g, request
+from flask.typing import ResponseReturnValue
 
 from app.directory import queries, search
 from app.directory.text import QueryError
@@ -22,7 +23,7 @@ from app.ui.texts import TEXTS
 
 
 @blp.get("/")
-def search_page():
+def search_page() -> ResponseReturnValue:
     text = request.args.get("q", "").strip()
     filters = {}
     if request.args.get("category"):
@@ -69,7 +70,7 @@ def _categories(session_) -> list[tuple[str, str]]:
 
 
 @blp.get("/organisations/<ident>")
-def organisation_page(ident: str):
+def organisation_page(ident: str) -> ResponseReturnValue:
     settings = current_settings()
     with current_database().reader() as session_:
         entry = queries.one(session_, "organizations", ident)
