@@ -31,13 +31,15 @@ def dns_side_check() -> str | None:
         return None
     state = shared.read()
     if not state.running:
-        return state.describe()
+        described: str | None = state.describe()
+        return described
     settings = current_settings()
     if settings.dns_mode == "embedded":
         answer = probe(settings.dns_listen, settings.sml_zone)
         if answer != "ok":
             return f"{answer} (worker pid {state.pid} starting or stuck)"
-    return state.describe()
+    summary: str | None = state.describe()
+    return summary
 
 
 def readiness_checks() -> dict[str, str]:

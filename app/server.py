@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import Flask
 from gunicorn.app.base import BaseApplication
 
@@ -10,7 +12,7 @@ from app.settings import Settings
 
 
 class _Service(BaseApplication):
-    def __init__(self, app: Flask, options: dict) -> None:
+    def __init__(self, app: Flask, options: dict[str, Any]) -> None:
         self.application = app
         self.options = options
         super().__init__()
@@ -23,7 +25,7 @@ class _Service(BaseApplication):
         return self.application
 
 
-def gunicorn_options(settings: Settings) -> dict:
+def gunicorn_options(settings: Settings) -> dict[str, Any]:
     return {
         "bind": str(settings.http_listen),
         "workers": settings.http_workers,
@@ -49,7 +51,7 @@ def gunicorn_options(settings: Settings) -> dict:
 
 
 def run(app: Flask, settings: Settings) -> None:
-    def post_fork(_server, _worker) -> None:
+    def post_fork(_server: Any, _worker: Any) -> None:
         # Pooled connections opened before the fork belong to the parent; each worker opens its own.
         database_of(app).engine.dispose(close=False)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterable
+from typing import Any
 
 from flask import Flask
 from sqlalchemy.exc import SQLAlchemyError
@@ -25,15 +26,16 @@ _PROBLEM = "application/problem+json"
 
 
 class SmpFront:
-    def __init__(self, app: Callable, reader: SmpReader, prefix: str) -> None:
+    def __init__(self, app: Callable[..., Any], reader: SmpReader, prefix: str) -> None:
         self.app = app
         self.reader = reader
         self.prefix = prefix + "/"
 
-    def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         path_info = environ.get("PATH_INFO", "")
         if not path_info.startswith(self.prefix):
-            return self.app(environ, start_response)
+            passed: Iterable[bytes] = self.app(environ, start_response)
+            return passed
         started = time.perf_counter()
         request_id = inbound_request_id(environ.get("HTTP_X_REQUEST_ID"))
         method = environ.get("REQUEST_METHOD", "GET")
@@ -81,4 +83,5 @@ def init_app(app: Flask, settings: Settings, database: Database) -> None:
 
 
 def current_publisher(app: Flask) -> Publisher:
-    return app.extensions["sdk.publisher"]
+    publisher: Publisher = app.extensions["sdk.publisher"]
+    return publisher

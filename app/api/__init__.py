@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import marshmallow as ma
-from flask import Flask, abort, request, send_from_directory
+from flask import Flask, Response, abort, request, send_from_directory
 from flask_smorest import Api
 from flask_smorest.utils import prepare_response
 from werkzeug.exceptions import HTTPException
@@ -49,10 +49,10 @@ class ProblemSchema(ma.Schema):
 class ManagementApi(Api):
     ERROR_SCHEMA = ProblemSchema
 
-    def handle_http_exception(self, error: HTTPException):
+    def handle_http_exception(self, error: HTTPException) -> Response:
         return errors.http_error(error)
 
-    def _register_responses(self):
+    def _register_responses(self) -> None:
         """Document every error as what it is: application/problem+json."""
         for http_status in http.HTTPStatus:
             response: dict[str, Any] = {"description": http_status.phrase}
@@ -65,7 +65,7 @@ class ManagementApi(Api):
         self.spec.components.response("DEFAULT_ERROR", default, lazy=True)
 
 
-def openapi_settings() -> dict:
+def openapi_settings() -> dict[str, Any]:
     return {
         "API_TITLE": "SDK Address Book",
         "API_VERSION": "v1",
@@ -88,7 +88,7 @@ def openapi_settings() -> dict:
     }
 
 
-def _declare_preconditions(spec) -> None:
+def _declare_preconditions(spec: Any) -> None:
     """Every PUT, PATCH and DELETE needs If-Match (``common.expected_version``): say so in each operation."""
     for path, operations in spec._paths.items():
         if not path.startswith("/api/v1/"):
@@ -142,7 +142,7 @@ def init_app(app: Flask) -> ManagementApi:
     static = Path(swagger_ui_bundle.swagger_ui_path)
 
     @app.get("/api/docs/static/<path:filename>")
-    def swagger_static(filename: str):
+    def swagger_static(filename: str) -> Response:
         return send_from_directory(static, filename)
 
     return api

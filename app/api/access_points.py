@@ -34,13 +34,14 @@ from app.registry.models import (
     AccessPointOperator,
     EndpointConfiguration,
 )
+from app.settings import Settings
 
 blp = Blueprint(
     "routing", __name__, url_prefix="/api/v1", description="Access point operators, access points and endpoints"
 )
 
 
-def _settings():
+def _settings() -> Settings:
     from app.extensions import current_settings
 
     return current_settings()
@@ -125,13 +126,13 @@ class MoveResultSchema(Schema):
 EndpointPage = page_schema(EndpointSchema, "EndpointConfigurationPage")
 
 
-def _endpoint(configuration: EndpointConfiguration) -> dict:
+def _endpoint(configuration: EndpointConfiguration) -> dict[str, Any]:
     return {c.key: getattr(configuration, c.key) for c in EndpointConfiguration.__table__.columns} | {
         "access_point": configuration.access_point_id
     }
 
 
-def _access_point(access_point: AccessPoint) -> dict:
+def _access_point(access_point: AccessPoint) -> dict[str, Any]:
     return {c.key: getattr(access_point, c.key) for c in AccessPoint.__table__.columns} | {
         "ap_operator": access_point.ap_operator_id,
         "certificate": access_point.certificate_pem,

@@ -97,7 +97,7 @@ class AuditFilterSchema(PageArgs):
 AuditPage = page_schema(AuditEventSchema, "AuditEventPage")
 
 
-def _code_system(system: CodeSystem, codes: list | None = None) -> dict:
+def _code_system(system: CodeSystem, codes: list[Any] | None = None) -> dict[str, Any]:
     """Attribute-named data for the response schema to serialise (while the session is open)."""
     return {
         "id": system.id,

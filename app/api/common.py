@@ -22,7 +22,7 @@ class _BodyParser(FlaskParser):
     """webargs' parser, with every body JSON cannot hold as a 400 (not only syntax errors): nesting deeper
     than the interpreter recurses, integers of more digits than Python converts."""
 
-    def _raw_load_json(self, req):
+    def _raw_load_json(self, req: Any) -> Any:
         try:
             return super()._raw_load_json(req)
         except json.JSONDecodeError:
@@ -149,7 +149,9 @@ def page_schema(item: type[ma.Schema], name: str) -> type[ma.Schema]:
     )
 
 
-def paginate(session: Session, query: Select, args: dict, sortable: dict[str, Any], default: Any) -> dict:
+def paginate(
+    session: Session, query: Select[Any], args: dict[str, Any], sortable: dict[str, Any], default: Any
+) -> dict[str, Any]:
     sort = args.get("sort")
     if sort:
         key = sort.removeprefix("-")

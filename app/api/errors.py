@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from flask import Flask, Response, request
 from sqlalchemy.orm.exc import StaleDataError
@@ -62,7 +63,7 @@ _titles = {
 }
 
 
-def _flatten(messages, prefix: str = "") -> list[dict[str, str]]:
+def _flatten(messages: Any, prefix: str = "") -> list[dict[str, str]]:
     """webargs' nested message dict → one {field, reason} per problem."""
     if isinstance(messages, dict):
         result = []

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
 from typing import Any
 
 import marshmallow as ma
 from flask.views import MethodView
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from app.api.common import (
     Blueprint,
@@ -85,7 +87,7 @@ SORTABLE = {
 }
 
 
-def _dump(address: FunctionAddress) -> dict:
+def _dump(address: FunctionAddress) -> dict[str, Any]:
     return {
         "id": address.id,
         "organisation": address.organisation_id,
@@ -101,14 +103,14 @@ def _dump(address: FunctionAddress) -> dict:
     }
 
 
-def _respond(address: FunctionAddress, status: int = 200):
+def _respond(address: FunctionAddress, status: int = 200) -> tuple[dict[str, Any], int, dict[str, str]]:
     headers = {"ETag": etag(address)}
     if status == 201:
         headers["Location"] = f"/api/v1/organisations/{address.organisation_id}/function-addresses/{address.id}"
     return _dump(address), status, headers
 
 
-def _address(session, organisation_id: uuid.UUID, address_id: uuid.UUID) -> FunctionAddress:
+def _address(session: Session, organisation_id: uuid.UUID, address_id: uuid.UUID) -> FunctionAddress:
     address = get_or_not_found(session, FunctionAddress, address_id, "function address")
     if address.organisation_id != organisation_id:
         raise NotFound(f"function address {address_id} is not in organisation {organisation_id}")
@@ -282,7 +284,7 @@ class FunctionAddressExport(MethodView):
             organisation = get_or_not_found(session, Organisation, organisation_id, "organisation")
             rules.require_read_organisation(actor, organisation)
 
-        def generate():
+        def generate() -> Iterator[str]:
             with database.reader() as session:
                 rows = export_rows(session, organisation_id)
                 yield from (export_csv(rows) if args["format"] == "csv" else export_json(rows))

@@ -32,13 +32,14 @@ from app.operations.organisations import OrganisationInput
 from app.registry.lifecycle import FederationStatus, Transition
 from app.registry.models import DESCRIPTION_MAX, NAME_MAX, Organisation
 from app.registry.text_rules import COUNTRY_CODES
+from app.settings import Settings
 
 blp = Blueprint(
     "organisations", __name__, url_prefix="/api/v1/organisations", description="Organisations and their lifecycle"
 )
 
 
-def _settings():
+def _settings() -> Settings:
     from app.extensions import current_settings
 
     return current_settings()
@@ -123,14 +124,14 @@ OrganisationPage = page_schema(OrganisationSchema, "OrganisationPage")
 SORTABLE = {"name": Organisation.name, "createdAt": Organisation.created_at, "updatedAt": Organisation.updated_at}
 
 
-def _dump(organisation: Organisation) -> dict:
+def _dump(organisation: Organisation) -> dict[str, Any]:
     return {
         **{c.key: getattr(organisation, c.key) for c in Organisation.__table__.columns},
         "participant_identifier": organisation.participant_identifier,
     }
 
 
-def _respond(organisation: Organisation, status: int = 200):
+def _respond(organisation: Organisation, status: int = 200) -> tuple[dict[str, Any], int, dict[str, str]]:
     headers = {"ETag": etag(organisation)}
     if status == 201:
         headers["Location"] = f"/api/v1/organisations/{organisation.id}"
@@ -233,14 +234,14 @@ class OrganisationItem(MethodView):
             operations.delete_sub_organisation(session, actor, organisation.id, expected_version=version)
 
 
-def _transition_view(transition: Transition):
+def _transition_view(transition: Transition) -> type[MethodView]:
     rejection = transition == Transition.REJECT
 
     @blp.arguments(RejectionSchema if rejection else TransitionSchema, required=rejection)
     @blp.response(200, OrganisationSchema)
     @blp.alt_response(409, response="CONFLICT", description="Not allowed from the current state")
     @blp.doc(summary=f"{transition.value.capitalize()} a participant (federation operator)")
-    def post(self, data: dict[str, Any], organisation_id: uuid.UUID) -> Any:
+    def post(self: MethodView, data: dict[str, Any], organisation_id: uuid.UUID) -> Any:
         actor = current_actor()
         rules.require_operator(actor)
         from flask import request

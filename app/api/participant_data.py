@@ -8,6 +8,7 @@ from typing import Any
 import marshmallow as ma
 from flask.views import MethodView
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from app.api.common import Blueprint, Schema, etag, expected_version, identifier
 from app.api.pending_changes import PendingChangeSchema, pending_response
@@ -19,7 +20,7 @@ from app.operations import pending_changes
 from app.operations.checks import get_or_not_found
 from app.registry.errors import NotFound
 from app.registry.models import Organisation, ParticipantCertificate, ParticipantService, PendingChange
-from app.settings import SDK_MESSAGE_DOCUMENT_TYPE
+from app.settings import SDK_MESSAGE_DOCUMENT_TYPE, Settings
 
 blp = Blueprint(
     "participant_data",
@@ -29,7 +30,7 @@ blp = Blueprint(
 )
 
 
-def _settings():
+def _settings() -> Settings:
     from app.extensions import current_settings
 
     return current_settings()
@@ -60,7 +61,7 @@ class CertificateSchema(Schema):
     version = ma.fields.Integer(dump_only=True)
 
 
-def _service(service: ParticipantService) -> dict:
+def _service(service: ParticipantService) -> dict[str, Any]:
     return {
         "id": service.id,
         "document_type": service.document_identifier,
@@ -70,7 +71,7 @@ def _service(service: ParticipantService) -> dict:
     }
 
 
-def _certificate(record: ParticipantCertificate) -> dict:
+def _certificate(record: ParticipantCertificate) -> dict[str, Any]:
     return {
         "id": record.id,
         "usage": record.usage,
@@ -85,14 +86,16 @@ def _certificate(record: ParticipantCertificate) -> dict:
     }
 
 
-def _organisation(session, organisation_id: uuid.UUID, *, write: bool) -> Organisation:
+def _organisation(session: Session, organisation_id: uuid.UUID, *, write: bool) -> Organisation:
     actor = current_actor()
     organisation = get_or_not_found(session, Organisation, organisation_id, "organisation")
     (rules.require_smp_write if write else rules.require_read_organisation)(actor, organisation)
     return organisation
 
 
-def _child(session, model, organisation_id: uuid.UUID, child_id: uuid.UUID, label: str, *, write: bool):
+def _child(
+    session: Session, model: type[Any], organisation_id: uuid.UUID, child_id: uuid.UUID, label: str, *, write: bool
+) -> Any:
     """A service or certificate of this organisation, after the read or write check on the organisation."""
     _organisation(session, organisation_id, write=write)
     record = get_or_not_found(session, model, child_id, label)

@@ -12,6 +12,7 @@ from flask.views import MethodView
 from sqlalchemy import select
 
 from app.api.common import Blueprint, NoBodySchema, PageArgs, RejectionSchema, Schema, page_schema, paginate, sort_field
+from app.audit import Actor
 from app.auth import rules
 from app.auth.context import current_actor
 from app.extensions import current_database
@@ -62,7 +63,7 @@ def pending_response(change: PendingChange) -> Response:
     )
 
 
-def _readable(actor, change: PendingChange) -> None:
+def _readable(actor: Actor, change: PendingChange) -> None:
     rules.require_read_organisation(actor, change.organisation)
 
 
@@ -98,7 +99,7 @@ class ApprovePendingChange(MethodView):
     @blp.response(200, PendingChangeSchema)
     @blp.alt_response(409, response="CONFLICT", description="Already decided")
     @blp.doc(summary="Approve: the change is applied and published at once (federation operator)")
-    def post(self, _data, change_id: uuid.UUID) -> Any:
+    def post(self, _data: dict[str, Any], change_id: uuid.UUID) -> Any:
         actor = current_actor()
         rules.require_operator(actor)
         with current_database().writer() as session:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import NoReturn
 
 import click
 from flask import Flask, current_app, has_app_context
@@ -50,7 +51,7 @@ def plain_settings() -> Settings:
         raise  # not reached: _fail exits
 
 
-def fail(message: str, code: int = EXIT_REFUSED) -> None:
+def fail(message: str, code: int = EXIT_REFUSED) -> NoReturn:
     click.echo(f"sdk-addressbook: {message}", err=True)
     sys.exit(code)
 

@@ -43,18 +43,18 @@ from app.cli.base import (
 )
 @click.option("--json", "as_json", is_flag=True, help="print the result as JSON")
 def lookup(
-    subject,
-    document_type,
-    dns_server,
-    zone,
-    cname,
-    smp_url,
-    directory_url,
-    trust,
-    profiles,
-    timeout,
-    cache_dir,
-    as_json,
+    subject: str,
+    document_type: str | None,
+    dns_server: str | None,
+    zone: str | None,
+    cname: bool,
+    smp_url: str | None,
+    directory_url: str | None,
+    trust: Path | None,
+    profiles: tuple[str, ...],
+    timeout: float,
+    cache_dir: Path | None,
+    as_json: bool,
 ) -> None:
     import json
 

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import sys
+import uuid
+from collections.abc import Callable
 from datetime import timedelta
 
 import click
+from sqlalchemy.orm import Session
 
 from app.cli.base import (
     application,
@@ -13,6 +16,7 @@ from app.cli.base import (
     fail,
 )
 from app.registry.errors import RegistryError
+from app.registry.models import Account
 
 
 @cli.group(help="API tokens.")
@@ -78,7 +82,7 @@ def _read_password(password_stdin: bool) -> str:
     return click.prompt("password", hide_input=True, confirmation_prompt=True)
 
 
-def _change_account(username: str, change) -> None:
+def _change_account(username: str, change: Callable[[Session, Account], None]) -> None:
     """Run ``change(session, account)`` on the named account in one audited write; one line if refused."""
     from app.extensions import current_database
     from app.operations.accounts import find_account
@@ -134,7 +138,7 @@ def account_enable(username: str) -> None:
     click.echo(f"account {username} enabled", err=True)
 
 
-def _scope_id(scope: str | None):
+def _scope_id(scope: str | None) -> uuid.UUID | None:
     import uuid
 
     try:

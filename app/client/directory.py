@@ -7,6 +7,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from dataclasses import dataclass
+from typing import Any
 
 from app.client.errors import NotRegistered, TechnicalFailure
 from app.identifiers import IdentifierError, ParticipantId
@@ -49,13 +50,14 @@ def resolve(directory_url: str, identifier: str, *, timeout: float = 5.0) -> Fun
     raise NotRegistered(f"function address {identifier!r} belongs to no participant organisation in the directory")
 
 
-def _get(url: str, timeout: float) -> dict:
+def _get(url: str, timeout: float) -> dict[str, Any]:
     if not url.startswith(("http://", "https://")):
         raise TechnicalFailure(f"{url!r} is not an http(s) URL")
     request = urllib.request.Request(url, headers={"Accept": "application/vnd.api+json"})  # noqa: S310 (checked)
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 (checked above)
-            return json.loads(response.read(4 * 1024 * 1024))
+            document: dict[str, Any] = json.loads(response.read(4 * 1024 * 1024))
+            return document
     except urllib.error.HTTPError as error:
         error.close()  # it holds the response's connection
         if error.code == 404:

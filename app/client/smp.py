@@ -16,11 +16,13 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from email.message import Message
+from typing import Any
 
 from cryptography import x509
 from lxml import etree
 
-from app.client.cache import Cache
+from app.client.cache import Cache, Entry
 from app.client.errors import NoSuchService, TechnicalFailure, Untrusted
 from app.identifiers import CERTPUB_EXTENSION_ID, CERTPUB_TYPE_CODES, DocumentTypeId, ParticipantId, url_segment
 from app.trust.xmldsig import SignatureError, verify_enveloped
@@ -90,10 +92,19 @@ class _Redirect:
     certificate_uid: str
 
 
-def _verified(url, participant, document, options, cache, *, pinned: str | None):
+def _verified(
+    url: str,
+    participant: ParticipantId,
+    document: DocumentTypeId,
+    options: HttpOptions,
+    cache: Cache,
+    *,
+    pinned: str | None,
+) -> ServiceMetadata | _Redirect:
     body, entry = _get(url, options, cache)
     if entry is not None and entry.derived is not None:
-        return entry.derived
+        derived: ServiceMetadata | _Redirect = entry.derived
+        return derived
     try:
         verified = verify_enveloped(body, trusted=list(options.trusted))
     except SignatureError as error:
@@ -113,7 +124,7 @@ def _names_uid(certificate: x509.Certificate, uid: str) -> bool:
     return wanted in (certificate.subject.rfc4514_string().lower(), f"{certificate.serial_number:x}")
 
 
-def _get(url: str, options: HttpOptions, cache: Cache):
+def _get(url: str, options: HttpOptions, cache: Cache) -> tuple[bytes, Entry | None]:
     """The body of ``url``, from the cache while fresh; revalidated with its validators when stale."""
     key = f"http:{url}"
     entry = cache.get(key)
@@ -152,7 +163,7 @@ def _get(url: str, options: HttpOptions, cache: Cache):
     return body, cache.put(key, body, ttl, validators)
 
 
-def _max_age(headers) -> float:
+def _max_age(headers: Message) -> float:
     """Seconds the response may be used without asking again (Cache-Control, else Expires, else 0)."""
     control = (headers.get("Cache-Control") or "").lower()
     if "no-store" in control or "no-cache" in control:
@@ -173,13 +184,15 @@ def _max_age(headers) -> float:
 # --- reading the document -------------------------------------------------------------------------------
 
 
-def _read(url, root, signer, participant: ParticipantId, document: DocumentTypeId):
+def _read(
+    url: str, root: etree._Element, signer: x509.Certificate, participant: ParticipantId, document: DocumentTypeId
+) -> ServiceMetadata | _Redirect:
     namespace = etree.QName(root).namespace
     if namespace not in (OASIS, PEPPOL) or etree.QName(root).localname != "SignedServiceMetadata":
         raise TechnicalFailure(f"{url} is not a SignedServiceMetadata of SMP 1.0 or Peppol SMP 1.x")
     ids = PEPPOL_IDS if namespace == PEPPOL else OASIS
 
-    def child(parent, name, ns=namespace):
+    def child(parent: Any, name: str, ns: str = namespace) -> Any:
         return parent.find(f"{{{ns}}}{name}")
 
     metadata = child(root, "ServiceMetadata")
@@ -204,7 +217,9 @@ def _read(url, root, signer, participant: ParticipantId, document: DocumentTypeI
     return ServiceMetadata(url, signer, endpoints, _certpub(url, information, namespace))
 
 
-def _check_identifiers(url, information, ids, participant: ParticipantId, document: DocumentTypeId) -> None:
+def _check_identifiers(
+    url: str, information: Any, ids: str, participant: ParticipantId, document: DocumentTypeId
+) -> None:
     got_participant = information.find(f"{{{ids}}}ParticipantIdentifier")
     got_document = information.find(f"{{{ids}}}DocumentIdentifier")
     if got_participant is None or got_document is None:
@@ -217,8 +232,8 @@ def _check_identifiers(url, information, ids, participant: ParticipantId, docume
         raise Untrusted(f"{url} answers for document type {scheme}::{value}, not {document}")
 
 
-def _endpoint(url, element, namespace, process: str) -> Endpoint:
-    def text(name):
+def _endpoint(url: str, element: Any, namespace: str, process: str) -> Endpoint:
+    def text(name: str) -> str | None:
         found = element.find(f"{{{namespace}}}{name}")
         return None if found is None or found.text is None else found.text.strip()
 
@@ -240,7 +255,7 @@ def _endpoint(url, element, namespace, process: str) -> Endpoint:
     )
 
 
-def _certpub(url, information, namespace) -> dict[str, list[x509.Certificate]]:
+def _certpub(url: str, information: Any, namespace: str) -> dict[str, list[x509.Certificate]]:
     found: dict[str, list[x509.Certificate]] = {}
     for extension in information.findall(f"{{{namespace}}}Extension"):
         identifier = extension.find(f"{{{namespace}}}ExtensionID")

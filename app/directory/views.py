@@ -13,6 +13,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from flask import Blueprint, Flask, Response, current_app, request
+from sqlalchemy.orm import Session
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import PathConverter
 
@@ -25,6 +26,7 @@ from app.directory.resources import (
     render,
 )
 from app.extensions import current_database
+from app.registry.models import DirectoryEntry
 from app.settings import Settings
 
 LIMITER_KEY = "sdk.directory_rate_limiter"
@@ -39,7 +41,7 @@ class _AnyRest(PathConverter):
 
 
 @blp.record_once
-def _register_converter(state) -> None:
+def _register_converter(state: Any) -> None:
     state.app.url_map.converters.setdefault("any_rest", _AnyRest)
 
 
@@ -69,11 +71,11 @@ COLLECTIONS = {
 }
 
 
-def _render(entry, query: Query) -> dict:
+def _render(entry: DirectoryEntry, query: Query) -> dict[str, Any]:
     return render(entry.kind, entry.id, entry.attributes or {}, entry.parent_id, query)
 
 
-def _included(session, query: Query, parents: set) -> list[dict]:
+def _included(session: Session, query: Query, parents: set[Any]) -> list[dict[str, Any]]:
     if "parent" not in query.include:
         return []
     return [_render(entry, query) for entry in queries.organisations_by_id(session, parents - {None})]
@@ -118,7 +120,7 @@ def collection(kind: str) -> Response:
     return answers.respond(request, document)
 
 
-def _search_page(session, kind: str, spec: Collection, query: Query, document: dict) -> set:
+def _search_page(session: Session, kind: str, spec: Collection, query: Query, document: dict[str, Any]) -> set[Any]:
     """``q=``: the best matches first; paged by position, to at most search.MAX_RESULTS."""
     unsupported = set(query.filters) - spec.search_filters
     if unsupported:
@@ -141,7 +143,7 @@ def _search_page(session, kind: str, spec: Collection, query: Query, document: d
     return {e.parent_id for e in found.entries}
 
 
-def _changes_page(session, kind: str, query: Query, document: dict) -> set:
+def _changes_page(session: Session, kind: str, query: Query, document: dict[str, Any]) -> set[Any]:
     """``filter[updatedSince]``: every change in change order, removed resources as tombstones.
 
     The last page carries ``meta.resume``: request it later to get only what changed since.

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
+from typing import Any
 
 from flask import abort, g, redirect, request, url_for
 from flask.typing import ResponseReturnValue
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from app.auth import rules
 from app.extensions import current_database, current_settings
@@ -42,14 +44,14 @@ def _require_ap_role() -> None:
         abort(403)
 
 
-def _usable_endpoints(session_) -> list[EndpointConfiguration]:
+def _usable_endpoints(session_: Session) -> list[EndpointConfiguration]:
     query = select(EndpointConfiguration).join(AccessPoint).order_by(EndpointConfiguration.name)
     return list(session_.scalars(rules.endpoints_usable(query, g.actor).limit(CONSOLE_ROWS)))
 
 
-def _form_changes() -> dict:
+def _form_changes() -> dict[str, Any]:
     """The endpoint form's values in the use case's names; an empty optional field means "none"."""
-    changes: dict = {name: request.form.get(name, "").strip() for name in FORM_FIELDS}
+    changes: dict[str, Any] = {name: request.form.get(name, "").strip() for name in FORM_FIELDS}
     changes["technicalInformationUrl"] = changes["technicalInformationUrl"] or None
     errors = []
     for name in DATE_FIELDS:
@@ -189,7 +191,7 @@ def _version() -> int | None:
     return int(text) if text.isdigit() else None
 
 
-def _move(session_, source: EndpointConfiguration, everything: bool) -> tuple[int, int]:
+def _move(session_: Session, source: EndpointConfiguration, everything: bool) -> tuple[int, int]:
     target = get_or_not_found(session_, EndpointConfiguration, _uuid("target", request.form.get("target")), "target")
     require(rules.require_reference, "target", target)
     chosen = None if everything else [_uuid("service", text) for text in request.form.getlist("service")]
@@ -265,7 +267,7 @@ def participant_services(organisation_id: uuid.UUID) -> ResponseReturnValue:
     )
 
 
-def _add_service(session_, organisation: Organisation) -> str:
+def _add_service(session_: Session, organisation: Organisation) -> str:
     settings = current_settings()
     configuration = get_or_not_found(
         session_, EndpointConfiguration, _uuid("endpoint", request.form.get("endpoint")), "endpoint configuration"

@@ -6,10 +6,13 @@ from __future__ import annotations
 import io
 import logging
 import uuid
+from collections.abc import Callable
+from typing import Any
 
 from flask import abort, g, request
 from flask.typing import ResponseReturnValue
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from app import status
 from app.audit.reading import readable_events
@@ -68,7 +71,7 @@ def console() -> ResponseReturnValue:
 @blp.route("/console/organisations/<uuid:organisation_id>", methods=["GET", "POST"])
 @logged_in
 def edit_organisation(organisation_id: uuid.UUID) -> ResponseReturnValue:
-    def changes() -> dict:
+    def changes() -> dict[str, Any]:
         return {
             "name": request.form.get("name", ""),
             "alternateName": request.form.get("alternateName") or None,
@@ -83,7 +86,7 @@ def edit_organisation(organisation_id: uuid.UUID) -> ResponseReturnValue:
 @blp.route("/console/addresses/<uuid:address_id>", methods=["GET", "POST"])
 @logged_in
 def edit_address(address_id: uuid.UUID) -> ResponseReturnValue:
-    def changes() -> dict:
+    def changes() -> dict[str, Any]:
         return {
             "name": request.form.get("name", ""),
             "description": request.form.get("description") or None,
@@ -100,7 +103,14 @@ def edit_address(address_id: uuid.UUID) -> ResponseReturnValue:
     )
 
 
-def _edit_page(model, ident: uuid.UUID, organisation_of, changes, update, name: str):
+def _edit_page(
+    model: type[Any],
+    ident: uuid.UUID,
+    organisation_of: Callable[[Any], Organisation],
+    changes: Callable[[], dict[str, Any]],
+    update: Callable[..., Any],
+    name: str,
+) -> ResponseReturnValue:
     """An edit form of directory data: save through the use case on POST, then show the stored values."""
     errors, saved = [], False
     database = current_database()
@@ -231,6 +241,6 @@ def certificates() -> ResponseReturnValue:
     return render_page("certificates.html", certificates=found, days=current_settings().cert_warn_days)
 
 
-def _pending(session_) -> list[Organisation]:
+def _pending(session_: Session) -> list[Organisation]:
     query = select(Organisation).where(Organisation.federation_status == FederationStatus.PENDING.value)
     return list(session_.scalars(query.order_by(Organisation.created_at)))

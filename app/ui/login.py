@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from typing import Any
 
 from flask import abort, g, redirect, request, session, url_for
 from flask.typing import ResponseReturnValue
@@ -51,12 +52,12 @@ def login() -> ResponseReturnValue:
     return _login_page(error)
 
 
-def _login_page(error: str | None):
+def _login_page(error: str | None) -> tuple[str, int]:
     name = current_settings().oidc_name if oidc.enabled() else None
     return render_page("login.html", 401 if error else 200, error=error, oidc_name=name)
 
 
-def _who(account: Account) -> dict:
+def _who(account: Account) -> dict[str, Any]:
     return {
         "id": str(account.id),
         "username": account.username,
@@ -65,7 +66,7 @@ def _who(account: Account) -> dict:
     }
 
 
-def _start_session(who: dict):
+def _start_session(who: dict[str, Any]) -> ResponseReturnValue:
     session.clear()  # a new session at login: nothing chosen before it (a fixed session id) carries over
     session["account"] = {**who, "since": utcnow().isoformat()}
     session.permanent = True
@@ -77,7 +78,8 @@ def oidc_login() -> ResponseReturnValue:
     if not oidc.enabled():
         abort(404)
     try:
-        return oidc.client().authorize_redirect(oidc.callback_url(current_settings()))
+        redirected: ResponseReturnValue = oidc.client().authorize_redirect(oidc.callback_url(current_settings()))
+        return redirected
     except oidc.PROVIDER_ERRORS as error:
         return _provider_failed(error)
 
@@ -105,7 +107,7 @@ def oidc_callback() -> ResponseReturnValue:
     return _start_session(who) if who is not None else _login_page(refusal)
 
 
-def _provider_failed(error: Exception):
+def _provider_failed(error: Exception) -> tuple[str, int]:
     detail = getattr(error, "description", None) or str(error) or type(error).__name__
     _log.warning("OpenID Connect login failed: %s", detail)
     return _login_page(f"{current_settings().oidc_name}: {detail}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from flask import g, request
 from flask.typing import ResponseReturnValue
+from sqlalchemy.orm import Session
 
 from app.directory import queries, search
 from app.directory.text import QueryError
@@ -62,7 +63,7 @@ def search_page() -> ResponseReturnValue:
     )
 
 
-def _categories(session_) -> list[tuple[str, str]]:
+def _categories(session_: Session) -> list[tuple[str, str]]:
     found = []
     for system in session_.scalars(queries.shown("codesystems")):
         found += [(code["code"], code["displayName"]) for code in (system.attributes or {}).get("codes", [])]
