@@ -15,7 +15,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     """Build the WSGI application; a bad setting raises SettingsError (one line naming it).
 
     ``database`` lets tests share one connection pool between several apps; it is wired again with
-    ``settings`` (:func:`app.database.wire`), as the app's own would be.
+    ``settings`` (:func:`app.wiring.wire`), as the app's own would be.
     """
     from flask import Flask
 

@@ -73,9 +73,9 @@ def _problem(status: str, kind: str, detail: str) -> tuple[str, list[tuple[str, 
 
 
 def init_app(app: Flask, settings: Settings, database: Database) -> None:
-    """The SMP front on a wired database (:func:`app.database.wire`): it reads through the database's cache."""
+    """The SMP front on a wired database (:func:`app.wiring.wire`): it reads through the database's cache."""
     if database.wiring is None:
-        raise RuntimeError("wire the database first (app.database.open_database)")
+        raise RuntimeError("wire the database first (app.wiring.open_database)")
     reader = SmpReader(settings, database.engine, cache=database.publication_cache)
     app.extensions["sdk.publisher"] = database.wiring.publisher
     app.extensions["sdk.smp_reader"] = reader

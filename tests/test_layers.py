@@ -67,11 +67,7 @@ def _imports(module: str) -> set[str]:
 
 
 def test_nothing_below_the_faces_imports_a_face():
-    pointing_up = {
-        module: sorted(name for name in _imports(module) if _is_face(name) and not name.startswith("app.cli"))
-        for module in _lower_modules()
-    }
-    # The one allowed exception: the worker starts itself as ``sdk-addressbook worker`` (a program, by name).
+    pointing_up = {module: sorted(name for name in _imports(module) if _is_face(name)) for module in _lower_modules()}
     assert {module: names for module, names in pointing_up.items() if names} == {}
 
 

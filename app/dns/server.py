@@ -187,7 +187,7 @@ def _answer_with(query: dns.message.Message, rcode: dns.rcode.Rcode) -> bytes:
 
 def _unsigned_refusal(data: bytes, rcode: dns.rcode.Rcode, failure: Exception) -> bytes:
     """The question again with ``rcode`` and no signature (we cannot sign for a key we do not share)."""
-    logger.warning("zone transfer refused: %s", type(failure).__name__)
+    logger.warning("signed DNS request refused: %s", type(failure).__name__)
     query = dns.message.from_wire(data, question_only=True)
     response = dns.message.make_response(query)
     response.set_rcode(rcode)

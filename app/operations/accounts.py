@@ -81,7 +81,7 @@ def change_password(session: Session, account: Account, password: str | None, *,
     before = audit.snapshot(account)
     account.password_hash = NO_PASSWORD if password is None else _hash(password)
     account.failed_logins, account.locked_until = 0, None
-    _end_sessions(account)
+    end_sessions(account)
     _record(session, actor, Action.ACCOUNT_PASSWORD, account, before)
 
 
@@ -94,7 +94,7 @@ def change_role(
         return
     before = audit.snapshot(account)
     account.role, account.scope_id = role, scope_id
-    _end_sessions(account)
+    end_sessions(account)
     _record(session, actor, Action.ACCOUNT_ROLE, account, before)
 
 
@@ -123,13 +123,8 @@ def set_disabled(session: Session, account: Account, disabled: bool, *, actor: A
     before = audit.snapshot(account)
     account.disabled_at = utcnow() if disabled else None
     if disabled:
-        _end_sessions(account)
+        end_sessions(account)
     _record(session, actor, Action.ACCOUNT_DISABLE if disabled else Action.ACCOUNT_ENABLE, account, before)
-
-
-def end_sessions(account: Account) -> None:
-    """Logout: every session of the account started until now is refused from now on."""
-    _end_sessions(account)
 
 
 def session_valid(account: Account, started: datetime | None) -> bool:
@@ -139,7 +134,8 @@ def session_valid(account: Account, started: datetime | None) -> bool:
     return account.sessions_valid_from is None or started >= account.sessions_valid_from
 
 
-def _end_sessions(account: Account) -> None:
+def end_sessions(account: Account) -> None:
+    """Every session of the account started until now is refused from now on (logout, and the changes above)."""
     account.sessions_valid_from = utcnow()
 
 
@@ -209,10 +205,8 @@ def _matches(hashed: str, password: str) -> bool:
         return False
 
 
-def actor_of(username: str, role: str, scope_id: str | None, request_id: str | None) -> Actor:
+def actor_of(account: Account, request_id: str | None) -> Actor:
+    """Who acts in a console request: the account, with the role and scope it has now."""
     return Actor(
-        name=f"console:{username}",
-        role=role,
-        scope_id=uuid.UUID(scope_id) if scope_id else None,
-        request_id=request_id,
+        name=f"console:{account.username}", role=account.role, scope_id=account.scope_id, request_id=request_id
     )

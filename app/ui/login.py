@@ -58,12 +58,8 @@ def _login_page(error: str | None) -> tuple[str, int]:
 
 
 def _who(account: Account) -> dict[str, Any]:
-    return {
-        "id": str(account.id),
-        "username": account.username,
-        "role": account.role,
-        "scope": str(account.scope_id) if account.scope_id else None,
-    }
+    """What the session cookie holds: who it is (role and scope are read from the account on each request)."""
+    return {"id": str(account.id), "username": account.username}
 
 
 def _start_session(who: dict[str, Any]) -> ResponseReturnValue:

@@ -55,6 +55,8 @@ def page_context() -> dict[str, Any]:
         "other_lang": "en" if lang == "sv" else "sv",
         "csrf_token": security.csrf_token,
         "account": session.get("account"),
+        # what the account may do, as read from it on this request (logged_in), never from the cookie
+        "role": g.actor.role if "actor" in g else None,
     }
 
 
@@ -85,8 +87,7 @@ def logged_in(view: View) -> View:
             if account is None or not session_valid(account, started):
                 session.clear()
                 return redirect(url_for("ui.login"))
-            scope = str(account.scope_id) if account.scope_id else None  # the account's, never the cookie's
-            g.actor = actor_of(account.username, account.role, scope, g.get("request_id"))
+            g.actor = actor_of(account, g.get("request_id"))  # the account's role and scope, never the cookie's
             g.account_id = account.id
         if request.method == "POST":
             security.check_csrf()
