@@ -23,6 +23,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     from app import smp_front as smp_views
     from app.directory import views as directory_views
     from app.settings import load_settings
+    from app.sml import views as sml_views
     from app.wiring import open_database, wire
 
     settings = settings or load_settings()
@@ -37,6 +38,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     api.init_app(app)
     directory_views.init_app(app, settings)
     smp_views.init_app(app, settings, database)
+    sml_views.init_app(app)
     ui.init_app(app, settings)
     cli.register(app)
     if settings.proxy_hops:

@@ -138,6 +138,8 @@ _RENEWAL = {
     "access-point": "the AP operator renews the certificate (PATCH /api/v1/access-points/{id})",
     "participant-signing": "the participant adds a renewed certificate (POST .../certificates) for approval",
     "participant-encryption": "the participant adds a renewed certificate (POST .../certificates) for approval",
+    "smp-client": "the SMP announces its next certificate (PrepareChangeCertificate) or the operator sets it "
+    "('sdk-addressbook sml smp update SMP --certificate FILE')",
 }
 
 
@@ -186,9 +188,31 @@ def _compare_with_primary(context: Context) -> Iterator[Finding]:
         )
 
 
+def check_sml(context: Context) -> Iterator[Finding]:
+    with context.database.reader() as session:
+        sml = status.sml_state(session, context.settings, context.now)
+    if sml.registered_elsewhere:
+        yield Finding(
+            WARNING,
+            f"{sml.registered_elsewhere} approved participants are registered in the SML by another SMP: "
+            "DNS leads there, not here",
+            "have their SMP prepare a migration, then: 'sdk-addressbook sml migrate PARTICIPANT --key KEY'",
+        )
+    client = sml.client
+    if client is not None and client.pending and client.oldest_pending_seconds > DNS_STALE_SECONDS:
+        yield Finding(
+            SERIOUS,
+            f"the SML at {client.url} has not taken {client.pending} registration changes, the oldest for "
+            f"{client.oldest_pending_seconds:.0f} s"
+            + (f" (last error: {client.last_error})" if client.last_error else ""),
+            "make sure 'sdk-addressbook worker' (or 'serve') runs, reaches the SML and that the SML knows this SMP "
+            "('sdk-addressbook sml client check')",
+        )
+
+
 #: Checks that need no database, then (only when the database is reachable and migrated) those that read it.
 CHECKS: tuple[Check, ...] = (check_public_url, check_development_keys, check_signing_key)
-DATA_CHECKS: tuple[Check, ...] = (check_certificates, check_publication, check_dns)
+DATA_CHECKS: tuple[Check, ...] = (check_certificates, check_publication, check_dns, check_sml)
 
 
 def diagnose(settings: Settings, database: Database, *, now: datetime | None = None) -> list[Finding]:

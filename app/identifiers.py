@@ -127,6 +127,18 @@ class ParticipantId:
         return f"{self.scheme}::{self.value}"
 
 
+@dataclass(frozen=True)
+class WrittenParticipant:
+    """A participant identifier as a caller wrote it (a scheme attribute and the text), before it is parsed:
+    what error messages echo, so that a caller recognises its own words."""
+
+    scheme: str | None
+    value: str
+
+    def __str__(self) -> str:
+        return f"{self.scheme or ''}::{self.value}"
+
+
 def canonical_participant_value(value: str, policy: IdentifierPolicy = DEFAULT_POLICY) -> str:
     """Validate ``{icd}:{id}`` under ``iso6523-actorid-upis`` and return its canonical form."""
     value = value.strip()
@@ -313,3 +325,58 @@ def validate_function_address_identifier(text: str) -> str:
 def fold(text: str) -> str:
     """The case-insensitive key under which identifiers are kept unique."""
     return text.lower()
+
+
+MAX_SMP_ID = 63
+MAX_NAPTR_SERVICE = 64
+_SMP_ID = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9\-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9\-]*[A-Za-z0-9])?)*")
+_NAPTR_SERVICE = re.compile(r"[A-Za-z0-9][A-Za-z0-9+\-.:#_]*")
+#: What BDMSL (and peppol-commons' ``CSMLDefault``) accept as a migration key: 8 to 24 characters, at least
+#: two each of upper-case letters, lower-case letters, digits and these, no white space.
+MIGRATION_KEY_SPECIALS = "@#$%()[]{}*^_-!~|+="
+
+
+def validate_smp_id(text: str) -> str:
+    """An SMP's id in the SML (ServiceMetadataPublisherID): DNS labels, as it names ``{id}.publisher.{zone}``.
+
+    Letters, digits and inner hyphens, labels joined by dots (``test-smp.difi.no`` is a real one), at most
+    63 characters; kept as given (it is matched case-insensitively).
+    """
+    smp_id = text.strip()
+    if not smp_id:
+        raise IdentifierError("SMP id is empty")
+    if len(smp_id) > MAX_SMP_ID:
+        raise IdentifierError(f"SMP id is longer than {MAX_SMP_ID} characters")
+    if not _SMP_ID.fullmatch(smp_id):
+        raise IdentifierError(
+            f"SMP id {_show(smp_id)} may hold only letters, digits, inner hyphens and dots between them"
+        )
+    return smp_id
+
+
+def validate_naptr_service(text: str) -> str:
+    """A NAPTR service field (``Meta:SMP``, ``meta:cppa3``, ``oasis-bdxr-smp-2#dbnalliance-1.1``)."""
+    service = text.strip()
+    if not service or len(service) > MAX_NAPTR_SERVICE or not _NAPTR_SERVICE.fullmatch(service):
+        raise IdentifierError(
+            f"NAPTR service {_show(service)} must be 1 to {MAX_NAPTR_SERVICE} letters, digits and + - . : # _"
+        )
+    return service
+
+
+def validate_migration_key(key: str) -> str:
+    """A migration key as BDMSL accepts it (see :data:`MIGRATION_KEY_SPECIALS`); the message says what is missing."""
+    if not 8 <= len(key) <= 24:
+        raise IdentifierError("migration key must be 8 to 24 characters long")
+    if not all(33 <= ord(c) <= 126 for c in key):
+        raise IdentifierError("migration key may hold only printable ASCII characters, no white space")
+    counts = {
+        "upper-case letters": sum(c.isupper() for c in key),
+        "lower-case letters": sum(c.islower() for c in key),
+        "digits": sum(c.isdigit() for c in key),
+        f"of {MIGRATION_KEY_SPECIALS}": sum(c in MIGRATION_KEY_SPECIALS for c in key),
+    }
+    missing = [kind for kind, count in counts.items() if count < 2]
+    if missing:
+        raise IdentifierError(f"migration key needs at least two {', two '.join(missing)}")
+    return key

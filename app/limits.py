@@ -1,4 +1,5 @@
-"""How large a request body may be: ``SDK_MAX_REQUEST_BYTES``, more (``SDK_MAX_IMPORT_BYTES``) for imports.
+"""How large a request body may be: ``SDK_MAX_REQUEST_BYTES``, more (``SDK_MAX_IMPORT_BYTES``) for imports and
+(``SDK_SML_MAX_REQUEST_BYTES``) for the SML's SOAP interface, whose lists of participants are long.
 
 A declared length over the limit is answered 413 before anything is read; a body without a length
 (chunked) is cut off at the limit while it is read (Werkzeug's limited stream), also with 413.
@@ -12,6 +13,8 @@ from app.settings import Settings
 
 
 def _limit(settings: Settings) -> int:
+    if request.path.startswith("/sml/"):
+        return settings.sml_max_request_bytes
     importing = request.path.endswith("/import") and request.method == "POST"
     return settings.max_import_bytes if importing else settings.max_request_bytes
 

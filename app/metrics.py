@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 from app import status
 from app.extensions import current_database
 from app.registry.models import AuditEvent, DnsRecord, Publication
-from app.status import CERTIFICATE_KINDS
+from app.status import CERTIFICATE_KINDS, SmlClientLag
 
 
 def _line(name: str, kind: str, help_text: str, samples: list[tuple[str, float]]) -> str:
@@ -33,7 +33,7 @@ def render() -> str:
         records = session.scalar(select(func.count()).select_from(DnsRecord))
         audit_head = session.scalar(select(func.max(AuditEvent.id))) or 0
         publications = session.execute(select(Publication.flavour, func.count()).group_by(Publication.flavour)).all()
-    dns, publication = found.dns, found.publication
+    dns, publication, sml = found.dns, found.publication, found.sml
     expiring = Counter(c.kind for c in found.certificates if not c.expired)
     expired = Counter(c.kind for c in found.certificates if c.expired)
     last = dns.last_published_at.timestamp() if dns.last_published_at else 0.0
@@ -94,6 +94,26 @@ def render() -> str:
             "Participants not approved whose SMP documents are still served (should be 0).",
             [("", publication.withdrawn_still_published)],
         ),
+        _line("sdk_sml_smps", "gauge", "External SMPs registered in the SML.", [("", sml.smps)]),
+        _line(
+            "sdk_sml_participants",
+            "gauge",
+            "Participants registered in the SML, by whether this service's own SMP holds them.",
+            [
+                ('{smp="local"}', sml.local_participants),
+                ('{smp="external"}', sml.participants - sml.local_participants),
+            ],
+        ),
+        _line(
+            "sdk_sml_migrations_open", "gauge", "Migrations prepared and not yet taken.", [("", sml.open_migrations)]
+        ),
+        _line(
+            "sdk_sml_registered_elsewhere",
+            "gauge",
+            "Approved organisations whose participant another SMP holds (DNS leads there until migrated).",
+            [("", sml.registered_elsewhere)],
+        ),
+        *_client_lines(sml.client),
         _line(
             "sdk_certificates_expiring",
             "gauge",
@@ -108,6 +128,36 @@ def render() -> str:
         ),
     ]
     return "\n".join(blocks) + "\n"
+
+
+def _client_lines(client: SmlClientLag | None) -> list[str]:
+    """With ``SDK_SML_URL``: how far behind the external SML is, and how often it refused."""
+    if client is None:
+        return []
+    last = client.last_applied_at.timestamp() if client.last_applied_at else 0.0
+    return [
+        _line(
+            "sdk_sml_client_pending",
+            "gauge",
+            "Registration changes the external SML has not taken yet.",
+            [("", client.pending)],
+        ),
+        _line(
+            "sdk_sml_client_oldest_pending_seconds",
+            "gauge",
+            "Age of the oldest change the external SML has not taken (the SML client's lag).",
+            [("", client.oldest_pending_seconds)],
+        ),
+        _line(
+            "sdk_sml_client_errors_total", "counter", "Calls the external SML refused or failed.", [("", client.errors)]
+        ),
+        _line(
+            "sdk_sml_client_last_applied_timestamp_seconds",
+            "gauge",
+            "When the external SML last took changes (Unix time).",
+            [("", last)],
+        ),
+    ]
 
 
 def init_app(app: Flask) -> None:

@@ -38,6 +38,8 @@ LOOPBACK_NETWORKS: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = (
     ipaddress.ip_network("::1/128"),
 )
 
+NO_HOSTS: tuple[str, ...] = ()
+
 #: Where the public directory (JSON:API) is served, under the public URL.
 DIRECTORY_PATH = "/addressbook/api/v1"
 TSIG_ALGORITHMS = ("hmac-sha256", "hmac-sha384", "hmac-sha512", "hmac-sha224", "hmac-sha1")
@@ -129,6 +131,28 @@ class Settings:
     #: Where the worker keeps the audit chain's signed head, checked and moved on every interval (None: not).
     audit_checkpoint_file: Path | None = None
     audit_checkpoint_interval: float = 300.0
+    #: This service's own SMP: its id in the SML registry (and in an external SML, with ``SDK_SML_URL``).
+    sml_smp_id: str = "sdk-addressbook"
+    #: The request header a TLS-terminating proxy puts an SML caller's verified client certificate in, and the
+    #: proxies it is believed from (the peer address, not X-Forwarded-For).
+    sml_client_cert_header: str = "Client-Cert"
+    sml_trusted_proxies: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = LOOPBACK_NETWORKS
+    #: The host names the SML's SOAP interface answers on (empty: any); its own host behind the mutual-TLS
+    #: ingress, so that no other route of the ingress can carry a certificate header to it.
+    sml_hosts: tuple[str, ...] = ()
+    #: Whether a caller with a trusted SMP certificate may register its own SMP (ManageServiceMetadata Create).
+    sml_smp_self_registration: bool = False
+    sml_migration_key_days: int = 7
+    #: Participants in one CreateList or DeleteList, and the body size of an SML request.
+    sml_list_max: int = 10_000
+    sml_max_request_bytes: int = 4 * 1_048_576
+    #: An external SML this service registers its own participants in (its management base URL), with the
+    #: client certificate and key it authenticates with and the CA bundle that verifies the SML's TLS.
+    sml_url: str | None = None
+    sml_client_cert: Path | None = None
+    sml_client_key: Path | None = None
+    sml_ca: Path | None = None
+    sml_timeout: float = 30.0
 
     @property
     def pki_dir(self) -> Path:
@@ -266,6 +290,19 @@ class _Reader:
             "log_level": self.get("SDK_LOG_LEVEL", _choice("DEBUG", "INFO", "WARNING", "ERROR", upper=True), "INFO"),
             "audit_checkpoint_file": self.get("SDK_AUDIT_CHECKPOINT_FILE", self._path_or_none, checkpoint),
             "audit_checkpoint_interval": self.get("SDK_AUDIT_CHECKPOINT_INTERVAL", _seconds(1, 86_400), 300.0),
+            "sml_smp_id": self.get("SDK_SML_SMP_ID", _smp_id, "sdk-addressbook"),
+            "sml_client_cert_header": self.get("SDK_SML_CLIENT_CERT_HEADER", _header_name, "Client-Cert"),
+            "sml_trusted_proxies": self.get("SDK_SML_TRUSTED_PROXIES", _networks, LOOPBACK_NETWORKS),
+            "sml_hosts": self.get("SDK_SML_HOSTS", _host_names, NO_HOSTS),
+            "sml_smp_self_registration": self.get("SDK_SML_SMP_SELF_REGISTRATION", _boolean, False),
+            "sml_migration_key_days": self.get("SDK_SML_MIGRATION_KEY_DAYS", _integer(1, 365), 7),
+            "sml_list_max": self.get("SDK_SML_LIST_MAX", _integer(1, 1_000_000), 10_000),
+            "sml_max_request_bytes": self.get("SDK_SML_MAX_REQUEST_BYTES", _integer(1024, 1 << 30), 4 * 1_048_576),
+            "sml_url": self.get("SDK_SML_URL", _sml_url, None),
+            "sml_client_cert": self.get("SDK_SML_CLIENT_CERT", self._existing_file, None),
+            "sml_client_key": self.get("SDK_SML_CLIENT_KEY", self._existing_file, None),
+            "sml_ca": self.get("SDK_SML_CA", self._existing_file, None),
+            "sml_timeout": self.get("SDK_SML_TIMEOUT", _seconds(1, 600), 30.0),
         }
         self._check_combinations(values)
         return Settings(**values)
@@ -286,6 +323,13 @@ class _Reader:
                     raise SettingsError(name, "is required when SDK_OIDC_ISSUER is set")
             if values["mode"] == "production" and not values["oidc_issuer"].startswith("https://"):
                 raise SettingsError("SDK_OIDC_ISSUER", "production mode needs an https:// issuer")
+        if (values["sml_client_cert"] is None) != (values["sml_client_key"] is None):
+            missing = "SDK_SML_CLIENT_KEY" if values["sml_client_key"] is None else "SDK_SML_CLIENT_CERT"
+            raise SettingsError(missing, "SDK_SML_CLIENT_CERT and SDK_SML_CLIENT_KEY must be set together")
+        if values["sml_url"] is not None and values["sml_client_cert"] is None:
+            raise SettingsError(
+                "SDK_SML_CLIENT_CERT", "is required when SDK_SML_URL is set (the SML knows an SMP by it)"
+            )
         if values["mode"] == "production" and values["database_url"].startswith("sqlite"):
             raise SettingsError("SDK_DATABASE_URL", "production mode needs PostgreSQL (postgresql+psycopg://…)")
 
@@ -369,6 +413,19 @@ _KNOWN = {
     "SDK_OIDC_SCOPES",
     "SDK_OIDC_NAME",
     "SDK_LOG_LEVEL",
+    "SDK_SML_SMP_ID",
+    "SDK_SML_CLIENT_CERT_HEADER",
+    "SDK_SML_TRUSTED_PROXIES",
+    "SDK_SML_HOSTS",
+    "SDK_SML_SMP_SELF_REGISTRATION",
+    "SDK_SML_MIGRATION_KEY_DAYS",
+    "SDK_SML_LIST_MAX",
+    "SDK_SML_MAX_REQUEST_BYTES",
+    "SDK_SML_URL",
+    "SDK_SML_CLIENT_CERT",
+    "SDK_SML_CLIENT_KEY",
+    "SDK_SML_CA",
+    "SDK_SML_TIMEOUT",
 }
 
 
@@ -388,13 +445,20 @@ def _secret(name: str, value: str) -> str:
     return value
 
 
-def _issuer(name: str, value: str) -> str:
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
-        raise SettingsError(
-            name, f"must be the issuer's URL, such as https://login.example.se/realms/sdk, got {value!r}"
-        )
-    return value.rstrip("/")
+def _base_url(what: str, example: str) -> Callable[[str, str], str]:
+    """An absolute http(s) URL with no query or fragment (``what``, e.g. ``example``), without its last ``/``."""
+
+    def parse(name: str, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
+            raise SettingsError(name, f"must be {what}, such as {example}, got {value!r}")
+        return value.rstrip("/")
+
+    return parse
+
+
+_issuer = _base_url("the issuer's URL", "https://login.example.se/realms/sdk")
+_sml_url = _base_url("the SML's management URL", "https://sml.example.se/edelivery-sml")
 
 
 def _claim(name: str, value: str) -> str:
@@ -473,6 +537,29 @@ def _public_url(name: str, value: str) -> str:
         # It is written into a quoted NAPTR regexp ("!^.*$!URL!"): these would break the record.
         raise SettingsError(name, "must not contain a query, a fragment, '!', '\"', '\\' or white space")
     return value.rstrip("/")
+
+
+def _smp_id(name: str, value: str) -> str:
+    try:
+        return identifiers.validate_smp_id(value)
+    except identifiers.IdentifierError as error:
+        raise SettingsError(name, str(error)) from None
+
+
+def _header_name(name: str, value: str) -> str:
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9\-]{0,63}", value):
+        raise SettingsError(name, f"must be an HTTP header name such as Client-Cert, got {value!r}")
+    return value
+
+
+def _host_names(name: str, value: str) -> tuple[str, ...]:
+    hosts = []
+    for host in _comma_list(value):
+        try:
+            hosts.append(identifiers.validate_domain_name(host.lower(), min_labels=1))
+        except identifiers.IdentifierError as error:
+            raise SettingsError(name, f"must be host names such as sml.example.se: {error}") from None
+    return tuple(hosts)
 
 
 def _url_path(name: str, value: str) -> str:

@@ -27,6 +27,11 @@ from app.registry.models import (
     ParticipantCertificate,
     Publication,
     PublicationState,
+    SmlClientChange,
+    SmlClientState,
+    SmlMigration,
+    SmlParticipant,
+    Smp,
 )
 from app.settings import Settings
 
@@ -34,7 +39,7 @@ from app.settings import Settings
 _LIVE = (FederationStatus.PENDING.value, FederationStatus.APPROVED.value, FederationStatus.SUSPENDED.value)
 
 
-CERTIFICATE_KINDS = ("smp-signing", "access-point", "participant-signing", "participant-encryption")
+CERTIFICATE_KINDS = ("smp-signing", "access-point", "participant-signing", "participant-encryption", "smp-client")
 
 
 @dataclass(frozen=True)
@@ -70,12 +75,39 @@ class PublicationLag:
 
 
 @dataclass(frozen=True)
+class SmlClientLag:
+    """This SMP under an external SML (``SDK_SML_URL``): what it has not registered there yet, and why."""
+
+    url: str
+    pending: int
+    oldest_pending_seconds: float
+    errors: int
+    last_error: str | None
+    last_error_at: datetime | None
+    last_applied_at: datetime | None
+
+
+@dataclass(frozen=True)
+class SmlState:
+    """The SML role: SMPs and registrations, migrations waiting, and this SMP as a client of another SML."""
+
+    smps: int  # external SMPs registered here
+    participants: int  # every registration, this service's own included
+    local_participants: int
+    open_migrations: int
+    #: Approved organisations whose participant another SMP holds (their DNS leads there until migrated).
+    registered_elsewhere: int
+    client: SmlClientLag | None
+
+
+@dataclass(frozen=True)
 class Status:
     generated_at: datetime
     warn_days: int
     certificates: list[ExpiringCertificate]
     dns: DnsLag
     publication: PublicationLag
+    sml: SmlState
 
 
 @overload
@@ -118,6 +150,15 @@ def expiring_certificates(
         .join(Organisation, Organisation.id == ParticipantCertificate.organisation_id)
         .where(ParticipantCertificate.not_after <= horizon, Organisation.federation_status.in_(_LIVE))
     )
+    for smp_id, smp_subject, smp_not_after in session.execute(
+        select(Smp.smp_id, Smp.subject, Smp.not_after).where(Smp.not_after <= horizon, Smp.local.is_(False))
+    ):
+        if smp_not_after is not None:
+            found.append(
+                ExpiringCertificate(
+                    "smp-client", smp_id, smp_subject or "", _aware(smp_not_after), _days_left(smp_not_after, now)
+                )
+            )
     for usage, scheme, value, subject, not_after in rows:
         found.append(
             ExpiringCertificate(
@@ -168,6 +209,45 @@ def publication_lag(session: Session) -> PublicationLag:
     )
 
 
+def sml_state(session: Session, settings: Settings, now: datetime) -> SmlState:
+    local = select(Smp.id).where(Smp.local.is_(True)).scalar_subquery()
+    counted = select(func.count()).select_from(SmlParticipant)
+    elsewhere = (
+        select(func.count())
+        .select_from(Organisation)
+        .join(
+            SmlParticipant,
+            (SmlParticipant.scheme == Organisation.participant_scheme)
+            & (SmlParticipant.value == Organisation.participant_value),
+        )
+        .where(Organisation.federation_status == FederationStatus.APPROVED.value, SmlParticipant.smp_id != local)
+    )
+    client = None
+    if settings.sml_url is not None:
+        pending, oldest = session.execute(
+            select(func.count(), func.min(SmlClientChange.created_at)).where(SmlClientChange.applied_at.is_(None))
+        ).one()
+        oldest = _aware(oldest)
+        state = session.get(SmlClientState, 1)
+        client = SmlClientLag(
+            url=settings.sml_url,
+            pending=pending,
+            oldest_pending_seconds=(now - oldest).total_seconds() if oldest is not None else 0.0,
+            errors=state.errors if state else 0,
+            last_error=state.last_error if state else None,
+            last_error_at=_aware(state.last_error_at) if state else None,
+            last_applied_at=_aware(state.last_applied_at) if state else None,
+        )
+    return SmlState(
+        smps=session.scalar(select(func.count()).select_from(Smp).where(Smp.local.is_(False))) or 0,
+        participants=session.scalar(counted) or 0,
+        local_participants=session.scalar(counted.where(SmlParticipant.smp_id == local)) or 0,
+        open_migrations=session.scalar(select(func.count()).select_from(SmlMigration)) or 0,
+        registered_elsewhere=session.scalar(elsewhere) or 0,
+        client=client,
+    )
+
+
 def collect(
     session: Session, settings: Settings, signing_certificate: x509.Certificate | None, *, now: datetime | None = None
 ) -> Status:
@@ -178,4 +258,5 @@ def collect(
         certificates=expiring_certificates(session, settings, signing_certificate, moment),
         dns=dns_lag(session, settings, moment),
         publication=publication_lag(session),
+        sml=sml_state(session, settings, moment),
     )

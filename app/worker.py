@@ -1,5 +1,6 @@
 """Run the worker: the DNS side — the embedded server (embedded mode) or the outbox publisher (rfc2136
-mode) — and the audit checkpoints (:mod:`app.audit.anchor`), the jobs that run once per installation.
+mode) — the audit checkpoints (:mod:`app.audit.anchor`) and, with ``SDK_SML_URL``, the SML client
+(:mod:`app.sml.client`): the jobs that run once per installation.
 
 ``sdk-addressbook worker`` runs it in the foreground; ``serve`` starts that same command as a child
 program before gunicorn forks its workers.
@@ -35,6 +36,7 @@ def run(settings: Settings, stop: threading.Event) -> None:
     )
     if keeper is not None:
         keeper.start(stop)
+    _start_sml_client(settings, database, stop)
     try:
         if settings.dns_mode == "embedded":
             from app.dns.server import EmbeddedDnsServer
@@ -56,6 +58,17 @@ def run(settings: Settings, stop: threading.Event) -> None:
             health.shutdown()
             health.server_close()
         database.dispose()
+
+
+def _start_sml_client(settings: Settings, database: Database, stop: threading.Event) -> None:
+    """With ``SDK_SML_URL``: send this SMP's registrations to the external SML from a thread of the worker."""
+    if settings.sml_url is None:
+        return
+    from app.sml.client import ClientOutbox
+
+    outbox = ClientOutbox(settings, database)
+    threading.Thread(target=outbox.run, args=(stop,), name="sml-client", daemon=True).start()
+    logger.info("registering this SMP's participants in the SML at %s as %s", settings.sml_url, settings.sml_smp_id)
 
 
 def _checkpoint_keeper(settings: Settings, database: Database) -> CheckpointKeeper | None:

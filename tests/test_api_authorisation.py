@@ -83,6 +83,22 @@ RULES: dict[tuple[str, str], set[str]] = {
     ("post", "/api/v1/trust-anchors"): OPERATOR,
     ("get", "/api/v1/trust-anchors/{anchor_id}"): ALL,
     ("delete", "/api/v1/trust-anchors/{anchor_id}"): OPERATOR,
+    **{
+        (method, "/api/v1/smps" + tail): OPERATOR
+        for method, tail in (
+            ("get", ""),
+            ("post", ""),
+            ("get", "/{smp_id}"),
+            ("patch", "/{smp_id}"),
+            ("delete", "/{smp_id}"),
+            ("get", "/{smp_id}/participants"),
+            ("post", "/{smp_id}/participants/take-over"),
+            ("get", "/{smp_id}/migrations"),
+            ("post", "/{smp_id}/migrations"),
+            ("get", "/{smp_id}/migrations/{migration_id}"),
+            ("delete", "/{smp_id}/migrations/{migration_id}"),
+        )
+    },
 }
 
 
@@ -154,7 +170,33 @@ def _context(api, db, settings) -> tuple[dict[str, str], dict]:
         ids["anchor_id"] = add_trust_anchor(
             session, Actor("t", "system"), purpose="smp", certificate=pki.o2o_ca.certificate.read_text()
         ).id
+    with db.writer() as session:
+        from app.identifiers import WrittenParticipant
+        from app.operations import sml_migrations
+        from app.sml.registrations import local_smp
+
+        local = local_smp(session)
+        ids["smp_id"] = local.id
+        kommun_written = WrittenParticipant("iso6523-actorid-upis", "0203:exempelkommun.se")
+        ids["migration_id"] = sml_migrations.prepare(session, Actor("t", "system"), local, kommun_written)[0].id
+    from tests.sml_support import smp_identity
+
+    newcomer = smp_identity(pki, settings.instance_dir, f"SMP-MATRIS-{ids['smp_id'].hex[:6]}")
     bodies = {
+        ("post", "/api/v1/smps"): {
+            "smpId": newcomer.name,
+            "logicalAddress": "https://matris.example.se/smp",
+            "physicalAddress": "192.0.2.55",
+            "certificate": newcomer.pem,
+        },
+        ("patch", "/api/v1/smps/{smp_id}"): {"physicalAddress": "192.0.2.56"},
+        ("post", "/api/v1/smps/{smp_id}/migrations"): {
+            "participantIdentifier": "iso6523-actorid-upis::0203:exempelkommun.se"
+        },
+        ("post", "/api/v1/smps/{smp_id}/participants/take-over"): {
+            "participantIdentifier": "iso6523-actorid-upis::0203:exempelkommun.se",
+            "migrationKey": "Ab1@cd2#Ef3$",
+        },
         ("post", "/api/v1/trust-anchors"): {"purpose": "o2o", "certificate": pki.ap_ca.certificate.read_text()},
         ("post", "/api/v1/organisations"): {
             "type": "o",

@@ -10,7 +10,7 @@ from app.audit import Actor
 from app.dns.records import apex_records, participant_records
 from app.identifiers import ParticipantId
 from app.operations import organisations
-from app.registry.models import DnsChange, DnsRecord, DnsState, Organisation
+from app.registry.models import DnsChange, DnsRecord, DnsState, Organisation, SmlParticipant
 from app.trust.devpki import DevelopmentPki
 from tests.conftest import make_settings
 
@@ -84,7 +84,8 @@ def test_suspension_deletes_and_moves_the_serial(seeded):
         )
         organisations.change_status(session, OPERATOR, organisation.id, "suspend")
     with seeded.reader() as session:
-        assert session.scalar(select(DnsRecord).where(DnsRecord.organisation_id == organisation.id)) is None
+        assert session.scalar(select(SmlParticipant).where(SmlParticipant.value == "0203:regionexempel.se")) is None
+        assert len(session.scalars(select(DnsRecord)).all()) == 2
         last = session.scalars(select(DnsChange).order_by(DnsChange.id.desc())).first()
     assert (last.operation, last.rdata) == ("delete", None)
     assert _serial(seeded) == before + 1

@@ -16,11 +16,11 @@ import pytest
 from sqlalchemy import func, insert, select
 
 from app.dns.naming import naptr_name
-from app.dns.outbox import sync_participant
 from app.dns.reconcile import reconcile
 from app.dns.rfc2136 import OutboxPublisher
 from app.registry.columns import utcnow
 from app.registry.models import DnsChange, DnsRecord, DnsState, Organisation
+from app.sml.registrations import sync_local
 from app.wiring import wire
 from tests.conftest import make_settings, require_program
 from tests.named import KEY_NAME, start_named
@@ -64,8 +64,8 @@ def add_participants(db, count: int, start: int = 0) -> list[str]:
             for value in values
         ]
         session.execute(insert(Organisation), rows)
-        for organisation in session.scalars(select(Organisation).where(Organisation.participant_value.in_(values))):
-            sync_participant(session, organisation, published=True)
+        added = session.scalars(select(Organisation).where(Organisation.participant_value.in_(values)))
+        sync_local(session, [(organisation, True) for organisation in added])
     return values
 
 
@@ -103,7 +103,7 @@ def test_deletions_and_idempotent_resending(db, settings, named):
     publisher.drain()
     with db.writer() as session:
         organisation = session.scalar(select(Organisation).where(Organisation.participant_value == values[0]))
-        sync_participant(session, organisation, published=False)
+        sync_local(session, [(organisation, False)])
     publisher.drain()
     assert not resolves(named, values[0])
     # sending everything again changes nothing: replace and delete are idempotent
@@ -326,7 +326,7 @@ def test_a_secondary_follows_the_primary_through_notify_and_ixfr(db, pki_instanc
         assert _converged(db, at_secondary)  # the secondary's AXFR equals the database
         with db.writer() as session:
             gone = session.scalar(select(Organisation).where(Organisation.participant_value == values[0]))
-            sync_participant(session, gone, published=False)
+            sync_local(session, [(gone, False)])
         assert OutboxPublisher(settings, db).drain() == 1
         assert wait_until(lambda: not resolves(secondary, values[0]), 30), "the secondary kept a withdrawn participant"
         assert resolves(secondary, values[1])

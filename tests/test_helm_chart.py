@@ -47,6 +47,10 @@ EVERYTHING = {
         "name": "Inloggning",
     },
     "smpCache": {"enabled": True},
+    "sml": {
+        "ingress": {"enabled": True, "host": "sml.sdk.example.se", "clientCaSecret": "sdk/federation-smp-ca"},
+        "trustedProxies": "10.42.0.0/16",
+    },
     "api": {"autoscaling": {"enabled": False}, "replicas": 3},
     "settings": {"SDK_TRANSPORT_PROFILES": "digg-transport-as4-v1_0", "SDK_DNS_TTL": 300},
 }
@@ -138,7 +142,8 @@ def test_api_and_worker_are_probed_limited_and_unprivileged(tmp_path):
 
 def test_the_rendered_settings_are_accepted_by_the_service(tmp_path, pki_instance_dir):
     """The ConfigMap plus the Secrets, with the mounted files in place, make a valid production setting."""
-    docs = manifests(tmp_path, {**REQUIRED, "trust": {"smpCa": "x"}, "settings": {"SDK_DNS_TTL": 120}})
+    sml = {"ingress": {"enabled": True, "clientCaSecret": "sdk/smp-ca"}, "trustedProxies": "10.42.0.0/16"}
+    docs = manifests(tmp_path, {**REQUIRED, "trust": {"smpCa": "x"}, "settings": {"SDK_DNS_TTL": 120}, "sml": sml})
     environ = dict(one(docs, "ConfigMap", "addressbook")["data"])
     assert set(environ) <= _KNOWN, set(environ) - _KNOWN
     assert environ["SDK_SERVE_DNS"] == "false" and environ["SDK_MODE"] == "production"
@@ -162,6 +167,7 @@ def test_the_rendered_settings_are_accepted_by_the_service(tmp_path, pki_instanc
     assert settings.mode == "production" and settings.dns_mode == "rfc2136" and not settings.serve_dns
     assert settings.database_url.startswith("postgresql+psycopg://") and settings.dns_ttl == 120
     assert str(settings.http_listen) == "0.0.0.0:8080"
+    assert settings.sml_hosts == ("sml.sdk.example.se",) and settings.sml_client_cert_header == "ssl-client-cert"
 
 
 @pytest.mark.parametrize(
@@ -186,7 +192,7 @@ def test_a_setting_without_the_prefix_is_refused(tmp_path):
 
 def test_the_smp_cache_config_is_valid_nginx_and_fronts_only_smp(tmp_path):
     docs = manifests(tmp_path, EVERYTHING)
-    ingress = one(docs, "Ingress")
+    ingress = one(docs, "Ingress", "rel-sdk-addressbook")
     paths = {p["path"]: p["backend"]["service"]["name"] for p in ingress["spec"]["rules"][0]["http"]["paths"]}
     assert paths == {"/smp/": "rel-sdk-addressbook-smp-cache", "/": "rel-sdk-addressbook"}
     config = one(docs, "ConfigMap", "-smp-cache")["data"]["nginx.conf"]
@@ -196,3 +202,19 @@ def test_the_smp_cache_config_is_valid_nginx_and_fronts_only_smp(tmp_path):
     (tmp_path / "nginx.conf").write_text(local)
     checked = subprocess.run([nginx, "-t", "-c", str(tmp_path / "nginx.conf")], capture_output=True, text=True)
     assert checked.returncode == 0, checked.stderr
+
+
+def test_the_sml_gets_its_own_host_behind_mutual_tls(tmp_path):
+    docs = manifests(tmp_path, EVERYTHING)
+    ingress = one(docs, "Ingress", "-sml")
+    annotations = ingress["metadata"]["annotations"]
+    assert annotations["nginx.ingress.kubernetes.io/auth-tls-verify-client"] == "on"
+    assert annotations["nginx.ingress.kubernetes.io/auth-tls-secret"] == "sdk/federation-smp-ca"
+    assert annotations["nginx.ingress.kubernetes.io/auth-tls-pass-certificate-to-upstream"] == "true"
+    [rule] = ingress["spec"]["rules"]
+    assert rule["host"] == "sml.sdk.example.se" and [p["path"] for p in rule["http"]["paths"]] == ["/sml/"]
+    data = one(docs, "ConfigMap", "rel-sdk-addressbook")["data"]
+    assert (data["SDK_SML_HOSTS"], data["SDK_SML_CLIENT_CERT_HEADER"]) == ("sml.sdk.example.se", "ssl-client-cert")
+    assert data["SDK_SML_TRUSTED_PROXIES"] == "10.42.0.0/16"
+    refused = render(tmp_path, {**REQUIRED, "sml": {"ingress": {"enabled": True}}})
+    assert refused.returncode != 0 and "sml.ingress needs sml.ingress.clientCaSecret" in refused.stderr

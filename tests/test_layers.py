@@ -1,6 +1,6 @@
 """The layers point down: the use cases and everything under them run without Flask and import no face.
 
-The faces are what answers a person or a program: the HTTP views (API, directory, console, SMP front),
+The faces are what answers a person or a program: the HTTP views (API, directory, console, SMP front, SML),
 the CLI, the server and its health and metrics, and the glue that hands them the running app's settings
 and database (``app.extensions``, ``app.auth.context``). Everything else — the use cases in
 ``app.operations``, the registry, publication, DNS, trust, audit, the directory's data, the wiring in
@@ -33,6 +33,7 @@ FACES = (
     "app.directory.views",
     "app.directory.answers",
     "app.directory.openapi",
+    "app.sml.views",
 )
 #: Not layers of their own: the package's create_app builds the faces (it imports them when called), and
 #: the wiring installs what a write sets off (it imports the capabilities it wires).

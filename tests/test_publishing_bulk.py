@@ -52,7 +52,7 @@ def test_the_signing_pool_stores_what_signing_one_by_one_stores(api, db, pki_ins
 
 
 def test_bulk_refresh_withdraws_and_keeps_dns_in_step(api, db):
-    from app.registry.models import DnsRecord, ParticipantService
+    from app.registry.models import DnsRecord, ParticipantService, SmlParticipant
 
     with db.writer() as session:
         organisations = _participants(session)
@@ -67,6 +67,8 @@ def test_bulk_refresh_withdraws_and_keeps_dns_in_step(api, db):
     assert all(r.published and r.signed == 0 for r in results[1:])  # nothing else changed: no signature
     with db.reader() as session:
         assert session.scalar(select(Publication).where(Publication.organisation_id == first.id)) is None
-        assert session.scalar(select(DnsRecord).where(DnsRecord.organisation_id == first.id)) is None
-        others = {r.organisation_id for r in session.scalars(select(DnsRecord))}
-        assert {o.id for o in organisations[1:]} <= others
+        registered = set(
+            session.scalars(select(SmlParticipant.value).join(DnsRecord, DnsRecord.participant_id == SmlParticipant.id))
+        )
+        assert first.participant_value not in registered
+        assert {o.participant_value for o in organisations[1:]} <= registered

@@ -183,3 +183,48 @@ def test_sqlite_runs_with_foreign_keys_and_wal(tmp_path):
         assert connection.execute(text("PRAGMA foreign_keys")).scalar() == 1
         assert connection.execute(text("PRAGMA journal_mode")).scalar() == "wal"
     database.dispose()
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_migration_0013_hands_the_records_of_published_participants_to_the_local_smp(backend, tmp_path):
+    """Records owned by organisations (revision 0012) become registrations of the local SMP, unchanged;
+    and the way back keeps them with their organisations."""
+    from contextlib import nullcontext
+
+    from tests.conftest import fresh_postgres_database
+
+    context = nullcontext(f"sqlite:///{tmp_path / 'old.sqlite3'}") if backend == "sqlite" else fresh_postgres_database()
+    with context as url:
+        database = Database(url)
+        schema.upgrade(database, "0012")
+        organisation = _organisation(federation_status="approved", participant_value="0203:gammal.se")
+        uuid_text = organisation["id"].hex if backend == "sqlite" else str(organisation["id"])
+        with database.engine.begin() as connection:
+            connection.execute(insert(Organisation.__table__), organisation)
+            connection.execute(
+                text(
+                    "INSERT INTO dns_records (organisation_id, name, rtype, ttl, rdata)"
+                    " VALUES (:organisation, 'x.iso6523-actorid-upis.sml.test', 'NAPTR', 60, 'rdata')"
+                ),
+                {"organisation": uuid_text},
+            )
+        schema.upgrade(database)
+        with database.engine.connect() as connection:
+            rows = connection.execute(
+                text(
+                    "SELECT p.value, s.local, r.rdata FROM dns_records r JOIN sml_participants p"
+                    " ON p.id = r.participant_id JOIN smps s ON s.id = p.smp_id"
+                )
+            ).all()
+        assert [(value, bool(local), rdata) for value, local, rdata in rows] == [("0203:gammal.se", True, "rdata")]
+        schema.upgrade(database, "0013")
+        from alembic import command
+
+        config = schema.alembic_config()
+        with database.engine.begin() as connection:
+            config.attributes["connection"] = connection
+            command.downgrade(config, "0012")
+        with database.engine.connect() as connection:
+            back = connection.execute(text("SELECT organisation_id, rdata FROM dns_records")).all()
+        assert len(back) == 1 and back[0][1] == "rdata"
+        database.dispose()

@@ -12,6 +12,7 @@ from sqlalchemy import select
 
 from app.operations.accounts import REFUSED, create_account
 from app.registry.models import Account, AuditEvent, FunctionAddress, Organisation
+from app.trust.devpki import DevelopmentPki
 from tests.api_support import register_participant
 
 KOMMUN = "0203:exempelkommun.se"
@@ -70,7 +71,7 @@ def test_every_form_field_has_a_label(api, people):
     pages += ("/console/import", f"/console/organisations/{api.ids[KOMMUN]}", "/console/endpoints")
     pages += ("/console/endpoints/new", f"/console/endpoints/{api.ids['endpoint']}")
     pages += (f"/console/participants/{api.ids[KOMMUN]}", "/console/password")
-    for url in (*pages, "/console/certificates"):
+    for url in (*pages, "/console/certificates", "/console/smps"):
         document = html.fromstring(client.get(url).data)
         assert document.get("lang") in ("sv", "en")
         labelled = {label.get("for") for label in document.iter("label")}
@@ -506,3 +507,21 @@ def test_ap_operator_adds_a_service_through_approval_and_removes_one(api, ap_peo
     )
     assert wrong.status_code == 422, wrong.get_data(as_text=True)
     assert "endpoint: choose one from the list" in wrong.get_data(as_text=True)
+
+
+def test_the_operator_sees_the_smps_of_the_sml_and_their_participants(api, people, db, pki_instance_dir, tmp_path):
+    from tests.sml_support import register, smp_identity
+
+    identity = smp_identity(DevelopmentPki(pki_instance_dir / "pki"), tmp_path, "SMP-KONSOL")
+    register(db, identity)
+    client = api.client
+    login(client, "operatör")
+    listing = client.get("/console/smps").get_data(as_text=True)
+    assert "SMP-KONSOL" in listing and "https://smp-konsol.example.se/smp" in listing and "denna tjänst" in listing
+    local = re.search(r'href="(/console/smps/[^"]+)"><code>sdk-addressbook', listing).group(1)
+    page = client.get(local).get_data(as_text=True)
+    assert "iso6523-actorid-upis::0203:exempelkommun.se" in page and "Inga flyttar är förberedda." in page
+    assert client.get(local + "?after=nonsense::").status_code == 400
+    login(client, "kommunadmin")
+    assert client.get("/console/smps").status_code == 403
+    assert client.get(local).status_code == 403

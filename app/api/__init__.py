@@ -20,6 +20,7 @@ from app.api import (
     organisations,
     participant_data,
     pending_changes,
+    smps,
     status,
     trust_anchors,
 )
@@ -116,6 +117,7 @@ def init_app(app: Flask) -> ManagementApi:
         pending_changes,
         access_points,
         administration,
+        smps,
         status,
         trust_anchors,
     ):

@@ -45,6 +45,36 @@ class PublicationLagSchema(Schema):
     withdrawn_still_published = ma.fields.Integer(data_key="withdrawnStillPublished", dump_only=True)
 
 
+class SmlClientLagSchema(Schema):
+    url = ma.fields.String(dump_only=True, metadata={"description": "SDK_SML_URL"})
+    pending = ma.fields.Integer(dump_only=True, metadata={"description": "registration changes not yet taken"})
+    oldest_pending_seconds = ma.fields.Float(
+        data_key="oldestPendingSeconds", dump_only=True, metadata={"description": "the SML client's lag"}
+    )
+    errors = ma.fields.Integer(dump_only=True, metadata={"description": "refusals and failures so far"})
+    last_error = ma.fields.String(data_key="lastError", dump_only=True, allow_none=True)
+    last_error_at = ma.fields.DateTime(data_key="lastErrorAt", dump_only=True, allow_none=True)
+    last_applied_at = ma.fields.DateTime(data_key="lastAppliedAt", dump_only=True, allow_none=True)
+
+
+class SmlStateSchema(Schema):
+    smps = ma.fields.Integer(dump_only=True, metadata={"description": "external SMPs registered here"})
+    participants = ma.fields.Integer(dump_only=True, metadata={"description": "registrations of every SMP"})
+    local_participants = ma.fields.Integer(data_key="localParticipants", dump_only=True)
+    open_migrations = ma.fields.Integer(data_key="openMigrations", dump_only=True)
+    registered_elsewhere = ma.fields.Integer(
+        data_key="registeredElsewhere",
+        dump_only=True,
+        metadata={"description": "approved organisations whose participant another SMP holds (until migrated)"},
+    )
+    client = ma.fields.Nested(
+        SmlClientLagSchema,
+        dump_only=True,
+        allow_none=True,
+        metadata={"description": "this SMP under an external SML (null without SDK_SML_URL)"},
+    )
+
+
 class StatusSchema(Schema):
     generated_at = ma.fields.DateTime(data_key="generatedAt", dump_only=True)
     warn_days = ma.fields.Integer(data_key="warnDays", dump_only=True, metadata={"description": "SDK_CERT_WARN_DAYS"})
@@ -52,6 +82,7 @@ class StatusSchema(Schema):
     signing_key = ma.fields.String(data_key="signingKey", dump_only=True)
     dns = ma.fields.Nested(DnsLagSchema, dump_only=True)
     publication = ma.fields.Nested(PublicationLagSchema, dump_only=True)
+    sml = ma.fields.Nested(SmlStateSchema, dump_only=True)
 
 
 @blp.route("")

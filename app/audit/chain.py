@@ -146,8 +146,10 @@ def record_many(
     entries: list[tuple[str, dict[str, Any]]],
     *,
     organisation_id: uuid.UUID | None = None,
+    removed: bool = False,
 ) -> int:
-    """Append one event per ``(entity id, after)`` in one statement (bulk imports); same chain, same hashes."""
+    """Append one event per ``(entity id, after)`` in one statement (bulk imports); same chain, same hashes.
+    ``removed``: the entries are what was removed (each event's ``before``; ``after`` stays empty)."""
     if session.get_bind().dialect.name == "postgresql":
         session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _ADVISORY_LOCK_KEY})
     session.flush()
@@ -162,8 +164,8 @@ def record_many(
             "entity_type": entity_type,
             "entity_id": str(entity_id),
             "organisation_id": organisation_id,
-            "before": None,
-            "after": _jsonable(after),
+            "before": _jsonable(after) if removed else None,
+            "after": None if removed else _jsonable(after),
             "request_id": actor.request_id,
             "previous_hash": previous,
         }

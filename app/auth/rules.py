@@ -4,7 +4,9 @@ Roles (DESIGN §1): ``operator`` may do everything; ``ap_operator`` (scoped to o
 manages its own access points and endpoint configurations and the SMP data of the organisations it
 serves, and may register new participants (they start pending); ``org_admin`` (scoped to one
 organisation of type ``o``) manages its organisation's directory data, sub-organisations and function
-addresses, and reads its SMP data. A rule that fails raises :class:`Forbidden` with the reason.
+addresses, and reads its SMP data; ``smp`` (an external SMP, scoped to its row in the SML registry,
+authenticated by its client certificate on the SOAP interface) manages only its own registrations. A rule
+that fails raises :class:`Forbidden` with the reason.
 """
 
 from __future__ import annotations
@@ -19,6 +21,10 @@ from app.audit import Actor
 from app.registry.models import AccessPoint, AccessPointOperator, EndpointConfiguration, Organisation, PendingChange
 
 OPERATOR, AP_OPERATOR, ORG_ADMIN = "operator", "ap_operator", "org_admin"
+#: An SMP acting on the SML interface (not a role of tokens or console accounts).
+SMP = "smp"
+#: Whoever runs the service's command line (:data:`app.audit.SYSTEM_ACTOR`): the operator's own tool.
+SYSTEM = "system"
 
 
 class Forbidden(Exception):
@@ -37,6 +43,14 @@ def owner_of(organisation: Organisation) -> uuid.UUID:
 def require_operator(actor: Actor) -> None:
     if actor.role != OPERATOR:
         _deny("only the federation operator may do this")
+
+
+def require_sml_write(actor: Actor, smp_row_id: uuid.UUID, what: str) -> None:
+    """The SML registry: an SMP changes only its own registrations; the federation operator (API, console or
+    command line) those of any SMP."""
+    if actor.role in (OPERATOR, SYSTEM) or (actor.role == SMP and actor.scope_id == smp_row_id):
+        return
+    _deny(f"{what} belongs to another SMP")
 
 
 def require_handover(actor: Actor) -> None:

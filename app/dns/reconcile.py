@@ -1,7 +1,8 @@
 """Find and repair drift between the DNS primary's zone and the database.
 
 The zone is transferred (AXFR, TSIG), and within the namespace the service owns — NAPTR and CNAME
-records under ``{participant scheme}.{zone}`` — every record set is compared with ``dns_records``:
+records under ``{participant scheme}.{zone}``, and the names of external SMPs under ``publisher.{zone}``
+(CNAME, A, AAAA) — every record set is compared with ``dns_records``:
 missing or different sets are replaced, sets nobody registered are deleted. Records elsewhere in the
 zone (the apex, other hosts) are never touched.
 """
@@ -23,7 +24,8 @@ from app.dns.zonefile import stored_records
 from app.identifiers import PARTICIPANT_SCHEME
 from app.settings import Settings
 
-MANAGED_TYPES = ("NAPTR", "CNAME")
+#: The subtrees the service owns, and the record types it writes there.
+MANAGED = {PARTICIPANT_SCHEME: ("NAPTR", "CNAME"), "publisher": ("CNAME", "A", "AAAA")}
 
 
 @dataclass
@@ -62,15 +64,14 @@ def desired_sets(session: Session) -> RecordSets:
 
 
 def actual_sets(zone: dns.zone.Zone, settings: Settings) -> RecordSets:
-    managed = dns.name.from_text(f"{PARTICIPANT_SCHEME}.{settings.sml_zone}")
+    subtrees = {dns.name.from_text(f"{label}.{settings.sml_zone}"): types for label, types in MANAGED.items()}
     found = {}
     for name, node in zone.nodes.items():
         absolute = name if name.is_absolute() or zone.origin is None else name.derelativize(zone.origin)
-        if not absolute.is_subdomain(managed) or absolute == managed:
-            continue
+        types = next((t for top, t in subtrees.items() if absolute.is_subdomain(top) and absolute != top), ())
         for rdataset in node.rdatasets:
             rtype = dns.rdatatype.to_text(rdataset.rdtype)
-            if rtype in MANAGED_TYPES:
+            if rtype in types:
                 key = (absolute.to_text(omit_final_dot=True).lower(), rtype)
                 found[key] = (rdataset.ttl, frozenset(rdataset))
     return found

@@ -1,9 +1,12 @@
-"""The records of the SML zone: per participant (NAPTR, optionally CNAME) and at the apex (SOA, NS).
+"""The records of the SML zone: per registered participant (NAPTR, optionally CNAME), per external SMP (its
+``publisher`` name, for the CNAMEs) and at the apex (SOA, NS).
 
-NAPTR: ``100 10 "U" "Meta:SMP" "!^.*$!{SDK_PUBLIC_URL}{SDK_SMP_PATH}!" .`` (BDXL U-NAPTR; the client
-appends ``/{participant}``). CNAME (Peppol style, when ``SDK_DNS_RECORD_TYPES`` asks): to the SMP's
-host name, or, when the public URL names an IP address, to ``smp.{zone}`` which then carries an A/AAAA
-record, because a CNAME cannot point at an address.
+NAPTR: ``100 10 "U" "{service}" "!^.*$!{SMP address}!" .`` (BDXL U-NAPTR; the client appends
+``/{participant}``); the address is ``{SDK_PUBLIC_URL}{SDK_SMP_PATH}`` for this service's own SMP and the
+logical address of an external SMP. CNAME (Peppol style, when ``SDK_DNS_RECORD_TYPES`` asks): for this
+service's participants to its host name (or, when the public URL names an IP address, to ``smp.{zone}``,
+which carries an A/AAAA record, because a CNAME cannot point at an address); for an external SMP's
+participants to ``{smp id}.publisher.{zone}``, which points at that SMP's host (as BDMSL publishes it).
 """
 
 from __future__ import annotations
@@ -14,9 +17,11 @@ from urllib.parse import urlsplit
 
 from app.dns.naming import cname_name, naptr_name
 from app.identifiers import ParticipantId
+from app.registry.models import SMP_SERVICE
 from app.settings import Settings
 
-SMP_SERVICE = "Meta:SMP"
+#: A NAPTR regexp field is one DNS character-string (at most 255 bytes): ``!^.*$!`` + address + ``!``.
+MAX_NAPTR_ADDRESS = 255 - len("!^.*$!!")
 
 
 @dataclass(frozen=True, order=True)
@@ -27,12 +32,25 @@ class Record:
     rdata: str  # presentation format, absolute names with trailing dots
 
 
+@dataclass(frozen=True)
+class Target:
+    """Where a participant's records lead: the SMP's address (NAPTR) and the name its CNAME points at."""
+
+    address: str
+    cname: str  # absolute, with the trailing dot
+
+
+def naptr_rdata_to(address: str, service: str = SMP_SERVICE) -> str:
+    return f'100 10 "U" "{service}" "!^.*$!{address}!" .'
+
+
 def naptr_rdata(settings: Settings) -> str:
-    return f'100 10 "U" "{SMP_SERVICE}" "!^.*$!{settings.smp_base_url}!" .'
+    """The NAPTR rdata of this service's own participants."""
+    return naptr_rdata_to(settings.smp_base_url)
 
 
-def _smp_host(settings: Settings) -> tuple[str, ipaddress.IPv4Address | ipaddress.IPv6Address | None]:
-    host = urlsplit(settings.public_url).hostname or "localhost"
+def _host(url: str) -> tuple[str, ipaddress.IPv4Address | ipaddress.IPv6Address | None]:
+    host = urlsplit(url).hostname or "localhost"
     try:
         return host, ipaddress.ip_address(host)
     except ValueError:
@@ -40,19 +58,49 @@ def _smp_host(settings: Settings) -> tuple[str, ipaddress.IPv4Address | ipaddres
 
 
 def cname_target(settings: Settings) -> str:
-    host, address = _smp_host(settings)
+    host, address = _host(settings.public_url)
     return f"smp.{settings.sml_zone}." if address is not None else f"{host}."
 
 
-def participant_records(participant: ParticipantId, settings: Settings) -> list[Record]:
+def local_target(settings: Settings) -> Target:
+    """This service's own SMP."""
+    return Target(settings.smp_base_url, cname_target(settings))
+
+
+def publisher_name(smp_id: str, zone: str) -> str:
+    """``{smp id}.publisher.{zone}``: the name an external SMP's participant CNAMEs point at."""
+    return f"{smp_id.lower()}.publisher.{zone}"
+
+
+def smp_target(smp_id: str, logical_address: str, settings: Settings) -> Target:
+    """An external SMP."""
+    return Target(logical_address, publisher_name(smp_id, settings.sml_zone) + ".")
+
+
+def participant_records(
+    participant: ParticipantId, settings: Settings, target: Target | None = None, service: str = SMP_SERVICE
+) -> list[Record]:
+    """The records of one registered participant (of this service's own SMP unless ``target`` says otherwise)."""
+    target = target or local_target(settings)
     records = []
     if "naptr" in settings.dns_record_types:
         name = naptr_name(participant.scheme, participant.value, settings.sml_zone)
-        records.append(Record(name, "NAPTR", settings.dns_ttl, naptr_rdata(settings)))
+        records.append(Record(name, "NAPTR", settings.dns_ttl, naptr_rdata_to(target.address, service)))
     if "cname" in settings.dns_record_types:
         name = cname_name(participant.scheme, participant.value, settings.sml_zone).lower()
-        records.append(Record(name, "CNAME", settings.dns_ttl, cname_target(settings)))
+        records.append(Record(name, "CNAME", settings.dns_ttl, target.cname))
     return records
+
+
+def publisher_records(smp_id: str, logical_address: str, settings: Settings) -> list[Record]:
+    """An external SMP's own name, when participants get CNAMEs: to its host, or A/AAAA for an address."""
+    if "cname" not in settings.dns_record_types:
+        return []
+    name = publisher_name(smp_id, settings.sml_zone)
+    host, address = _host(logical_address)
+    if address is None:
+        return [Record(name, "CNAME", settings.dns_ttl, f"{host}.")]
+    return [Record(name, "A" if address.version == 4 else "AAAA", settings.dns_ttl, str(address))]
 
 
 def nameserver(settings: Settings) -> str:
@@ -60,7 +108,7 @@ def nameserver(settings: Settings) -> str:
 
 
 def apex_records(settings: Settings, serial: int) -> list[Record]:
-    """What the zone holds besides participants (the embedded server and ``zone export`` use these)."""
+    """What the zone holds besides registrations (the embedded server and ``zone export`` use these)."""
     zone = settings.sml_zone
     ttl = settings.dns_ttl
     minimum = min(ttl, 3600)
@@ -75,7 +123,7 @@ def apex_records(settings: Settings, serial: int) -> list[Record]:
     except ValueError:
         pass
     if "cname" in settings.dns_record_types:
-        _host, smp_address = _smp_host(settings)
+        _host_name, smp_address = _host(settings.public_url)
         if smp_address is not None:
             rtype = "A" if smp_address.version == 4 else "AAAA"
             records.append(Record(f"smp.{zone}", rtype, ttl, str(smp_address)))

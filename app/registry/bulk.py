@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import Any, cast
 
 from sqlalchemy import JSON, CursorResult, FromClause, Table, insert, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 
@@ -24,6 +25,7 @@ def insert_rows(session: Session, table: FromClause, rows: list[dict[str, Any]])
         for start in range(0, len(rows), 5000):
             session.execute(insert(table), rows[start : start + 5000])
         return
+    import psycopg
     from psycopg import sql
     from psycopg.types.json import Jsonb
 
@@ -35,9 +37,12 @@ def insert_rows(session: Session, table: FromClause, rows: list[dict[str, Any]])
     raw = session.connection().connection.driver_connection
     if raw is None:
         raise RuntimeError("no database connection to COPY through")
-    with raw.cursor() as cursor, cursor.copy(statement) as copy:
-        for row in rows:
-            copy.write_row([Jsonb(row[c]) if c in json_columns and row[c] is not None else row[c] for c in columns])
+    try:
+        with raw.cursor() as cursor, cursor.copy(statement) as copy:
+            for row in rows:
+                copy.write_row([Jsonb(row[c]) if c in json_columns and row[c] is not None else row[c] for c in columns])
+    except psycopg.errors.IntegrityError as error:  # as the ORM and SQLite report it: one kind of error to catch
+        raise IntegrityError(f"COPY {table.name}", None, error) from error
 
 
 def update_singleton(session: Session, model: Any, values: dict[str, Any], first: Callable[[], object]) -> None:

@@ -60,6 +60,9 @@ PENDING_CHANGE_STATUSES = ("pending", "approved", "rejected", "withdrawn")
 PUBLICATION_FLAVOURS = ("smp1", "smp2", "peppol")
 DNS_OPERATIONS = ("upsert", "delete")
 DIRECTORY_KINDS = ("organizations", "addresses", "codesystems")
+SML_CLIENT_OPERATIONS = ("create", "delete")
+#: The NAPTR service of a participant registered without one (BDXL U-NAPTR for SMP metadata).
+SMP_SERVICE = "Meta:SMP"
 
 
 def _in(column: str, values: tuple[str, ...]) -> str:
@@ -536,14 +539,146 @@ class DirectoryState(Base):
     seq: Mapped[int] = mapped_column(BigInteger)
 
 
-class DnsRecord(Base):
-    """A participant's record as published in the SML zone (absolute lower-case name, presentation rdata)."""
+class Smp(Versioned, Base):
+    """An SMP registered in the SML: its id, where it is, and the client certificate it authenticates with.
 
-    __tablename__ = "dns_records"
-    __table_args__ = (UniqueConstraint("name", "rtype"),)
+    One row is this service's own SMP (``local``): its participants are the published organisations, its
+    address comes from the settings, and it has no certificate (it is not a client of itself). Every
+    other row is an external SMP (phoss-SMP, DomiSMP, …) that manages its participants over SOAP.
+    """
+
+    __tablename__ = "smps"
+
+    id: Mapped[uuid.UUID] = _uuid_pk()
+    #: The ServiceMetadataPublisherID, as the SMP spells it; ``smp_id_folded`` keeps it unique in any case.
+    smp_id: Mapped[str] = mapped_column(String(63))
+    smp_id_folded: Mapped[str] = mapped_column(String(63), unique=True)
+    local: Mapped[bool] = mapped_column(Boolean, default=False)
+    logical_address: Mapped[str] = mapped_column(String(URL_MAX))
+    physical_address: Mapped[str] = mapped_column(String(45))
+    #: The client certificate (none for the local SMP); its SHA-256 finds the SMP of a SOAP caller.
+    certificate_pem: Mapped[str | None] = mapped_column(Text)
+    certificate_sha256: Mapped[str | None] = mapped_column(String(64), unique=True)
+    subject: Mapped[str | None] = mapped_column(String(1024))
+    issuer: Mapped[str | None] = mapped_column(String(1024))
+    serial_number: Mapped[str | None] = mapped_column(String(64))
+    not_after: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    #: A certificate announced with BDMSL's PrepareChangeCertificate, in force from ``next_certificate_from``.
+    next_certificate_pem: Mapped[str | None] = mapped_column(Text)
+    next_certificate_sha256: Mapped[str | None] = mapped_column(String(64), index=True)
+    next_certificate_from: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+    def take_certificate(self, facts: Any) -> None:
+        """The client certificate ``facts`` (a :class:`~app.trust.certificates.CertificateFacts`) describe."""
+        self.certificate_pem, self.certificate_sha256 = facts.pem, facts.sha256
+        self.subject, self.issuer, self.serial_number = facts.subject, facts.issuer, facts.serial_number
+        self.not_after = facts.not_after
+        self.next_certificate_pem = self.next_certificate_sha256 = None
+        self.next_certificate_from = None
+
+
+class SmlParticipant(Base):
+    """A participant registered in the SML, and the SMP that registered it (whose address DNS points at)."""
+
+    __tablename__ = "sml_participants"
+    __table_args__ = (UniqueConstraint("scheme", "value"), Index(None, "smp_id", "scheme", "value"))
+
+    id: Mapped[uuid.UUID] = _uuid_pk()
+    smp_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("smps.id", ondelete="RESTRICT"))
+    #: Canonical (lower-case) identifier, as hashed into its DNS names.
+    scheme: Mapped[str] = mapped_column(String(64))
+    value: Mapped[str] = mapped_column(String(255))
+    #: The NAPTR service field (BDMSL's CreateParticipantIdentifier may name another than Meta:SMP).
+    service: Mapped[str] = mapped_column(String(64), default=SMP_SERVICE)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, onupdate=utcnow)
+
+    smp: Mapped[Smp] = relationship()
+
+    @property
+    def participant_id(self) -> ParticipantId:
+        return ParticipantId(self.scheme, self.value)
+
+
+class SmlMigration(Versioned, Base):
+    """A migration key the SMP owning a participant prepared (PrepareToMigrate): another SMP that presents it
+    before ``expires_at`` takes the participant over (Migrate). Only its hash is kept."""
+
+    __tablename__ = "sml_migrations"
+
+    id: Mapped[uuid.UUID] = _uuid_pk()
+    participant_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("sml_participants.id", ondelete="CASCADE"), unique=True
+    )
+    #: The SMP that prepared it (the owner then); a migration of another owner's is void.
+    smp_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("smps.id", ondelete="CASCADE"), index=True)
+    key_hash: Mapped[str] = mapped_column(String(64))
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
+    #: Wrong keys presented so far; too many and the migration is cancelled.
+    failed_attempts: Mapped[int] = mapped_column(Integer, default=0)
+
+    participant: Mapped[SmlParticipant] = relationship()
+    smp: Mapped[Smp] = relationship()
+
+
+class Delivery:
+    """What an outbox row keeps of its delivery: when it was queued, the tries, the last error, when the next
+    try is due (back-off) and when it was applied."""
+
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    applied_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+class SmlClientChange(Delivery, Base):
+    """Outbox of this SMP's registrations for an external SML (``SDK_SML_URL``): create or delete one participant."""
+
+    __tablename__ = "sml_client_changes"
+    __table_args__ = (
+        CheckConstraint(_in("operation", SML_CLIENT_OPERATIONS), name="operation"),
+        Index(None, "applied_at", "id"),
+    )
 
     id: Mapped[int] = mapped_column(AutoId, primary_key=True, autoincrement=True)
-    organisation_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organisations.id", ondelete="CASCADE"), index=True)
+    operation: Mapped[str] = mapped_column(String(8))
+    scheme: Mapped[str] = mapped_column(String(64))
+    value: Mapped[str] = mapped_column(String(255))
+
+
+class SmlClientState(Base):
+    """One row: how the SML client fares (errors so far, the last one, when the SML last accepted a change)."""
+
+    __tablename__ = "sml_client_state"
+    __table_args__ = (CheckConstraint("id = 1", name="single_row"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    errors: Mapped[int] = mapped_column(BigInteger, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    last_error_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    last_applied_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+class DnsRecord(Base):
+    """A record as published in the SML zone (absolute lower-case name, presentation rdata).
+
+    Its owner is a registered participant (NAPTR, CNAME) or, for the Peppol-style CNAMEs of an external SMP,
+    that SMP (``{smp id}.publisher.{zone}``). Owners are deleted only after their records (RESTRICT), so
+    every removal passes through the outbox.
+    """
+
+    __tablename__ = "dns_records"
+    __table_args__ = (
+        UniqueConstraint("name", "rtype"),
+        CheckConstraint("(participant_id IS NULL) <> (smp_id IS NULL)", name="one_owner"),
+    )
+
+    id: Mapped[int] = mapped_column(AutoId, primary_key=True, autoincrement=True)
+    participant_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("sml_participants.id", ondelete="RESTRICT"), index=True
+    )
+    smp_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("smps.id", ondelete="RESTRICT"), index=True)
     name: Mapped[str] = mapped_column(String(255))
     rtype: Mapped[str] = mapped_column(String(8))
     ttl: Mapped[int] = mapped_column(Integer)
@@ -581,7 +716,7 @@ class DnsFollower(Base):
     seen_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
 
-class DnsChange(Base):
+class DnsChange(Delivery, Base):
     """Outbox of DNS record changes: applied to the primary in RFC 2136 mode, followed by embedded servers."""
 
     __tablename__ = "dns_changes"
@@ -596,8 +731,3 @@ class DnsChange(Base):
     rtype: Mapped[str] = mapped_column(String(8))
     ttl: Mapped[int] = mapped_column(Integer)
     rdata: Mapped[list[str] | None] = mapped_column(JSON)
-    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
-    attempts: Mapped[int] = mapped_column(Integer, default=0)
-    last_error: Mapped[str | None] = mapped_column(Text)
-    next_attempt_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
-    applied_at: Mapped[datetime | None] = mapped_column(UtcDateTime)

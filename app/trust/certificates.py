@@ -7,6 +7,7 @@ import binascii
 import re
 from dataclasses import dataclass
 from datetime import datetime
+from urllib.parse import unquote
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -38,6 +39,21 @@ def load_certificate(data: str | bytes) -> x509.Certificate:
         return x509.load_der_x509_certificate(der)
     except ValueError as error:
         raise CertificateError(f"not a valid X.509 certificate: {error}") from None
+
+
+def certificate_from_header(value: str) -> x509.Certificate:
+    """A client certificate a TLS-terminating proxy passed on in a header, in any of the usual forms:
+    RFC 9440 (``:base64 DER:``), nginx's ``$ssl_client_escaped_cert`` (URL-encoded PEM), PEM with its line
+    breaks turned into spaces (Apache, HAProxy), or bare base64 DER."""
+    text = value.strip()
+    if len(text) > 2 and text.startswith(":") and text.endswith(":"):
+        text = text[1:-1]
+    elif "%" in text:
+        try:
+            text = unquote(text, errors="strict")
+        except UnicodeDecodeError:
+            raise CertificateError("not a certificate: the escaped text is not UTF-8") from None
+    return load_certificate(text)
 
 
 _PEM_CRL = re.compile(rb"-----BEGIN X509 CRL-----.+?-----END X509 CRL-----", re.DOTALL)

@@ -7,8 +7,10 @@ demo organisation. Existing files are never overwritten; private keys are writte
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -176,13 +178,14 @@ def _ensure_leaf(
     usage: str,
     days: int = 365 * LEAF_YEARS,
     not_before: datetime | None = None,
+    hosts: Sequence[str] = (),
 ) -> None:
     if _exists(pair):
         return
     key = _new_key()
     now = not_before or datetime.now(UTC)
-    signing = usage in ("smp-signing", "signing", "access-point")
-    encryption = usage in ("encryption", "access-point")
+    signing = usage in ("smp-signing", "signing", "access-point", "tls-server")
+    encryption = usage in ("encryption", "access-point", "tls-server")
     builder = (
         x509.CertificateBuilder()
         .subject_name(_name(common_name))
@@ -213,9 +216,22 @@ def _ensure_leaf(
         builder = builder.add_extension(
             x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH, ExtendedKeyUsageOID.SERVER_AUTH]), critical=False
         )
+    if usage == "tls-server":
+        builder = builder.add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+    if hosts:
+        builder = builder.add_extension(
+            x509.SubjectAlternativeName([_host_name(host) for host in hosts]), critical=False
+        )
     certificate = builder.sign(issuer.key, hashes.SHA256())
     _write_private(pair.key, key)
     _write_certificate(pair.certificate, certificate)
+
+
+def _host_name(host: str) -> x509.GeneralName:
+    try:
+        return x509.IPAddress(ipaddress.ip_address(host))
+    except ValueError:
+        return x509.DNSName(host)
 
 
 def issue_ca(target: KeyPair, common_name: str) -> KeyPair:
@@ -232,8 +248,10 @@ def issue_leaf(
     usage: str,
     days: int = 365 * LEAF_YEARS,
     not_before: datetime | None = None,
+    hosts: Sequence[str] = (),
 ) -> KeyPair:
-    """A further certificate from an existing development CA (renewals, tests of expiry and trust)."""
+    """A further certificate from an existing development CA (renewals, tests of expiry and trust; with
+    ``usage="tls-server"`` and ``hosts``, a TLS server certificate for those names and addresses)."""
     ca = _load(issuer)
-    _ensure_leaf(target, ca, common_name, usage=usage, days=days, not_before=not_before)
+    _ensure_leaf(target, ca, common_name, usage=usage, days=days, not_before=not_before, hosts=hosts)
     return target

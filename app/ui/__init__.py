@@ -11,7 +11,7 @@ if TYPE_CHECKING:
 
 
 def init_app(app: Flask, settings: Settings) -> None:
-    from app.ui import access_points, console, login, oidc, search, security  # noqa: F401  (their pages join the blueprint)
+    from app.ui import access_points, console, login, oidc, search, security, sml  # noqa: F401  (their pages join the blueprint)
     from app.ui.pages import blp
 
     security.configure(app, settings)

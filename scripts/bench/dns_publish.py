@@ -2,7 +2,7 @@
 
     .venv/bin/python -m scripts.bench.dns_publish --participants 100000 --approvals 1000
 
-1. N participants are registered through the real outbox code (`sync_participant`) on PostgreSQL.
+1. N participants are registered through the real registration code (`sync_local`) on PostgreSQL.
 2. Ceiling: the same N NAPTR records sent straight to a fresh `named` in TSIG-signed UPDATE messages of
    200 records (pre-parsed rdata: the fastest a Python client can feed BIND here).
 3. The service's publisher drains the outbox into another fresh `named`; records/s and the ratio.
@@ -46,13 +46,13 @@ from app import create_app, demo, schema
 from app.audit import Actor
 from app.database import Database
 from app.dns.naming import naptr_name
-from app.dns.outbox import sync_participant
 from app.dns.records import naptr_rdata
 from app.dns.rfc2136 import OutboxPublisher
 from app.operations import organisations
 from app.registry.columns import utcnow
 from app.registry.models import DnsRecord, Organisation
 from app.settings import load_settings
+from app.sml.registrations import sync_local
 from app.trust.devpki import DevelopmentPki, ensure_development_pki
 from scripts.bench.harness import free_port, median_and_range, running
 from scripts.bench.smp_read import seed as seed_smp_participants
@@ -86,8 +86,8 @@ def register(database: Database, count: int) -> float:
                 for value in values
             ]
             session.execute(insert(Organisation), rows)
-            for organisation in session.scalars(select(Organisation).where(Organisation.participant_value.in_(values))):
-                sync_participant(session, organisation, published=True)
+            added = session.scalars(select(Organisation).where(Organisation.participant_value.in_(values)))
+            sync_local(session, [(organisation, True) for organisation in added])
     return time.monotonic() - started
 
 

@@ -50,8 +50,6 @@ from app import create_app, demo, schema
 from app.audit import Actor
 from app.database import Database
 from app.directory import sync
-from app.dns.outbox import advance_serial
-from app.dns.records import participant_records
 from app.identifiers import NO_PROCESS_ID, ParticipantId
 from app.operations import access_points
 from app.operations.credentials import issue_token
@@ -59,8 +57,9 @@ from app.operations.publication import refresh_participants
 from app.publishing.export import export_static
 from app.registry.bulk import insert_rows
 from app.registry.columns import utcnow
-from app.registry.models import DnsChange, DnsRecord, Organisation, ParticipantService, Publication
+from app.registry.models import DnsChange, Organisation, ParticipantService, Publication
 from app.settings import load_settings
+from app.sml import registrations
 from app.trust.devpki import ensure_development_pki
 from scripts.bench import cache_front
 from scripts.bench.directory_search import load, search_latencies
@@ -125,46 +124,16 @@ def setup_access_point(app, database, settings, pki) -> tuple[uuid.UUID, uuid.UU
         return operator.id, ids[0], ids[1]
 
 
-def queue_dns_records(database, settings, organisation_ids: set) -> None:
-    """The records and outbox rows ``sync_participant`` would write for new participants, by COPY.
-
-    The same rows (``participant_records`` computes them), written in one statement per table instead of
-    four round trips per participant: registering 200k one by one would take a quarter of an hour here.
-    """
-    now = utcnow()
+def queue_dns_records(database, organisation_ids: set) -> None:
+    """Register the given participants with the local SMP in bulk (``registrations.register``: one COPY per
+    table for registrations, records and outbox rows), as approving them one by one would, only faster."""
     with database.reader() as session:
         found = session.execute(
             select(Organisation.id, Organisation.participant_scheme, Organisation.participant_value)
         ).all()
-    records, changes = [], []
-    for organisation_id, scheme, value in found:
-        if organisation_id not in organisation_ids:
-            continue
-        for record in participant_records(ParticipantId(scheme, value), settings):
-            records.append(
-                {
-                    "organisation_id": organisation_id,
-                    "name": record.name,
-                    "rtype": record.rtype,
-                    "ttl": record.ttl,
-                    "rdata": record.rdata,
-                }
-            )
-            changes.append(
-                {
-                    "operation": "upsert",
-                    "name": record.name,
-                    "rtype": record.rtype,
-                    "ttl": record.ttl,
-                    "rdata": [record.rdata],
-                    "created_at": now,
-                    "attempts": 0,
-                }
-            )
+    participants = [ParticipantId(scheme, value) for ident, scheme, value in found if ident in organisation_ids]
     with database.writer() as session:
-        insert_rows(session, DnsRecord.__table__, records)
-        insert_rows(session, DnsChange.__table__, changes)
-        advance_serial(session)
+        registrations.register(session, registrations.local_smp(session), participants)
 
 
 def register(app, database, settings, operator_id, moved_id, other_id, moved: int, rng) -> tuple[float, float]:
@@ -195,7 +164,7 @@ def register(app, database, settings, operator_id, moved_id, other_id, moved: in
         insert_rows(session, ParticipantService.__table__, rows)
     started = time.monotonic()
     others = set(organisation_ids) - chosen
-    queue_dns_records(database, settings, others)
+    queue_dns_records(database, others)
     dns_registered = time.monotonic() - started
     started = time.monotonic()
     moved_list = sorted(chosen)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from app.trust.devpki import KeyPair, issue_ca
+from app.trust.devpki import DevelopmentPki, KeyPair, issue_ca, issue_leaf
 from tests.conftest import require_program
 from tests.processes import EXECUTABLE
 from tests.served.documented import ROOT, Block, command_blocks, console_examples, documents, matches
@@ -69,7 +69,7 @@ def test_every_command_block_runs_or_names_the_test_that_covers_it():
 def test_the_shell_examples_of(document, served, federation, tmp_path):
     for program in ("curl", "dig", "jq"):
         require_program(program)
-    _files_the_docs_name(tmp_path)
+    _files_the_docs_name(tmp_path, served)
     parts = [_PRELUDE]
     for block in command_blocks():
         if block.file == document and _runs(block, "sh"):
@@ -108,7 +108,12 @@ def test_the_console_examples(served, tmp_path):
         )
 
 
-def _files_the_docs_name(folder: Path) -> None:
-    """``new-ap-ca.pem`` (operator.md): a new CA certificate the operator adds as a trust anchor."""
+def _files_the_docs_name(folder: Path, served) -> None:
+    """``new-ap-ca.pem`` (operator.md): a new CA certificate the operator adds as a trust anchor;
+    ``smp-exempel.pem`` (sml.md): an SMP's client certificate from the instance's SMP CA."""
     target = KeyPair(folder / "new-ap-ca.key", folder / "new-ap-ca.pem")
     issue_ca(target, f"Ny AP CA {folder.name}")
+    smp_ca = DevelopmentPki(served.folder / "instance" / "pki").smp_ca
+    issue_leaf(
+        smp_ca, KeyPair(folder / "smp-exempel.key", folder / "smp-exempel.pem"), "SMP-EXEMPEL", usage="smp-signing"
+    )

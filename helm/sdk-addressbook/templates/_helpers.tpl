@@ -126,6 +126,9 @@ checksum/secret: {{ include (print $.Template.BasePath "/secret.yaml") . | sha25
 {{- if and .Values.oidc.issuer (not (and .Values.oidc.clientId .Values.oidc.clientSecret)) -}}
 {{- fail "oidc.issuer needs oidc.clientId and oidc.clientSecret" -}}
 {{- end -}}
+{{- if and .Values.sml.ingress.enabled (not (and .Values.sml.ingress.clientCaSecret .Values.sml.trustedProxies)) -}}
+{{- fail "sml.ingress needs sml.ingress.clientCaSecret (NAMESPACE/NAME, with ca.crt) and sml.trustedProxies (the ingress controller's CIDRs)" -}}
+{{- end -}}
 {{- end -}}
 
 {{/* NetworkPolicy pieces. */}}
