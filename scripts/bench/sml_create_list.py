@@ -94,26 +94,13 @@ def one_round(count: int, work: Path, admin) -> tuple[float, float, int]:
     try:
         subprocess.run([EXECUTABLE, "init"], env=environ, check=True, capture_output=True)
         pki = DevelopmentPki(work / "instance" / "pki")
-        client = issue_leaf(pki.smp_ca, KeyPair(work / "smp.key", work / "smp.crt"), "SMP-BENCH", usage="smp-signing")
-        subprocess.run(
-            [
-                EXECUTABLE,
-                "sml",
-                "smp",
-                "add",
-                "--smp-id",
-                "SMP-BENCH",
-                "--logical-address",
-                "https://smp.bench.example.se/smp",
-                "--physical-address",
-                "192.0.2.1",
-                "--certificate",
-                str(client.certificate),
-            ],
-            env=environ,
-            check=True,
-            capture_output=True,
-        )
+        pair = KeyPair(work / f"smp-{name}.key", work / f"smp-{name}.crt")  # a new CA each round: a new certificate
+        client = issue_leaf(pki.smp_ca, pair, "SMP-BENCH", usage="smp-signing")
+        add = ["sml", "smp", "add", "--smp-id", "SMP-BENCH", "--logical-address", "https://smp.bench.example.se/smp"]
+        add += ["--physical-address", "192.0.2.1", "--certificate", str(client.certificate)]
+        added = subprocess.run([EXECUTABLE, *add], env=environ, capture_output=True, text=True)
+        if added.returncode:
+            raise SystemExit(f"sml smp add: {added.stderr}")
         certificate = x509.load_pem_x509_certificate(client.certificate.read_bytes())
         header = ":" + base64.b64encode(certificate.public_bytes(Encoding.DER)).decode() + ":"
         values = [f"0203:deltagare{n:05}.sml-bench.se" for n in range(count)]
