@@ -74,36 +74,17 @@ def test_smps_are_added_listed_and_removed(run, remote):
 
 
 def test_refusals_are_one_line(run, remote, tmp_path):
-    missing = tmp_path / "missing.pem"
-    code, _, err = run(
-        "sml",
-        "smp",
-        "add",
-        "--smp-id",
-        "bad id!",
-        "--logical-address",
-        "ftp://x",
-        "--physical-address",
-        "1.2.3.4",
-        "--certificate",
-        str(missing),
-    )
+    def add_bad(certificate):
+        return run(
+            "sml", "smp", "add", "--smp-id", "bad id!", "--logical-address", "ftp://x",
+            "--physical-address", "1.2.3.4", "--certificate", str(certificate),
+        )  # fmt: skip
+
+    code, _, err = add_bad(tmp_path / "missing.pem")
     assert code == 1 and err.count("\n") == 1 and "missing.pem" in err
     garbage = tmp_path / "garbage.pem"
     garbage.write_text("not a certificate")
-    code, _, err = run(
-        "sml",
-        "smp",
-        "add",
-        "--smp-id",
-        "bad id!",
-        "--logical-address",
-        "ftp://x",
-        "--physical-address",
-        "1.2.3.4",
-        "--certificate",
-        str(garbage),
-    )
+    code, _, err = add_bad(garbage)
     assert code == 1 and err.count("\n") == 1
     assert "smpId:" in err and "logicalAddress:" in err and "certificate:" in err
     code, _, err = run("sml", "participants", "SMP-NOPE")

@@ -42,12 +42,12 @@ def sml(tmp_path, pki_instance_dir, identity):
     database.dispose()
 
 
-def smp_settings(pki_instance_dir, db, identity, base: str):
+def smp_settings(pki_instance_dir, db, identity, base: str, smp_id: str = "SMP-B"):
     return make_settings(
         pki_instance_dir,
         db.url,
         SDK_SML_URL=f"{base}/sml",
-        SDK_SML_SMP_ID="SMP-B",
+        SDK_SML_SMP_ID=smp_id,
         SDK_SML_CLIENT_CERT=str(identity.pair.certificate),
         SDK_SML_CLIENT_KEY=str(identity.pair.key),
     )
@@ -145,14 +145,7 @@ def test_refusals_are_recorded_and_what_the_sml_has_already_counts_as_done(db, p
     assert "0203:regionexempel.se" in head.last_error and "registered by another SMP" in head.last_error
     assert registered_at_sml(sml_database)["0203:regionexempel.se"] == "SMP-OTHER"
     # An SML that does not know this SMP refuses too, with its reason kept.
-    stranger = make_settings(
-        pki_instance_dir,
-        db.url,
-        SDK_SML_URL=f"{base}/sml",
-        SDK_SML_SMP_ID="SMP-UNKNOWN",
-        SDK_SML_CLIENT_CERT=str(identity.pair.certificate),
-        SDK_SML_CLIENT_KEY=str(identity.pair.key),
-    )
+    stranger = smp_settings(pki_instance_dir, db, identity, base, smp_id="SMP-UNKNOWN")
     client = SmlClient(stranger, requests.Session())
     client.http.headers["Client-Cert"] = identity.header
     with pytest.raises(SmlRefusal) as refused:

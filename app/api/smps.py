@@ -130,6 +130,12 @@ class TakeOverResultSchema(Schema):
     smp = ma.fields.String()
 
 
+@blp.before_request
+def operator_only() -> None:
+    """Every operation here is the federation operator's: refused before the body or the path is read."""
+    rules.require_operator(current_actor())
+
+
 def _smp(smp: Smp, counts: dict[uuid.UUID, int]) -> dict[str, Any]:
     return {c.key: getattr(smp, c.key) for c in Smp.__table__.columns} | {"participants": counts.get(smp.id, 0)}
 
@@ -158,7 +164,6 @@ class Smps(MethodView):
     @blp.response(200, SmpSchema(many=True))
     @blp.doc(summary="Every SMP of the SML, this service's own first, with its participant count")
     def get(self) -> Any:
-        rules.require_operator(current_actor())
         with current_database().writer() as session:
             local_smp(session)
             counts = smps.participant_counts(session)
@@ -169,7 +174,6 @@ class Smps(MethodView):
     @blp.doc(summary="Register an external SMP with its client certificate")
     def post(self, data: dict[str, Any]) -> Any:
         actor = current_actor()
-        rules.require_operator(actor)
         with current_database().writer() as session:
             smp = smps.register_smp(session, actor, **data)
             return _smp(smp, {}), 201, {"ETag": etag(smp), "Location": f"/api/v1/smps/{smp.id}"}
@@ -180,7 +184,6 @@ class SmpItem(MethodView):
     @blp.response(200, SmpSchema)
     @blp.doc(summary="Read one SMP")
     def get(self, smp_id: uuid.UUID) -> Any:
-        rules.require_operator(current_actor())
         with current_database().reader() as session:
             smp = get_or_not_found(session, Smp, smp_id, "SMP")
             return _smp(smp, smps.participant_counts(session)), 200, {"ETag": etag(smp)}
@@ -190,7 +193,6 @@ class SmpItem(MethodView):
     @blp.doc(summary="New addresses (every participant's records follow at once) or a new client certificate")
     def patch(self, changes: dict[str, Any], smp_id: uuid.UUID) -> Any:
         actor = current_actor()
-        rules.require_operator(actor)
         version = expected_version()
         with current_database().writer() as session:
             smp = smps.update_smp(session, actor, smp_id, changes, expected_version=version)
@@ -201,7 +203,6 @@ class SmpItem(MethodView):
     @blp.doc(summary="Remove an external SMP and every participant it registered (their records leave DNS)")
     def delete(self, args: dict[str, Any], smp_id: uuid.UUID) -> Any:
         actor = current_actor()
-        rules.require_operator(actor)
         version = expected_version()
         with current_database().writer() as session:
             smp = get_or_not_found(session, Smp, smp_id, "SMP")
@@ -217,7 +218,6 @@ class SmpParticipants(MethodView):
     @blp.response(200, ParticipantPageSchema)
     @blp.doc(summary="The participants the SMP registered, in identifier order, a page at a time")
     def get(self, args: dict[str, Any], smp_id: uuid.UUID) -> Any:
-        rules.require_operator(current_actor())
         after = None
         if args["after"]:
             try:
@@ -245,7 +245,6 @@ class TakeOver(MethodView):
     )
     def post(self, data: dict[str, Any], smp_id: uuid.UUID) -> Any:
         actor = current_actor()
-        rules.require_operator(actor)
         written = _written(data["participant_identifier"])
         with current_database().writer() as session:
             smp = get_or_not_found(session, Smp, smp_id, "SMP")
@@ -261,7 +260,6 @@ class Migrations(MethodView):
     @blp.response(200, MigrationSchema(many=True))
     @blp.doc(summary="Migrations the SMP prepared that no SMP has taken yet")
     def get(self, smp_id: uuid.UUID) -> Any:
-        rules.require_operator(current_actor())
         with current_database().reader() as session:
             smp = get_or_not_found(session, Smp, smp_id, "SMP")
             return [_migration(m) for m in sml_migrations.open_migrations(session, smp)]
@@ -271,7 +269,6 @@ class Migrations(MethodView):
     @blp.doc(summary="Let another SMP take a participant of this SMP over; the key is in this answer only")
     def post(self, data: dict[str, Any], smp_id: uuid.UUID) -> Any:
         actor = current_actor()
-        rules.require_operator(actor)
         written = _written(data["participant_identifier"])
         with current_database().writer() as session:
             smp = get_or_not_found(session, Smp, smp_id, "SMP")
@@ -285,7 +282,6 @@ class MigrationItem(MethodView):
     @blp.response(200, MigrationSchema)
     @blp.doc(summary="Read one prepared migration")
     def get(self, smp_id: uuid.UUID, migration_id: uuid.UUID) -> Any:
-        rules.require_operator(current_actor())
         with current_database().reader() as session:
             migration = _own_migration(session, smp_id, migration_id)
             return _migration(migration), 200, {"ETag": etag(migration)}
@@ -294,7 +290,6 @@ class MigrationItem(MethodView):
     @blp.doc(summary="Withdraw a prepared migration: its key no longer works")
     def delete(self, smp_id: uuid.UUID, migration_id: uuid.UUID) -> Any:
         actor = current_actor()
-        rules.require_operator(actor)
         version = expected_version()
         with current_database().writer() as session:
             _own_migration(session, smp_id, migration_id)
