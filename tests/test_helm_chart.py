@@ -50,6 +50,7 @@ EVERYTHING = {
     "sml": {
         "ingress": {"enabled": True, "host": "sml.sdk.example.se", "clientCaSecret": "sdk/federation-smp-ca"},
         "trustedProxies": "10.42.0.0/16",
+        "client": {"url": "https://sml.example.se/sml", "smpId": "SMP-SDK", "existingSecret": "sml-client"},
     },
     "api": {"autoscaling": {"enabled": False}, "replicas": 3},
     "settings": {"SDK_TRANSPORT_PROFILES": "digg-transport-as4-v1_0", "SDK_DNS_TTL": 300},
@@ -142,7 +143,16 @@ def test_api_and_worker_are_probed_limited_and_unprivileged(tmp_path):
 
 def test_the_rendered_settings_are_accepted_by_the_service(tmp_path, pki_instance_dir):
     """The ConfigMap plus the Secrets, with the mounted files in place, make a valid production setting."""
-    sml = {"ingress": {"enabled": True, "clientCaSecret": "sdk/smp-ca"}, "trustedProxies": "10.42.0.0/16"}
+    sml = {
+        "ingress": {"enabled": True, "clientCaSecret": "sdk/smp-ca"},
+        "trustedProxies": "10.42.0.0/16",
+        "client": {
+            "url": "https://sml.federation.se/edelivery-sml",
+            "smpId": "SMP-SDK",
+            "existingSecret": "sml-client",
+            "caBundle": "x",
+        },
+    }
     docs = manifests(tmp_path, {**REQUIRED, "trust": {"smpCa": "x"}, "settings": {"SDK_DNS_TTL": 120}, "sml": sml})
     environ = dict(one(docs, "ConfigMap", "addressbook")["data"])
     assert set(environ) <= _KNOWN, set(environ) - _KNOWN
@@ -160,6 +170,9 @@ def test_the_rendered_settings_are_accepted_by_the_service(tmp_path, pki_instanc
         "/etc/sdk-addressbook/signing/signing.key": pki / "smp-signing.key",
         "/etc/sdk-addressbook/signing/signing.crt": pki / "smp-signing.crt",
         "/etc/sdk-addressbook/trust/smp-ca.pem": pki / "smp-ca.crt",
+        "/etc/sdk-addressbook/trust/sml-ca.pem": pki / "smp-ca.crt",
+        "/etc/sdk-addressbook/sml-client/tls.crt": pki / "smp-signing.crt",
+        "/etc/sdk-addressbook/sml-client/tls.key": pki / "smp-signing.key",
     }
     environ = {name: str(mounted.get(value, value)) for name, value in environ.items()}
     environ["SDK_INSTANCE_DIR"] = str(tmp_path)
@@ -168,6 +181,13 @@ def test_the_rendered_settings_are_accepted_by_the_service(tmp_path, pki_instanc
     assert settings.database_url.startswith("postgresql+psycopg://") and settings.dns_ttl == 120
     assert str(settings.http_listen) == "0.0.0.0:8080"
     assert settings.sml_hosts == ("sml.sdk.example.se",) and settings.sml_client_cert_header == "ssl-client-cert"
+    assert (settings.sml_url, settings.sml_smp_id) == ("https://sml.federation.se/edelivery-sml", "SMP-SDK")
+    assert settings.sml_client_key is not None and settings.sml_ca is not None
+    for deployment in ("-api", "-worker"):
+        mounts = one(docs, "Deployment", deployment)["spec"]["template"]["spec"]["containers"][0]["volumeMounts"]
+        assert {"name": "sml-client", "mountPath": "/etc/sdk-addressbook/sml-client", "readOnly": True} in mounts
+    egress = one(docs, "NetworkPolicy", "-worker")["spec"]["egress"]
+    assert {"ports": [{"port": 443, "protocol": "TCP"}]} in egress
 
 
 @pytest.mark.parametrize(
@@ -218,3 +238,5 @@ def test_the_sml_gets_its_own_host_behind_mutual_tls(tmp_path):
     assert data["SDK_SML_TRUSTED_PROXIES"] == "10.42.0.0/16"
     refused = render(tmp_path, {**REQUIRED, "sml": {"ingress": {"enabled": True}}})
     assert refused.returncode != 0 and "sml.ingress needs sml.ingress.clientCaSecret" in refused.stderr
+    refused = render(tmp_path, {**REQUIRED, "sml": {"client": {"url": "https://sml.example.se"}}})
+    assert refused.returncode != 0 and "sml.client.url needs sml.client.smpId" in refused.stderr

@@ -73,6 +73,11 @@ env:
 {{- end }}
 {{- end -}}
 
+{{/* Non-empty when the trust ConfigMap has a file to mount. */}}
+{{- define "sdk.trustFiles" -}}
+{{- if or .Values.trust.apCa .Values.trust.smpCa .Values.trust.o2oCa .Values.sml.client.caBundle }}yes{{ end -}}
+{{- end -}}
+
 {{- define "sdk.volumes" -}}
 - name: signing
   secret:
@@ -81,10 +86,19 @@ env:
     items:
       - {key: signing.key, path: signing.key}
       - {key: signing.crt, path: signing.crt}
-{{- if or .Values.trust.apCa .Values.trust.smpCa .Values.trust.o2oCa }}
+{{- if include "sdk.trustFiles" . }}
 - name: trust
   configMap:
     name: {{ include "sdk.fullname" . }}-trust
+{{- end }}
+{{- if .Values.sml.client.url }}
+- name: sml-client
+  secret:
+    secretName: {{ .Values.sml.client.existingSecret }}
+    defaultMode: 0440
+    items:
+      - {key: tls.crt, path: tls.crt}
+      - {key: tls.key, path: tls.key}
 {{- end }}
 - name: instance
   emptyDir: {}
@@ -94,8 +108,11 @@ env:
 
 {{- define "sdk.volumeMounts" -}}
 - {name: signing, mountPath: /etc/sdk-addressbook/signing, readOnly: true}
-{{- if or .Values.trust.apCa .Values.trust.smpCa .Values.trust.o2oCa }}
+{{- if include "sdk.trustFiles" . }}
 - {name: trust, mountPath: /etc/sdk-addressbook/trust, readOnly: true}
+{{- end }}
+{{- if .Values.sml.client.url }}
+- {name: sml-client, mountPath: /etc/sdk-addressbook/sml-client, readOnly: true}
 {{- end }}
 - {name: instance, mountPath: /var/lib/sdk-addressbook}
 - {name: tmp, mountPath: /tmp}
@@ -125,6 +142,9 @@ checksum/secret: {{ include (print $.Template.BasePath "/secret.yaml") . | sha25
 {{- if and .Values.secretKey (lt (len .Values.secretKey) 32) -}}{{- fail "secretKey must be at least 32 characters" -}}{{- end -}}
 {{- if and .Values.oidc.issuer (not (and .Values.oidc.clientId .Values.oidc.clientSecret)) -}}
 {{- fail "oidc.issuer needs oidc.clientId and oidc.clientSecret" -}}
+{{- end -}}
+{{- if and .Values.sml.client.url (not (and .Values.sml.client.existingSecret .Values.sml.client.smpId)) -}}
+{{- fail "sml.client.url needs sml.client.smpId and sml.client.existingSecret (a Secret with tls.crt and tls.key)" -}}
 {{- end -}}
 {{- if and .Values.sml.ingress.enabled (not (and .Values.sml.ingress.clientCaSecret .Values.sml.trustedProxies)) -}}
 {{- fail "sml.ingress needs sml.ingress.clientCaSecret (NAMESPACE/NAME, with ca.crt) and sml.trustedProxies (the ingress controller's CIDRs)" -}}
