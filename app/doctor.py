@@ -188,6 +188,19 @@ def _compare_with_primary(context: Context) -> Iterator[Finding]:
         )
 
 
+def check_dnssec_key(context: Context) -> Iterator[Finding]:
+    from app.dns.dnssec import DnssecKeyError, zone_signer
+
+    try:
+        zone_signer(context.settings)
+    except DnssecKeyError as error:
+        yield Finding(
+            SERIOUS,
+            f"SDK_DNSSEC is on but the zone cannot be signed: {error}",
+            "run 'sdk-addressbook init' (it makes the key), or point SDK_DNSSEC_KEY at an ECDSA P-256 key",
+        )
+
+
 def check_sml(context: Context) -> Iterator[Finding]:
     with context.database.reader() as session:
         sml = status.sml_state(session, context.settings, context.now)
@@ -211,7 +224,7 @@ def check_sml(context: Context) -> Iterator[Finding]:
 
 
 #: Checks that need no database, then (only when the database is reachable and migrated) those that read it.
-CHECKS: tuple[Check, ...] = (check_public_url, check_development_keys, check_signing_key)
+CHECKS: tuple[Check, ...] = (check_public_url, check_development_keys, check_signing_key, check_dnssec_key)
 DATA_CHECKS: tuple[Check, ...] = (check_certificates, check_publication, check_dns, check_sml)
 
 

@@ -85,6 +85,11 @@ class Settings:
     #: Who may transfer the zone (AXFR) from the embedded server.
     dns_transfer_allow: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = LOOPBACK_NETWORKS
     dns_ttl: int = 60
+    #: Whether the embedded server signs the zone (DNSSEC), with which key file (None: ``dnssec_key_path``'s
+    #: default, made by ``init``), and how long each signature is valid (made again at half of it).
+    dnssec: bool = False
+    dnssec_key: Path | None = None
+    dnssec_validity_days: int = 14
     http_listen: HostPort = HostPort("127.0.0.1", 8080)
     http_workers: int = 1
     http_threads: int = 8
@@ -153,11 +158,20 @@ class Settings:
     sml_client_key: Path | None = None
     sml_ca: Path | None = None
     sml_timeout: float = 30.0
+    #: ``lookup``: the SML zone's DNSSEC trust anchor (DS or DNSKEY records), and how AP and CertPub
+    #: certificates are checked for revocation (off, soft, hard).
+    client_dnssec_anchor: Path | None = None
+    client_revocation: str = "soft"
 
     @property
     def pki_dir(self) -> Path:
         """Where ``init`` keeps the development PKI."""
         return self.instance_dir / "pki"
+
+    @property
+    def dnssec_key_path(self) -> Path:
+        """The zone's signing key: the configured file, else ``{instance}/dnssec/{zone}.key``."""
+        return self.dnssec_key or self.instance_dir / "dnssec" / f"{self.sml_zone}.key"
 
     @property
     def smp_base_url(self) -> str:
@@ -254,6 +268,9 @@ class _Reader:
             "dns_record_types": self.get("SDK_DNS_RECORD_TYPES", _record_types, frozenset({"naptr"})),
             "dns_transfer_allow": self.get("SDK_DNS_TRANSFER_ALLOW", _networks, LOOPBACK_NETWORKS),
             "dns_ttl": self.get("SDK_DNS_TTL", _integer(0, 2_147_483_647), 60),
+            "dnssec": self.get("SDK_DNSSEC", _boolean, False),
+            "dnssec_key": self.get("SDK_DNSSEC_KEY", self._existing_file, None),
+            "dnssec_validity_days": self.get("SDK_DNSSEC_VALIDITY_DAYS", _integer(2, 365), 14),
             "http_listen": http_listen,
             "http_workers": self.get("SDK_HTTP_WORKERS", _integer(1, 64), 1),
             "http_threads": self.get("SDK_HTTP_THREADS", _integer(1, 256), 8),
@@ -303,6 +320,8 @@ class _Reader:
             "sml_client_key": self.get("SDK_SML_CLIENT_KEY", self._existing_file, None),
             "sml_ca": self.get("SDK_SML_CA", self._existing_file, None),
             "sml_timeout": self.get("SDK_SML_TIMEOUT", _seconds(1, 600), 30.0),
+            "client_dnssec_anchor": self.get("SDK_CLIENT_DNSSEC_ANCHOR", self._existing_file, None),
+            "client_revocation": self.get("SDK_CLIENT_REVOCATION", _choice("off", "soft", "hard"), "soft"),
         }
         self._check_combinations(values)
         return Settings(**values)
@@ -315,6 +334,10 @@ class _Reader:
             for name in ("SDK_DNS_PRIMARY", "SDK_DNS_TSIG_KEY_NAME", "SDK_DNS_TSIG_SECRET"):
                 if self.raw(name) is None:
                     raise SettingsError(name, "is required when SDK_DNS_MODE=rfc2136")
+        if values["dnssec"] and values["dns_mode"] != "embedded":
+            raise SettingsError(
+                "SDK_DNSSEC", "signs the embedded server's zone; with rfc2136 the primary signs it (see docs/dns.md)"
+            )
         if values["mode"] == "production" and values["secret_key"] is None:
             raise SettingsError("SDK_SECRET_KEY", "production mode needs a secret key for the console's sessions")
         if values["oidc_issuer"] is not None:
@@ -377,6 +400,9 @@ _KNOWN = {
     "SDK_DNS_RECORD_TYPES",
     "SDK_DNS_TRANSFER_ALLOW",
     "SDK_DNS_TTL",
+    "SDK_DNSSEC",
+    "SDK_DNSSEC_KEY",
+    "SDK_DNSSEC_VALIDITY_DAYS",
     "SDK_HTTP_LISTEN",
     "SDK_HTTP_WORKERS",
     "SDK_HTTP_THREADS",
@@ -426,6 +452,8 @@ _KNOWN = {
     "SDK_SML_CLIENT_KEY",
     "SDK_SML_CA",
     "SDK_SML_TIMEOUT",
+    "SDK_CLIENT_DNSSEC_ANCHOR",
+    "SDK_CLIENT_REVOCATION",
 }
 
 

@@ -40,6 +40,9 @@ class Named:
     primary_port: int | None = None
     #: A primary with secondaries: their ports, sent NOTIFY on every change.
     notify_ports: tuple[int, ...] = ()
+    #: A primary that signs the zone itself (``dnssec-policy default`` with inline signing): updates go to
+    #: the unsigned zone, named serves and transfers the signed one.
+    signed: bool = False
 
     @property
     def environ(self) -> dict[str, str]:
@@ -83,9 +86,13 @@ class Named:
 
     def _zone_clause(self) -> str:
         if self.primary_port is None:
+            signing = ""
+            if self.signed:
+                (self.directory / "keys").mkdir(exist_ok=True)
+                signing = f'  dnssec-policy default; inline-signing yes; key-directory "{self.directory}/keys";\n'
             return (
                 f'zone "{self.zone}" {{ type primary; file "{self.directory}/zone.db";\n'
-                f'  allow-update {{ key "{KEY_NAME}"; }}; }};\n'
+                f'  allow-update {{ key "{KEY_NAME}"; }};\n{signing}}};\n'
             )
         return (
             f'zone "{self.zone}" {{ type secondary; file "{self.directory}/secondary.db";\n'
@@ -129,11 +136,11 @@ class Named:
         return dns.query.udp(dns.message.make_query(name, rdtype), "127.0.0.1", port=self.port, timeout=3)
 
 
-def start_named(directory: Path, zone: str, *, notify_ports: tuple[int, ...] = ()) -> Named:
+def start_named(directory: Path, zone: str, *, notify_ports: tuple[int, ...] = (), signed: bool = False) -> Named:
     directory.mkdir(parents=True, exist_ok=True)
     os.chmod(directory, 0o777)  # noqa: S103  (named may switch users; the folder is a throw-away test folder)
     secret = base64.b64encode(secrets.token_bytes(32)).decode()
-    named = Named(directory, zone, free_port(), secret, notify_ports=notify_ports)
+    named = Named(directory, zone, free_port(), secret, notify_ports=notify_ports, signed=signed)
     named.start()
     return named
 

@@ -235,3 +235,38 @@ def test_account_password_role_disable_and_enable_are_audited_and_end_sessions(e
             assert "password_hash" not in str(event.before) + str(event.after)
         assert verify(session).intact
     database.dispose()
+
+
+def test_dnssec_key_made_by_init_and_printed_for_the_parent(environment, fresh_database_url, instance_dir, monkeypatch):
+    refused = subprocess.run([EXECUTABLE, "dnssec", "ds"], env=environment, capture_output=True, text=True)
+    assert refused.returncode == 2
+    assert refused.stderr.strip() == (
+        "sdk-addressbook: SDK_DNSSEC is off: the zone is not signed, so it has no DS or DNSKEY to publish"
+    )
+    environment = {**environment, "SDK_DNSSEC": "on"}
+    missing = subprocess.run([EXECUTABLE, "dnssec", "dnskey"], env=environment, capture_output=True, text=True)
+    assert missing.returncode == 2 and "no zone key (run 'sdk-addressbook init'" in missing.stderr
+    assert len(missing.stderr.strip().splitlines()) == 1
+    monkeypatch.setenv("SDK_DNSSEC", "on")
+    made = run("init")
+    assert made.exit_code == 0, made.output
+    key = instance_dir / "dnssec" / "sml.sdk-addressbook.test.key"
+    assert key.stat().st_mode & 0o777 == 0o600
+    ds = subprocess.run([EXECUTABLE, "dnssec", "ds"], env=environment, capture_output=True, text=True, check=True)
+    assert re.fullmatch(r"sml\.sdk-addressbook\.test\. IN DS \d+ 13 2 [0-9a-f]{64}\n", ds.stdout)
+    assert ds.stdout.strip() in made.output  # init shows the same DS
+    dnskey = subprocess.run([EXECUTABLE, "dnssec", "dnskey"], env=environment, capture_output=True, text=True)
+    assert dnskey.stdout.startswith("sml.sdk-addressbook.test. IN DNSKEY 257 3 13 ")
+    assert run("init").exit_code == 0 and key.read_bytes()  # a second init keeps the key
+    assert (
+        ds.stdout
+        == subprocess.run([EXECUTABLE, "dnssec", "ds"], env=environment, capture_output=True, text=True).stdout
+    )
+    key.write_bytes(b"garbage")
+    broken = subprocess.run([EXECUTABLE, "worker"], env=environment, capture_output=True, text=True, timeout=60)
+    assert broken.returncode == 2
+    assert broken.stderr.strip().startswith("sdk-addressbook: SDK_DNSSEC_KEY: ")
+    assert "not a readable unencrypted PEM private key" in broken.stderr
+    doctor = subprocess.run([EXECUTABLE, "doctor"], env=environment, capture_output=True, text=True, timeout=60)
+    assert "SDK_DNSSEC is on but the zone cannot be signed" in doctor.stdout
+    assert doctor.returncode != 0

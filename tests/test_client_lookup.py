@@ -46,6 +46,7 @@ class Federation:
     http_port: int
     dns_port: int
     trusted: tuple
+    dns_server: object = None
 
     @property
     def base(self) -> str:
@@ -80,8 +81,8 @@ def _trusted(settings) -> tuple:
     return (load_certificate((settings.pki_dir / "smp-ca.crt").read_bytes()),)
 
 
-@pytest.fixture
-def federation(db, pki_instance_dir):
+@contextlib.contextmanager
+def served_federation(db, pki_instance_dir, **environ):
     """The demo federation, published for a public URL on a free port, served by HTTP and embedded DNS."""
     http_port, dns_port = free_port(), free_port()
     settings = make_settings(
@@ -90,14 +91,23 @@ def federation(db, pki_instance_dir):
         SDK_PUBLIC_URL=f"http://127.0.0.1:{http_port}",
         SDK_DNS_LISTEN=f"127.0.0.1:{dns_port}",
         SDK_DIRECTORY_RATE_LIMIT="0",
+        **environ,
     )
     with demo_served_over_http(db, settings, http_port):
         dns_server = EmbeddedDnsServer(settings, db, poll_interval=0.05)
         dns_server.start()
         try:
-            yield Federation(settings, http_port, dns_port, _trusted(settings))
+            federation = Federation(settings, http_port, dns_port, _trusted(settings))
+            federation.dns_server = dns_server
+            yield federation
         finally:
             dns_server.stop()
+
+
+@pytest.fixture
+def federation(db, pki_instance_dir):
+    with served_federation(db, pki_instance_dir) as served:
+        yield served
 
 
 def test_lookup_through_named_in_rfc2136_mode(db, pki_instance_dir, tmp_path):

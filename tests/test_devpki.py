@@ -80,3 +80,37 @@ def test_a_lonely_key_is_reported_not_replaced(tmp_path):
     with pytest.raises(FileExistsError, match="without its partner"):
         ensure_development_pki(tmp_path, access_points=[], participants=[])
     assert (tmp_path / "smp-ca.key").read_text() == "mine"
+
+
+def test_each_ca_keeps_a_crl_that_revoke_extends_once(pki):
+    from datetime import timedelta
+
+    from app.trust.devpki import CRL_DAYS, crl_path, ensure_crl, revoke
+
+    ap = load_certificate(pki.access_point("AP0001-DEMO").certificate.read_bytes())
+    path = revoke(pki.ap_ca, ap)
+    crl = x509.load_pem_x509_crl(path.read_bytes())
+    assert crl.get_revoked_certificate_by_serial_number(ap.serial_number) is not None
+    assert crl.next_update_utc - datetime.now(UTC) > timedelta(days=CRL_DAYS - 1)
+    revoke(pki.ap_ca, ap)
+    assert len(x509.load_pem_x509_crl(path.read_bytes())) == 1  # a second time adds nothing
+    with pytest.raises(ValueError, match="was not issued by"):
+        revoke(pki.o2o_ca, ap)
+    # a CRL past half its life is issued again by ensure_crl (init), keeping what it revoked
+    ca = load_certificate(pki.ap_ca.certificate.read_bytes())
+    old = x509.load_pem_x509_crl(path.read_bytes())
+    from cryptography.hazmat.primitives import hashes, serialization
+
+    key = serialization.load_pem_private_key(pki.ap_ca.key.read_bytes(), password=None)
+    aging = (
+        x509.CertificateRevocationListBuilder()
+        .issuer_name(ca.subject)
+        .last_update(datetime.now(UTC) - timedelta(days=6))
+        .next_update(datetime.now(UTC) + timedelta(days=1))
+        .add_revoked_certificate(old[0])
+        .sign(key, hashes.SHA256())
+    )
+    crl_path(pki.ap_ca).write_bytes(aging.public_bytes(serialization.Encoding.PEM))
+    renewed = x509.load_pem_x509_crl(ensure_crl(pki.ap_ca).read_bytes())
+    assert renewed.next_update_utc - datetime.now(UTC) > timedelta(days=CRL_DAYS - 1)
+    assert renewed.get_revoked_certificate_by_serial_number(ap.serial_number) is not None

@@ -93,6 +93,9 @@ def test_env_file_is_read_and_the_environment_wins(tmp_path):
         ("SDK_MODE", "staging", "development, production"),
         ("SDK_CERT_WARN_DAYS", "0", "whole number"),
         ("SDK_DIRECTORY_RATE_LIMIT", "-1", "whole number"),
+        ("SDK_DNSSEC", "sometimes", "true or false"),
+        ("SDK_DNSSEC_KEY", "/nonexistent/zone.key", "no such file"),
+        ("SDK_DNSSEC_VALIDITY_DAYS", "1", "whole number"),
         ("SDK_TYPO_SETTING", "1", "not a setting"),
     ],
 )
@@ -119,6 +122,17 @@ def test_combinations_are_checked(tmp_path):
         load(tmp_path, SDK_MODE="production", SDK_SECRET_KEY=secret)
     with pytest.raises(SettingsError, match="SDK_SECRET_KEY: must be at least 32 characters"):
         load(tmp_path, SDK_SECRET_KEY="short")
+    with pytest.raises(SettingsError, match="SDK_DNSSEC: signs the embedded server's zone; with rfc2136 the primary"):
+        load(
+            tmp_path,
+            SDK_DNSSEC="on",
+            SDK_DNS_MODE="rfc2136",
+            SDK_DNS_PRIMARY="127.0.0.1:5300",
+            SDK_DNS_TSIG_KEY_NAME="smp-update",
+            SDK_DNS_TSIG_SECRET="c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LTEyMw==",
+        )
+    signed = load(tmp_path, SDK_DNSSEC="on", SDK_SML_ZONE="sml.example.se")
+    assert signed.dnssec_key_path == signed.instance_dir / "dnssec" / "sml.example.se.key"
 
 
 def test_rfc2136_mode_with_everything_set(tmp_path):

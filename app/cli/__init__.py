@@ -7,7 +7,7 @@ import sys
 import click
 from flask import Flask
 
-from app.cli import audit, lookup, people, publication, service, sml  # noqa: F401  (their commands join the group)
+from app.cli import audit, dnssec, lookup, people, pki, publication, service, sml  # noqa: F401  (their commands join the group)
 from app.cli.base import EXIT_BAD_SETTING, cli, fail
 from app.registry.errors import RegistryError
 from app.settings import SettingsError

@@ -47,6 +47,23 @@ def init() -> None:
             click.echo(f"development PKI: {pki.root} (SMP signing certificate {pki.smp_signing.certificate.name})")
         else:
             click.echo(f"signing key: {settings.signing_key} (configured)")
+        if settings.dnssec:
+            _zone_key(settings)
+
+
+def _zone_key(settings: Settings) -> None:
+    """With SDK_DNSSEC: the zone's key (made here unless one is configured) and the DS for the parent."""
+    from app.dns.dnssec import DnssecKeyError, create_key, ds_text, load_key
+
+    path = settings.dnssec_key_path
+    if settings.dnssec_key is None:
+        create_key(path)
+    try:
+        key = load_key(path)
+    except DnssecKeyError as error:
+        fail(f"SDK_DNSSEC_KEY: {error}", EXIT_BAD_SETTING)
+    click.echo(f"DNSSEC zone key: {path} (key tag {key.key_tag})")
+    click.echo(f"  the parent zone publishes: {ds_text(settings.sml_zone, key)}")
 
 
 @cli.command("seed-demo", help="Load the demo federation (idempotent: running it again changes nothing).")
@@ -88,6 +105,8 @@ def serve() -> None:
             signer = current_publisher(app).signer
         except SigningKeyError as error:
             fail(f"SDK_SIGNING_KEY: {error}", EXIT_BAD_SETTING)
+        if settings.serve_dns:
+            _check_zone_key(settings)
         configure_json_logging(settings.log_level)
         # The parent's pooled connections must not be shared with the children forked below.
         current_database().engine.dispose()
@@ -146,6 +165,7 @@ def worker() -> None:
 
     with application() as app:
         settings = settings_from(app)
+    _check_zone_key(settings)
     configure_json_logging(settings.log_level)
     click.echo(f"DNS worker ({settings.dns_mode}): {dns_hint(settings)}", err=True)
     run_until_signalled(settings)
@@ -182,8 +202,20 @@ def openapi(file: Path | None) -> None:
         click.echo(f"OpenAPI document written to {file}", err=True)
 
 
+def _check_zone_key(settings: Settings) -> None:
+    """Refuse to start, with one line, when the embedded server is to sign with a key it cannot use."""
+    from app.dns.dnssec import DnssecKeyError, zone_signer
+
+    if settings.dnssec:  # (only ever with the embedded server: the settings refuse it with rfc2136)
+        try:
+            zone_signer(settings)
+        except DnssecKeyError as error:
+            fail(f"SDK_DNSSEC_KEY: {error}", EXIT_BAD_SETTING)
+
+
 def dns_hint(settings: Settings) -> str:
     if settings.dns_mode == "embedded":
         listen = settings.dns_listen
-        return f"dig @{listen.host} -p {listen.port} {settings.sml_zone} SOA   (embedded server)"
+        signed = "; signed, DS: sdk-addressbook dnssec ds" if settings.dnssec else ""
+        return f"dig @{listen.host} -p {listen.port} {settings.sml_zone} SOA   (embedded server{signed})"
     return f"RFC 2136 updates to {settings.dns_primary} (zone {settings.sml_zone})"

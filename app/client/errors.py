@@ -38,3 +38,17 @@ class TechnicalFailure(LookupFailure):
 
     exit_code = 6
     kind = "technical"
+
+
+class DnssecFailure(LookupFailure):
+    """With a trust anchor: the DNS answer is unsigned, badly signed, expired, or its denial is unproven."""
+
+    exit_code = 7
+    kind = "dnssec"
+
+
+class Revoked(LookupFailure):
+    """An AP or CertPub certificate is revoked, or (``--revocation hard``) its status cannot be established."""
+
+    exit_code = 8
+    kind = "revoked"

@@ -20,6 +20,7 @@ import dns.rdatatype
 import dns.resolver
 
 from app.client.cache import Cache
+from app.client.dnssec import TrustAnchor, Validator
 from app.client.errors import NotRegistered, TechnicalFailure
 from app.dns.naming import cname_name, naptr_name
 from app.identifiers import ParticipantId
@@ -34,6 +35,8 @@ class DnsOptions:
     server: tuple[str, int] | None = None
     timeout: float = 3.0
     cname_fallback: bool = False
+    #: The zone's DNSSEC trust anchor: with it, every answer must validate.
+    anchor: TrustAnchor | None = None
 
 
 @dataclass(frozen=True)
@@ -42,50 +45,85 @@ class Located:
     #: How it was found: the record's owner name and type.
     name: str
     record_type: str
+    #: The key tags the answer (or its denial) was validated with; empty: not validated (no anchor given).
+    validated_with: tuple[int, ...] = ()
 
 
 def locate(participant: ParticipantId, options: DnsOptions, cache: Cache) -> Located:
     name = naptr_name(participant.scheme, participant.value, options.zone)
-    key = f"dns:{name}:{options.cname_fallback}"
+    anchor = options.anchor.fingerprint if options.anchor else "-"
+    key = f"dns:{name}:{options.cname_fallback}:{anchor}"
     entry = cache.get(key)
     if entry is not None and entry.fresh(cache.clock()):
-        return Located(**entry.value)
-    answer = _query(name, "NAPTR", options)
+        value = dict(entry.value)
+        return Located(**{**value, "validated_with": tuple(value.get("validated_with") or ())})
+    validator = Validator(options.anchor, lambda n, t: _ask(n, t, options, dnssec=True)) if options.anchor else None
+    answer = _query(name, "NAPTR", options, validator)
     located, ttl = _from_naptr(name, answer)
     if located is None and options.cname_fallback:
         cname = cname_name(participant.scheme, participant.value, options.zone)
-        located, ttl = _from_cname(cname, _query(cname, "CNAME", options))
+        located, ttl = _from_cname(cname, _query(cname, "CNAME", options, validator))
     if located is None:
         where = f"{name} (NAPTR)" + (" or its CNAME" if options.cname_fallback else "")
         raise NotRegistered(f"{participant} is not registered in DNS: no SMP record at {where}")
-    cache.put(key, {"smp_url": located.smp_url, "name": located.name, "record_type": located.record_type}, ttl)
+    if validator is not None:
+        located = Located(located.smp_url, located.name, located.record_type, tuple(validator.key_tags))
+    cache.put(
+        key,
+        {
+            "smp_url": located.smp_url,
+            "name": located.name,
+            "record_type": located.record_type,
+            "validated_with": list(located.validated_with),
+        },
+        ttl,
+    )
     return located
 
 
-def _query(name: str, rdtype: str, options: DnsOptions) -> dns.message.Message | None:
-    """The answer, or None for NXDOMAIN / no data; technical failures raise."""
-    where = "the system resolver" if options.server is None else f"DNS server {options.server[0]}:{options.server[1]}"
+def _where(options: DnsOptions) -> str:
+    return "the system resolver" if options.server is None else f"DNS server {options.server[0]}:{options.server[1]}"
+
+
+def _ask(name: str, rdtype: str, options: DnsOptions, *, dnssec: bool) -> dns.message.Message:
+    """One question to the configured server (with DNSSEC: to the system's first nameserver if none), any rcode."""
+    server = options.server
+    if server is None:
+        nameservers = dns.resolver.get_default_resolver().nameservers
+        if not nameservers:
+            raise TechnicalFailure("no DNS server configured (give --dns-server)")
+        server = (str(nameservers[0]), 53)
+    host, port = server
     try:
-        if options.server is None:
-            try:
-                return dns.resolver.resolve(name, rdtype, lifetime=options.timeout).response
-            except (dns.resolver.NXDOMAIN, dns.resolver.NoAnswer):
-                return None
-        host, port = options.server
-        query = dns.message.make_query(name, rdtype)
+        query = dns.message.make_query(name, rdtype, want_dnssec=dnssec)
         response = dns.query.udp(query, host, port=port, timeout=options.timeout)
         if response.flags & dns.flags.TC:
             response = dns.query.tcp(query, host, port=port, timeout=options.timeout)
     except dns.exception.Timeout:
-        raise TechnicalFailure(f"{where} did not answer within {options.timeout:g} s") from None
+        raise TechnicalFailure(f"{_where(options)} did not answer within {options.timeout:g} s") from None
     except (OSError, dns.exception.DNSException) as error:
-        raise TechnicalFailure(f"{where} could not be asked: {error}") from None
-    rcode = response.rcode()
-    if rcode == dns.rcode.NXDOMAIN:
-        return None
-    if rcode != dns.rcode.NOERROR:
-        raise TechnicalFailure(f"{where} answered {dns.rcode.to_text(rcode)} for {name}")
+        raise TechnicalFailure(f"{_where(options)} could not be asked: {error}") from None
     return response
+
+
+def _query(name: str, rdtype: str, options: DnsOptions, validator: Validator | None) -> dns.message.Message | None:
+    """The answer, or None for NXDOMAIN / no data; technical failures raise; with a validator, unproven ones too."""
+    if options.server is None and validator is None:
+        try:
+            return dns.resolver.resolve(name, rdtype, lifetime=options.timeout).response
+        except (dns.resolver.NXDOMAIN, dns.resolver.NoAnswer):
+            return None
+        except dns.exception.Timeout:
+            raise TechnicalFailure(f"{_where(options)} did not answer within {options.timeout:g} s") from None
+        except dns.exception.DNSException as error:
+            raise TechnicalFailure(f"{_where(options)} could not be asked: {error}") from None
+    response = _ask(name, rdtype, options, dnssec=validator is not None)
+    rcode = response.rcode()
+    if rcode not in (dns.rcode.NOERROR, dns.rcode.NXDOMAIN):
+        raise TechnicalFailure(f"{_where(options)} answered {dns.rcode.to_text(rcode)} for {name}")
+    if validator is not None:
+        validator.validate(response, name, rdtype)
+    return None if rcode == dns.rcode.NXDOMAIN else response
 
 
 def _from_naptr(name: str, response: dns.message.Message | None) -> tuple[Located | None, float]:

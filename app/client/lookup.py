@@ -11,8 +11,10 @@ from cryptography.hazmat.primitives import hashes, serialization
 
 from app.client import directory as directory_api
 from app.client.cache import Cache
-from app.client.errors import NoSuchService, TechnicalFailure
+from app.client.errors import NoSuchService, Revoked, TechnicalFailure
 from app.client.locate import DnsOptions, Located, locate
+from app.client.revocation import RevocationOptions, Status
+from app.client.revocation import check as revocation_status
 from app.client.smp import Endpoint, HttpOptions, ServiceMetadata, fetch_service
 from app.identifiers import DocumentTypeId, IdentifierError, ParticipantId
 from app.settings import DEFAULT_TRANSPORT_PROFILES, SDK_MESSAGE_DOCUMENT_TYPE
@@ -28,6 +30,7 @@ class LookupOptions:
     document_type: str = SDK_MESSAGE_DOCUMENT_TYPE
     #: Acceptable transport profiles, best first.
     transport_profiles: tuple[str, ...] = DEFAULT_TRANSPORT_PROFILES
+    revocation: RevocationOptions = field(default_factory=RevocationOptions)
 
 
 @dataclass(frozen=True)
@@ -38,6 +41,11 @@ class LookupResult:
     metadata: ServiceMetadata
     endpoint: Endpoint
     function_address: directory_api.FunctionAddress | None = None
+    #: The revocation status of each certificate given out, by its SHA-256 fingerprint.
+    revocation: dict[str, Status] = field(default_factory=dict)
+
+    def status_of(self, certificate: x509.Certificate) -> Status | None:
+        return self.revocation.get(certificate.fingerprint(hashes.SHA256()).hex())
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -50,7 +58,16 @@ class LookupResult:
                 "organisation": self.function_address.organisation,
             },
             "documentType": str(self.document),
-            "dns": None if self.located is None else {"name": self.located.name, "type": self.located.record_type},
+            "dns": None
+            if self.located is None
+            else {
+                "name": self.located.name,
+                "type": self.located.record_type,
+                "dnssec": {
+                    "validated": bool(self.located.validated_with),
+                    "keyTags": list(self.located.validated_with),
+                },
+            },
             "smp": {"url": self.metadata.url, "signer": _certificate(self.metadata.signer)},
             "endpoint": {
                 "url": self.endpoint.url,
@@ -58,15 +75,20 @@ class LookupResult:
                 "process": self.endpoint.process,
                 "activation": _iso(self.endpoint.activation),
                 "expiration": _iso(self.endpoint.expiration),
-                "certificate": _certificate(self.endpoint.certificate),
+                "certificate": self._described(self.endpoint.certificate),
                 "description": self.endpoint.description,
                 "technicalContactUrl": self.endpoint.technical_contact_url,
             },
             "certpub": {
-                usage: [_certificate(c) for c in certificates]
+                usage: [self._described(c) for c in certificates]
                 for usage, certificates in self.metadata.certificates.items()
             },
         }
+
+    def _described(self, certificate: x509.Certificate) -> dict[str, Any]:
+        status = self.status_of(certificate)
+        revocation = None if status is None else {"state": status.state, "detail": status.detail}
+        return {**_certificate(certificate), "revocation": revocation}
 
 
 def _iso(moment: datetime | None) -> str | None:
@@ -110,8 +132,31 @@ def lookup(subject: str, options: LookupOptions, cache: Cache, *, now: datetime 
         located = locate(participant, options.dns, cache)
         smp_url = located.smp_url
     metadata = fetch_service(smp_url.rstrip("/"), participant, document, options.http, cache)
-    endpoint = choose_endpoint(metadata, options.transport_profiles, now or datetime.now(UTC))
-    return LookupResult(participant, document, located, metadata, endpoint, function_address)
+    moment = now or datetime.now(UTC)
+    endpoint = choose_endpoint(metadata, options.transport_profiles, moment)
+    revocation = check_revocation(metadata, endpoint, options.revocation, cache, moment)
+    return LookupResult(participant, document, located, metadata, endpoint, function_address, revocation)
+
+
+def check_revocation(
+    metadata: ServiceMetadata, endpoint: Endpoint, options: RevocationOptions, cache: Cache, moment: datetime
+) -> dict[str, Status]:
+    """The status of the AP certificate and each CertPub certificate; Revoked when one may not be used."""
+    labelled = [("AP certificate", endpoint.certificate)] + [
+        (f"CertPub {usage} certificate", certificate)
+        for usage, certificates in sorted(metadata.certificates.items())
+        for certificate in certificates
+    ]
+    statuses = {}
+    for label, certificate in labelled:
+        status = revocation_status(certificate, options, cache, moment)
+        subject = certificate.subject.rfc4514_string()
+        if status.state == "revoked":
+            raise Revoked(f"the {label} {subject} is {status.detail}")
+        if status.state == "unknown" and options.mode == "hard":
+            raise Revoked(f"the {label} {subject} cannot be checked for revocation: {status.detail}")
+        statuses[certificate.fingerprint(hashes.SHA256()).hex()] = status
+    return statuses
 
 
 def choose_endpoint(metadata: ServiceMetadata, profiles: tuple[str, ...], moment: datetime) -> Endpoint:
@@ -137,24 +182,30 @@ def table(result: LookupResult) -> str:
     rows.append(("document type", str(result.document)))
     if result.located is not None:
         rows.append(("found in DNS", f"{result.located.record_type} {result.located.name}"))
+        tags = ", ".join(str(tag) for tag in result.located.validated_with)
+        rows.append(("DNSSEC", f"validated (key tag {tags})" if tags else "not validated (no trust anchor given)"))
     rows += [
         ("SMP", result.metadata.url),
         ("SMP signer", result.metadata.signer.subject.rfc4514_string()),
         ("endpoint", result.endpoint.url),
         ("transport profile", result.endpoint.transport_profile),
     ]
-    rows += _certificate_rows("AP certificate", result.endpoint.certificate)
+    ap_certificate = result.endpoint.certificate
+    rows += _certificate_rows("AP certificate", ap_certificate, result.status_of(ap_certificate))
     for usage, certificates in sorted(result.metadata.certificates.items()):
         for certificate in certificates:
-            rows += _certificate_rows(f"CertPub {usage}", certificate)
+            rows += _certificate_rows(f"CertPub {usage}", certificate, result.status_of(certificate))
     width = max(len(label) for label, _ in rows)
     return "\n".join(f"{label.ljust(width)}  {value}" for label, value in rows)
 
 
-def _certificate_rows(label: str, certificate: x509.Certificate) -> list[tuple[str, str]]:
-    return [
+def _certificate_rows(label: str, certificate: x509.Certificate, status: Status | None) -> list[tuple[str, str]]:
+    rows = [
         (label, certificate.subject.rfc4514_string()),
         ("  issuer", certificate.issuer.rfc4514_string()),
         ("  valid", f"{_iso(certificate.not_valid_before_utc)} to {_iso(certificate.not_valid_after_utc)}"),
         ("  SHA-256", certificate.fingerprint(hashes.SHA256()).hex()),
     ]
+    if status is not None:
+        rows.append(("  revocation", f"{status.state}: {status.detail}"))
+    return rows

@@ -1,9 +1,12 @@
 """Fetch a participant's SignedServiceMetadata, verify it, and read the endpoints and certificates.
 
-Reads OASIS SMP 1.0 (with Digg's CertPub extension) and Peppol SMP 1.x answers. The signature is
-verified with the project's verifier (:mod:`app.trust.xmldsig`) against the trusted SMP CAs; the answer
-must be about the participant and document type that were asked for. One SMP ``Redirect`` is followed
-(SMP 1.0 §2.1.3), and its target must be signed by the certificate the redirect names.
+Reads OASIS SMP 1.0 (with Digg's CertPub extension), Peppol SMP 1.x and OASIS SMP 2.0 answers: the
+flavour is asked for (``smp2`` requests ``{base}/bdxr-smp-2/…``, SMP 2.0 §5) or, with ``auto``, told by
+the answer's namespace. The signature is verified with the project's verifier (:mod:`app.trust.xmldsig`,
+C14N 1.0 or 1.1 as the document declares) against the trusted SMP CAs; the answer must be about the
+participant and document type that were asked for. One ``Redirect`` is followed (SMP 1.0 §2.1.3, SMP 2.0
+§4.3.4), and its target must be signed by the certificate the redirect names (SMP 1.0: its subject or
+serial in ``CertificateUID``; SMP 2.0: the certificate itself).
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ import re
 import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from email.message import Message
 from typing import Any
 
@@ -33,7 +36,11 @@ PEPPOL_IDS = "http://busdox.org/transport/identifiers/1.0/"
 WSA = "http://www.w3.org/2005/08/addressing"
 SMC = "http://docs.oasis-open.org/bdxr/ns/SMP/2/AggregateComponents"
 SMB = "http://docs.oasis-open.org/bdxr/ns/SMP/2/BasicComponents"
+SMP2 = "http://docs.oasis-open.org/bdxr/ns/SMP/2/ServiceMetadata"
+EXT = "http://docs.oasis-open.org/bdxr/ns/SMP/2/ExtensionComponents"
 CERTPUB_USAGES = {code: usage for usage, code in CERTPUB_TYPE_CODES.items()}
+#: What ``--flavour`` may name, and the namespace its answers are in.
+FLAVOURS = {"oasis1": OASIS, "peppol": PEPPOL, "smp2": SMP2}
 MAX_BODY = 2 * 1024 * 1024
 
 
@@ -67,21 +74,27 @@ class ServiceMetadata:
 class HttpOptions:
     timeout: float = 5.0
     trusted: tuple[x509.Certificate, ...] = ()
+    #: ``auto`` (by the answer's namespace), ``oasis1``, ``peppol`` or ``smp2``.
+    flavour: str = "auto"
 
 
-def service_url(smp_url: str, participant: ParticipantId, document: DocumentTypeId) -> str:
-    return f"{smp_url}/{url_segment(participant)}/services/{url_segment(document)}"
+def service_url(smp_url: str, participant: ParticipantId, document: DocumentTypeId, flavour: str = "auto") -> str:
+    prefix = "/bdxr-smp-2" if flavour == "smp2" else ""
+    return f"{smp_url}{prefix}/{url_segment(participant)}/services/{url_segment(document)}"
 
 
 def fetch_service(
     smp_url: str, participant: ParticipantId, document: DocumentTypeId, options: HttpOptions, cache: Cache
 ) -> ServiceMetadata:
-    url = service_url(smp_url, participant, document)
+    url = service_url(smp_url, participant, document, options.flavour)
     metadata = _verified(url, participant, document, options, cache, pinned=None)
     if isinstance(metadata, _Redirect):
-        target = _verified(metadata.href, participant, document, options, cache, pinned=metadata.certificate_uid)
+        href = metadata.href
+        if metadata.certificate is not None and "/services/" not in href:  # SMP 2.0: the other SMP's base URL
+            href = service_url(href.rstrip("/"), participant, document, "smp2")
+        target = _verified(href, participant, document, options, cache, pinned=metadata)
         if isinstance(target, _Redirect):
-            raise Untrusted(f"{metadata.href} redirects again; only one SMP redirect is followed")
+            raise Untrusted(f"{href} redirects again; only one SMP redirect is followed")
         return target
     return metadata
 
@@ -89,7 +102,20 @@ def fetch_service(
 @dataclass(frozen=True)
 class _Redirect:
     href: str
-    certificate_uid: str
+    #: SMP 1.0: the subject or serial number of the certificate the target is signed with.
+    certificate_uid: str | None = None
+    #: SMP 2.0: that certificate itself.
+    certificate: x509.Certificate | None = None
+
+    def admits(self, signer: x509.Certificate) -> bool:
+        if self.certificate is not None:
+            return signer == self.certificate
+        return self.certificate_uid is not None and _names_uid(signer, self.certificate_uid)
+
+    def describe(self) -> str:
+        if self.certificate is not None:
+            return self.certificate.subject.rfc4514_string()
+        return repr(self.certificate_uid)
 
 
 def _verified(
@@ -99,7 +125,7 @@ def _verified(
     options: HttpOptions,
     cache: Cache,
     *,
-    pinned: str | None,
+    pinned: _Redirect | None,
 ) -> ServiceMetadata | _Redirect:
     body, entry = _get(url, options, cache)
     if entry is not None and entry.derived is not None:
@@ -111,9 +137,9 @@ def _verified(
         if error.kind == "malformed":
             raise TechnicalFailure(f"{url} answered malformed XML: {error}") from None
         raise Untrusted(f"{url}: {error}") from None
-    if pinned is not None and not _names_uid(verified.certificate, pinned):
-        raise Untrusted(f"{url} is signed by {verified.certificate.subject.rfc4514_string()}, not {pinned!r}")
-    result = _read(url, verified.root, verified.certificate, participant, document)
+    if pinned is not None and not pinned.admits(verified.certificate):
+        raise Untrusted(f"{url} is signed by {verified.certificate.subject.rfc4514_string()}, not {pinned.describe()}")
+    result = _read(url, verified.root, verified.certificate, participant, document, options.flavour)
     if entry is not None:
         entry.derived = result
     return result
@@ -185,11 +211,23 @@ def _max_age(headers: Message) -> float:
 
 
 def _read(
-    url: str, root: etree._Element, signer: x509.Certificate, participant: ParticipantId, document: DocumentTypeId
+    url: str,
+    root: etree._Element,
+    signer: x509.Certificate,
+    participant: ParticipantId,
+    document: DocumentTypeId,
+    flavour: str = "auto",
 ) -> ServiceMetadata | _Redirect:
     namespace = etree.QName(root).namespace
+    expected = FLAVOURS.get(flavour)
+    if expected is not None and namespace != expected:
+        raise TechnicalFailure(f"{url} is not a {flavour} document (its namespace is {namespace})")
+    if namespace == SMP2 and etree.QName(root).localname == "ServiceMetadata":
+        return _read_smp2(url, root, signer, participant, document)
     if namespace not in (OASIS, PEPPOL) or etree.QName(root).localname != "SignedServiceMetadata":
-        raise TechnicalFailure(f"{url} is not a SignedServiceMetadata of SMP 1.0 or Peppol SMP 1.x")
+        raise TechnicalFailure(
+            f"{url} is not a SignedServiceMetadata of SMP 1.0 or Peppol SMP 1.x, nor an SMP 2.0 ServiceMetadata"
+        )
     ids = PEPPOL_IDS if namespace == PEPPOL else OASIS
 
     def child(parent: Any, name: str, ns: str = namespace) -> Any:
@@ -203,7 +241,7 @@ def _read(
         uid = child(redirect, "CertificateUID")
         if not redirect.get("href") or uid is None or not (uid.text or "").strip():
             raise TechnicalFailure(f"{url} has a Redirect without href or CertificateUID")
-        return _Redirect(redirect.get("href"), uid.text.strip())
+        return _Redirect(redirect.get("href"), certificate_uid=uid.text.strip())
     information = child(metadata, "ServiceInformation")
     if information is None:
         raise TechnicalFailure(f"{url} has neither ServiceInformation nor Redirect")
@@ -218,16 +256,22 @@ def _read(
 
 
 def _check_identifiers(
-    url: str, information: Any, ids: str, participant: ParticipantId, document: DocumentTypeId
+    url: str,
+    information: Any,
+    ids: str,
+    participant: ParticipantId,
+    document: DocumentTypeId,
+    names: tuple[str, str, str] = ("ParticipantIdentifier", "DocumentIdentifier", "scheme"),
 ) -> None:
-    got_participant = information.find(f"{{{ids}}}ParticipantIdentifier")
-    got_document = information.find(f"{{{ids}}}DocumentIdentifier")
+    participant_name, document_name, scheme_attribute = names
+    got_participant = information.find(f"{{{ids}}}{participant_name}")
+    got_document = information.find(f"{{{ids}}}{document_name}")
     if got_participant is None or got_document is None:
-        raise TechnicalFailure(f"{url} lacks ParticipantIdentifier or DocumentIdentifier")
-    scheme, value = got_participant.get("scheme", ""), (got_participant.text or "").strip()
+        raise TechnicalFailure(f"{url} lacks {participant_name} or {document_name}")
+    scheme, value = got_participant.get(scheme_attribute, ""), (got_participant.text or "").strip()
     if scheme.lower() != participant.scheme.lower() or value.lower() != participant.value.lower():
         raise Untrusted(f"{url} answers for participant {scheme}::{value}, not {participant}")
-    scheme, value = got_document.get("scheme", ""), (got_document.text or "").strip()
+    scheme, value = got_document.get(scheme_attribute, ""), (got_document.text or "").strip()
     if scheme != document.scheme or value != document.value:
         raise Untrusted(f"{url} answers for document type {scheme}::{value}, not {document}")
 
@@ -252,6 +296,78 @@ def _endpoint(url: str, element: Any, namespace: str, process: str) -> Endpoint:
         expiration=_datetime(url, text("ServiceExpirationDate")),
         description=text("ServiceDescription"),
         technical_contact_url=text("TechnicalContactUrl"),
+    )
+
+
+def _read_smp2(
+    url: str, root: etree._Element, signer: x509.Certificate, participant: ParticipantId, document: DocumentTypeId
+) -> ServiceMetadata | _Redirect:
+    """An OASIS SMP 2.0 ServiceMetadata: identifiers, then a Redirect or the endpoints of each process."""
+    _check_identifiers(url, root, SMB, participant, document, ("ParticipantID", "ID", "schemeID"))
+    endpoints, redirects = [], []
+    for metadata in root.iterchildren(f"{{{SMC}}}ProcessMetadata"):
+        processes = [
+            f"{element.get('schemeID', '')}::{(element.text or '').strip()}"
+            for element in metadata.iterfind(f"{{{SMC}}}Process/{{{SMB}}}ID")
+        ]
+        redirect = metadata.find(f"{{{SMC}}}Redirect")
+        found = list(metadata.iterchildren(f"{{{SMC}}}Endpoint"))
+        if redirect is not None and found:
+            raise TechnicalFailure(f"{url} has a ProcessMetadata with both a Redirect and endpoints (§4.3.4)")
+        if redirect is not None:
+            redirects.append(_smp2_redirect(url, redirect))
+        for endpoint in found:
+            for process in processes or [""]:
+                endpoints.append(_smp2_endpoint(url, endpoint, process))
+    if redirects:
+        if endpoints or len(redirects) > 1:
+            raise TechnicalFailure(f"{url} mixes a Redirect with other process metadata")
+        return redirects[0]
+    certificates: dict[str, list[x509.Certificate]] = {}
+    for extension in root.iterfind(f"{{{EXT}}}SMPExtensions/{{{EXT}}}SMPExtension"):
+        identifier = extension.find(f"{{{SMB}}}ID")
+        if identifier is None or (identifier.text or "").strip() != CERTPUB_EXTENSION_ID:
+            continue
+        for holder in extension.iter(f"{{{SMC}}}Certificate"):
+            code = holder.find(f"{{{SMB}}}TypeCode")
+            usage = CERTPUB_USAGES.get((code.text or "").strip() if code is not None else "")
+            binary = holder.find(f"{{{SMB}}}ContentBinaryObject")
+            if usage is not None and binary is not None:
+                certificates.setdefault(usage, []).append(
+                    _certificate(url, binary.text, f"the CertPub {usage} certificate")
+                )
+    return ServiceMetadata(url, signer, endpoints, certificates)
+
+
+def _smp2_redirect(url: str, redirect: Any) -> _Redirect:
+    target = redirect.find(f"{{{SMB}}}PublisherURI")
+    binary = redirect.find(f"{{{SMC}}}Certificate/{{{SMB}}}ContentBinaryObject")
+    if target is None or not (target.text or "").strip() or binary is None:
+        raise TechnicalFailure(f"{url} has a Redirect without PublisherURI or Certificate")
+    return _Redirect(target.text.strip(), certificate=_certificate(url, binary.text, "the redirect certificate"))
+
+
+def _smp2_endpoint(url: str, element: Any, process: str) -> Endpoint:
+    def text(name: str, parent: Any = element) -> str | None:
+        found = parent.find(f"{{{SMB}}}{name}")
+        return None if found is None or found.text is None else found.text.strip()
+
+    address = text("AddressURI")
+    if not address:
+        raise TechnicalFailure(f"{url} has an Endpoint without an AddressURI")
+    holder = element.find(f"{{{SMC}}}Certificate")
+    binary = None if holder is None else text("ContentBinaryObject", holder)
+    expiration = _datetime(url, text("ExpirationDate"))
+    return Endpoint(
+        process=process,
+        transport_profile=text("TransportProfileID") or "",
+        url=address,
+        certificate=_certificate(url, binary, "the endpoint certificate"),
+        activation=_datetime(url, text("ActivationDate")),
+        # an exclusive date: the endpoint serves until the last moment of the day before
+        expiration=None if expiration is None else expiration - timedelta(microseconds=1),
+        description=text("Description"),
+        technical_contact_url=text("Contact"),
     )
 
 

@@ -5,6 +5,13 @@ the RRset for a removal: both idempotent, so re-sending after a crash is harmles
 applied only after the primary answered NOERROR; on failure the head of the queue waits with
 exponential back-off and nothing behind it overtakes it. One drainer at a time (a PostgreSQL advisory
 lock; SQLite runs a single process anyway).
+
+A primary that signs the zone itself (BIND's ``dnssec-policy`` with inline signing) takes updates into
+the unsigned zone and copies them to the signed one it serves. After a burst of updates BIND 9.18 has
+been seen to leave the last ones uncopied until some later update arrives. So once the outbox is quiet
+for :data:`CONFIRM_AFTER`, the publisher asks the primary for the last change it sent; when that is not
+served yet, it writes the marker ``_sdk-addressbook.{zone}`` TXT (the time of the nudge, outside the
+service's namespace), which makes the primary copy everything, and asks again a second later.
 """
 
 from __future__ import annotations
@@ -12,6 +19,7 @@ from __future__ import annotations
 import functools
 import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -40,6 +48,9 @@ logger = logging.getLogger("sdk_addressbook.dns")
 BATCH_SIZE = 200  # RRsets per UPDATE: ~15 KB of NAPTR, far below the 64 KiB TCP message limit
 MAX_BACKOFF = timedelta(seconds=60)
 _LOCK_KEY = 0x5D_4B_A0_D2
+#: Seconds of quiet after the last update before the primary is asked whether it serves it.
+CONFIRM_AFTER = 1.0
+MARKER_LABEL = "_sdk-addressbook"
 
 
 class PublishError(Exception):
@@ -83,6 +94,19 @@ class Primary:
         if response.rcode() != dns.rcode.NOERROR:
             raise PublishError(f"{self.host}:{self.port} answered {dns.rcode.to_text(response.rcode())}")
 
+    def serves(self, change: SentChange) -> bool:
+        """Whether the primary answers for ``change`` as it was sent (the RRset, or no RRset after a delete)."""
+        query = dns.message.make_query(_owner(change.name), change.rtype)
+        try:
+            response = dns.query.udp(query, self.host, port=self.port, timeout=2)
+        except (OSError, dns.exception.DNSException):
+            return True  # unreachable: the next round's failure says so; nothing to nudge now
+        rdtype = dns.rdatatype.from_text(change.rtype)
+        served = {rdata for rrset in response.answer if rrset.rdtype == rdtype for rdata in rrset}
+        if change.operation == "delete":
+            return not served
+        return served == {_parsed(change.rtype, text) for text in change.rdata}
+
     def transfer(self) -> dns.zone.Zone:
         """AXFR of the zone (TSIG-signed), for the reconciler."""
         try:
@@ -125,6 +149,16 @@ def _add_change(message: dns.update.UpdateMessage, change: DnsChange) -> None:
         message.replace(name, change.ttl, *(_parsed(change.rtype, text) for text in change.rdata or []))
 
 
+@dataclass(frozen=True)
+class SentChange:
+    """The last change of a round the primary accepted: what it should serve once it has applied it."""
+
+    name: str
+    rtype: str
+    operation: str
+    rdata: tuple[str, ...]
+
+
 def backoff(attempts: int) -> timedelta:
     return min(timedelta(seconds=2 ** min(attempts, 10)), MAX_BACKOFF)
 
@@ -138,6 +172,10 @@ class OutboxPublisher:
         self.primary = Primary.from_settings(settings)
         self.batch_size = batch_size
         self.messages_per_round = messages_per_round
+        #: The last change sent and when, until the primary is seen serving it; nudges sent so far.
+        self.unconfirmed: SentChange | None = None
+        self._sent_at = 0.0
+        self.nudges = 0
 
     def _pending(self, session: Session, now: datetime) -> list[DnsChange]:
         rows = list(
@@ -174,6 +212,9 @@ class OutboxPublisher:
                     failure = (batch[0], error)
                     break
                 accepted.extend(change.id for change in batch)
+                last = batch[-1]
+                self.unconfirmed = SentChange(last.name, last.rtype, last.operation, tuple(last.rdata or ()))
+                self._sent_at = time.monotonic()
             if accepted:
                 # One statement and one commit for the whole round: the database cost is shared by
                 # several messages, and only what the primary acknowledged is marked.
@@ -208,6 +249,31 @@ class OutboxPublisher:
             if applied < self.batch_size * self.messages_per_round:  # a short round: nothing more is due
                 return total
 
+    def confirm(self, *, now: float | None = None) -> bool:
+        """After :data:`CONFIRM_AFTER` of quiet: whether the primary serves the last change; nudge it when not."""
+        change = self.unconfirmed
+        moment = time.monotonic() if now is None else now
+        if change is None or moment - self._sent_at < CONFIRM_AFTER:
+            return change is None
+        if self.primary.serves(change):
+            self.unconfirmed = None
+            return True
+        marker = self.primary.new_update()
+        marker.replace(
+            dns.name.Name([MARKER_LABEL.encode(), *self.primary.zone.labels]),
+            60,
+            "TXT",
+            f'"nudged {utcnow().isoformat(timespec="seconds")}"',
+        )
+        try:
+            self.primary.send(marker)
+        except PublishError as error:
+            logger.warning("could not nudge the DNS primary: %s", error)
+        self.nudges += 1
+        self._sent_at = moment
+        logger.info("the DNS primary did not serve %s %s yet: nudged it", change.name, change.rtype)
+        return False
+
     def prune(self, older_than: timedelta = timedelta(days=7)) -> None:
         from sqlalchemy import delete
 
@@ -230,6 +296,8 @@ class OutboxPublisher:
                 applied = self.drain()
                 if applied:
                     logger.info("applied %d DNS changes to %s:%d", applied, self.primary.host, self.primary.port)
+                else:
+                    self.confirm()
                 rounds += 1
                 if rounds % 3000 == 0:
                     self.prune()

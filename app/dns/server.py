@@ -35,6 +35,7 @@ from sqlalchemy import func, select, update
 
 from app.database import Database
 from app.dns import followers
+from app.dns.dnssec import zone_signer
 from app.dns.records import apex_records
 from app.dns.tsig import tsig_key
 from app.dns.zone import NXDOMAIN, REFUSED, ZoneTable
@@ -47,6 +48,7 @@ logger = logging.getLogger("sdk_addressbook.dns")
 AXFR, IXFR, OPT = 252, 251, 41
 _HEADER = struct.Struct("!HHHHHH")
 _OPT_RR = b"\x00" + struct.pack("!HHIH", OPT, 1232, 0, 0)  # EDNS0: root owner, 1232-byte payload, no options
+_OPT_RR_DO = b"\x00" + struct.pack("!HHIH", OPT, 1232, 0x8000, 0)  # the same with DO: DNSSEC records wanted
 MAX_UDP = 512
 
 
@@ -81,27 +83,33 @@ class Answerer:
         except (IndexError, struct.error):
             return self._slow(data, udp)
         question_end = offset + 4
-        edns = False
+        edns = dnssec = False
         if additionals:
-            if data[question_end : question_end + 3] != b"\x00\x00\x29":
+            if data[question_end : question_end + 3] != b"\x00\x00\x29" or len(data) < question_end + 11:
                 return self._slow(data, udp)  # an additional record that is not a plain OPT (TSIG, …)
             edns = True
+            dnssec = bool(data[question_end + 7] & 0x80)  # the DO bit: the high bit of the OPT's flags
+        opt = (_OPT_RR_DO if dnssec else _OPT_RR) if edns else b""
         key = data[12:offset].lower()
         if qclass != 1 or not self.table.in_zone(key, starts):
-            return _header(query_id, flags, REFUSED, 0, 0, edns) + data[12:question_end] + (_OPT_RR if edns else b"")
+            return _header(query_id, flags, REFUSED, 0, 0, edns) + data[12:question_end] + opt
         if qtype in (AXFR, IXFR):
             return None if udp else self._slow(data, udp)
-        result = self.table.lookup(key, qtype)
+        result = self.table.lookup(key, qtype, dnssec=dnssec)
         message = (
             _header(query_id, flags, result.rcode, result.answer_count, result.authority_count, edns)
             + data[12:question_end]
             + result.answer
             + result.authority
-            + (_OPT_RR if edns else b"")
+            + opt
         )
         limit = 1232 if edns else MAX_UDP
         if udp and len(message) > limit:  # truncated: the client retries over TCP
-            return _header(query_id, flags | 0x0200, result.rcode, 0, 0, edns, truncated=True) + data[12:question_end]
+            return (
+                _header(query_id, flags | 0x0200, result.rcode, 0, 0, edns, truncated=True)
+                + data[12:question_end]
+                + opt
+            )
         return message
 
     def _slow(self, data: bytes, udp: bool) -> bytes | None:
@@ -264,7 +272,7 @@ class EmbeddedDnsServer:
         self.name = name or f"{socket.gethostname()}:{settings.dns_listen}"
         self._reported_at = 0.0
         self.database = database
-        self.table = ZoneTable(settings.sml_zone)
+        self.table = ZoneTable(settings.sml_zone, zone_signer(settings))
         self.answerer = Answerer(self.table, tsig_key(settings))
         self.poll_interval = poll_interval
         self._stop = threading.Event()
@@ -300,7 +308,7 @@ class EmbeddedDnsServer:
 
     def load(self) -> None:
         """Everything from the database: the outbox position first, so no later change is missed."""
-        with self.database.reader() as session:
+        with self.database.reader() as session, self.table.loading():
             self._last_change_id = session.scalar(select(func.max(DnsChange.id))) or 0
             serial = session.scalar(select(DnsState.serial).where(DnsState.id == 1)) or 1
             for name, rtype, ttl, rdata in session.execute(
@@ -309,7 +317,7 @@ class EmbeddedDnsServer:
                 )
             ):
                 self.table.set_rrset(name, rtype, ttl, [rdata])
-        self._set_serial(serial)
+            self._set_serial(serial)
         # The snapshot holds every change up to the position read before it: those are served now.
         self._report(started=True)
         logger.info("zone %s loaded: %d names, serial %d", self.settings.sml_zone, len(self.table), serial)
@@ -317,6 +325,9 @@ class EmbeddedDnsServer:
     def _set_serial(self, serial: int) -> None:
         for record in apex_records(self.settings, serial):
             self.table.set_rrset(record.name, record.rtype, record.ttl, [record.rdata])
+        signer = self.table.signer
+        if signer is not None and self.table.serial == 0:  # the zone's key, once: it does not change with the serial
+            self.table.set_rrset(self.settings.sml_zone, "DNSKEY", self.settings.dns_ttl, [signer.key.dnskey.to_text()])
         self.table.serial = serial
 
     def catch_up(self) -> int:
@@ -409,6 +420,9 @@ class EmbeddedDnsServer:
                 applied = self.catch_up()
                 if applied:
                     logger.info("applied %d DNS changes, serial %d", applied, self.table.serial)
+                signer = self.table.signer
+                if signer is not None and signer.due():
+                    logger.info("zone signed again: %d RRsets, valid until %d", self.table.resign(), signer.expiration)
                 self.report_if_due()
                 rounds += 1
                 if rounds % 3000 == 0:  # every ten minutes at the default interval

@@ -3,6 +3,10 @@
 Three CAs as in the SDK federation (SMP signing, access points, organisation-to-organisation), the SMP
 signing certificate, one access-point certificate and a signing and an encryption certificate per
 demo organisation. Existing files are never overwritten; private keys are written with mode 0600.
+
+Each CA publishes a certificate revocation list next to its certificate (``ap-ca.crl``, …; empty until
+:func:`revoke` adds a certificate), valid for :data:`CRL_DAYS` and issued again whenever it changes or
+runs out; certificates issued with ``crl_url`` name where it can be fetched (a CRL distribution point).
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from cryptography import x509
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
@@ -23,6 +28,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 ORGANISATION = "SDK Address Book development PKI"
 CA_YEARS = 10
 LEAF_YEARS = 2
+CRL_DAYS = 7
 
 
 @dataclass(frozen=True)
@@ -60,6 +66,15 @@ class DevelopmentPki:
     def _pair(self, stem: str) -> KeyPair:
         return KeyPair(self.root / f"{stem}.key", self.root / f"{stem}.crt")
 
+    @property
+    def cas(self) -> tuple[KeyPair, ...]:
+        return (self.smp_ca, self.ap_ca, self.o2o_ca)
+
+
+def crl_path(ca: KeyPair) -> Path:
+    """Where a development CA keeps its CRL: next to its certificate, ``.crl`` for ``.crt``."""
+    return ca.certificate.with_suffix(".crl")
+
 
 def _slug(text: str) -> str:
     return re.sub(r"[^a-z0-9.\-]+", "-", text.lower()).strip("-")
@@ -80,6 +95,8 @@ def ensure_development_pki(
     for participant in participants:
         for usage in ("signing", "encryption"):
             _ensure_leaf(pki.participant(participant, usage), o2o_ca, f"{participant} {usage}", usage=usage)
+    for ca in pki.cas:
+        ensure_crl(ca)
     return pki
 
 
@@ -179,6 +196,7 @@ def _ensure_leaf(
     days: int = 365 * LEAF_YEARS,
     not_before: datetime | None = None,
     hosts: Sequence[str] = (),
+    crl_url: str | None = None,
 ) -> None:
     if _exists(pair):
         return
@@ -222,6 +240,9 @@ def _ensure_leaf(
         builder = builder.add_extension(
             x509.SubjectAlternativeName([_host_name(host) for host in hosts]), critical=False
         )
+    if crl_url:
+        point = x509.DistributionPoint([x509.UniformResourceIdentifier(crl_url)], None, None, None)
+        builder = builder.add_extension(x509.CRLDistributionPoints([point]), critical=False)
     certificate = builder.sign(issuer.key, hashes.SHA256())
     _write_private(pair.key, key)
     _write_certificate(pair.certificate, certificate)
@@ -249,9 +270,61 @@ def issue_leaf(
     days: int = 365 * LEAF_YEARS,
     not_before: datetime | None = None,
     hosts: Sequence[str] = (),
+    crl_url: str | None = None,
 ) -> KeyPair:
     """A further certificate from an existing development CA (renewals, tests of expiry and trust; with
-    ``usage="tls-server"`` and ``hosts``, a TLS server certificate for those names and addresses)."""
+    ``usage="tls-server"`` and ``hosts``, a TLS server certificate for those names and addresses; with
+    ``crl_url``, naming where its CA's CRL is published)."""
     ca = _load(issuer)
-    _ensure_leaf(target, ca, common_name, usage=usage, days=days, not_before=not_before, hosts=hosts)
+    _ensure_leaf(target, ca, common_name, usage=usage, days=days, not_before=not_before, hosts=hosts, crl_url=crl_url)
     return target
+
+
+def ensure_crl(ca: KeyPair) -> Path:
+    """The CA's CRL, issued again when it is missing or past half its validity."""
+    path = crl_path(ca)
+    if path.exists():
+        crl = x509.load_pem_x509_crl(path.read_bytes())
+        next_update = crl.next_update_utc
+        if next_update is not None and next_update - datetime.now(UTC) > timedelta(days=CRL_DAYS / 2):
+            return path
+        revoked = [(entry.serial_number, entry.revocation_date_utc) for entry in crl]
+    else:
+        revoked = []
+    return _issue_crl(ca, revoked)
+
+
+def revoke(ca: KeyPair, certificate: x509.Certificate, *, when: datetime | None = None) -> Path:
+    """Add ``certificate`` (issued by ``ca``) to the CA's CRL and issue the CRL again; a second time changes
+    nothing. ValueError when ``ca`` did not issue it."""
+    issuer = _load(ca)
+    try:
+        certificate.verify_directly_issued_by(issuer.certificate)
+    except (ValueError, TypeError, InvalidSignature):
+        raise ValueError(f"{certificate.subject.rfc4514_string()} was not issued by {ca.certificate}") from None
+    path = ensure_crl(ca)
+    revoked = [(entry.serial_number, entry.revocation_date_utc) for entry in x509.load_pem_x509_crl(path.read_bytes())]
+    if all(serial != certificate.serial_number for serial, _ in revoked):
+        revoked.append((certificate.serial_number, when or datetime.now(UTC)))
+    return _issue_crl(ca, revoked)
+
+
+def _issue_crl(ca: KeyPair, revoked: list[tuple[int, datetime]]) -> Path:
+    issuer = _load(ca)
+    now = datetime.now(UTC)
+    builder = (
+        x509.CertificateRevocationListBuilder()
+        .issuer_name(issuer.certificate.subject)
+        .last_update(now - timedelta(minutes=5))
+        .next_update(now + timedelta(days=CRL_DAYS))
+    )
+    for serial, when in revoked:
+        builder = builder.add_revoked_certificate(
+            x509.RevokedCertificateBuilder().serial_number(serial).revocation_date(when).build()
+        )
+    crl = builder.sign(issuer.key, hashes.SHA256())
+    path = crl_path(ca)
+    temporary = path.with_suffix(".crl.tmp")
+    temporary.write_bytes(crl.public_bytes(serialization.Encoding.PEM))
+    temporary.replace(path)
+    return path
