@@ -39,8 +39,7 @@ import dns.rdataclass
 import dns.rdatatype
 import dns.tsigkeyring
 import dns.update
-from sqlalchemy import create_engine, insert, select, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import insert, select
 
 from app import create_app, demo, schema
 from app.audit import Actor
@@ -54,7 +53,7 @@ from app.registry.models import DnsRecord, Organisation
 from app.settings import load_settings
 from app.sml.registrations import sync_local
 from app.trust.devpki import DevelopmentPki, ensure_development_pki
-from scripts.bench.harness import free_port, median_and_range, running
+from scripts.bench.harness import free_port, median_and_range, postgres_database, running
 from scripts.bench.smp_read import seed as seed_smp_participants
 from tests.named import KEY_NAME, start_named
 
@@ -210,102 +209,95 @@ def main() -> None:
     pki = ensure_development_pki(
         work / "instance" / "pki", access_points=[demo.AP_ID], participants=[demo.ORGANISATIONS[0].participant]
     )
-    name = f"sdk_dns_bench_{os.getpid()}"
-    admin = create_engine(POSTGRES, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    url = make_url(POSTGRES).set(database=name).render_as_string(hide_password=False)
-    ceiling_named = start_named(work / "named-ceiling", ZONE)
-    named = start_named(work / "named", ZONE)
-    try:
-        settings = load_settings(
-            {
+    with postgres_database(POSTGRES, "sdk_dns_bench") as url:
+        ceiling_named = start_named(work / "named-ceiling", ZONE)
+        named = start_named(work / "named", ZONE)
+        try:
+            settings = load_settings(
+                {
+                    "SDK_DATABASE_URL": url,
+                    "SDK_INSTANCE_DIR": str(work / "instance"),
+                    "SDK_ENV_FILE": "/nonexistent",
+                    **named.environ,
+                }
+            )
+            database = Database(url)
+            schema.upgrade(database)
+            create_app(settings, database=database)  # binds the publisher and settings to write sessions
+            seconds = register(database, options.participants)
+            print(f"registered {options.participants} participants through the outbox in {seconds:.1f} s", flush=True)
+            with database.reader() as session:
+                names = list(session.scalars(select(DnsRecord.name)))
+
+            rate_ceiling = raw_ceiling(ceiling_named, names, naptr_rdata(settings), parsed=False)
+            ceiling_named.stop()
+            ceiling_named = start_named(work / "named-reference", ZONE)
+            rate_reference = raw_ceiling(ceiling_named, names, naptr_rdata(settings), parsed=True)
+            ceiling_named.stop()
+            print(
+                f"ceiling (limits.md §2.4 method): {rate_ceiling:.0f} records/s; "
+                f"pre-parsed replace reference: {rate_reference:.0f} records/s",
+                flush=True,
+            )
+
+            publisher = OutboxPublisher(settings, database)
+            started = time.monotonic()
+            applied = publisher.drain()
+            drain_seconds = time.monotonic() - started
+            rate = applied / drain_seconds
+            print(
+                f"outbox → named: {applied} records in {drain_seconds:.1f} s = {rate:.0f} records/s "
+                f"({rate / rate_ceiling:.2f} × ceiling)",
+                flush=True,
+            )
+
+            latencies = sorted(latency(database, settings, named, DevelopmentPki(pki.root), options.approvals, work))
+            p50 = statistics.median(latencies)
+            p99 = latencies[int(len(latencies) * 0.99) - 1]
+            print(
+                f"approval → resolvable over {len(latencies)} approvals: p50 {p50 * 1000:.0f} ms, "
+                f"p99 {p99 * 1000:.0f} ms, max {latencies[-1] * 1000:.0f} ms",
+                flush=True,
+            )
+
+            with database.reader() as session:
+                names = list(session.scalars(select(DnsRecord.name)))
+            queries = work / "queries.txt"
+            random.seed(1)
+            lines = [f"{random.choice(names)} NAPTR" for _ in range(90_000)]
+            lines += [f"{uuid.uuid4().hex}{uuid.uuid4().hex[:20]}.{SCHEME}.{ZONE} NAPTR" for _ in range(10_000)]
+            random.shuffle(lines)
+            queries.write_text("\n".join(lines) + "\n", encoding="utf-8")
+            embedded_port = free_port()
+            environ = {
+                **os.environ,
                 "SDK_DATABASE_URL": url,
                 "SDK_INSTANCE_DIR": str(work / "instance"),
                 "SDK_ENV_FILE": "/nonexistent",
-                **named.environ,
+                "SDK_SML_ZONE": ZONE,
+                "SDK_DNS_MODE": "embedded",
+                "SDK_DNS_LISTEN": f"127.0.0.1:{embedded_port}",
+                "SDK_LOG_LEVEL": "WARNING",
             }
-        )
-        database = Database(url)
-        schema.upgrade(database)
-        create_app(settings, database=database)  # binds the publisher and settings to write sessions
-        seconds = register(database, options.participants)
-        print(f"registered {options.participants} participants through the outbox in {seconds:.1f} s", flush=True)
-        with database.reader() as session:
-            names = list(session.scalars(select(DnsRecord.name)))
-
-        rate_ceiling = raw_ceiling(ceiling_named, names, naptr_rdata(settings), parsed=False)
-        ceiling_named.stop()
-        ceiling_named = start_named(work / "named-reference", ZONE)
-        rate_reference = raw_ceiling(ceiling_named, names, naptr_rdata(settings), parsed=True)
-        ceiling_named.stop()
-        print(
-            f"ceiling (limits.md §2.4 method): {rate_ceiling:.0f} records/s; "
-            f"pre-parsed replace reference: {rate_reference:.0f} records/s",
-            flush=True,
-        )
-
-        publisher = OutboxPublisher(settings, database)
-        started = time.monotonic()
-        applied = publisher.drain()
-        drain_seconds = time.monotonic() - started
-        rate = applied / drain_seconds
-        print(
-            f"outbox → named: {applied} records in {drain_seconds:.1f} s = {rate:.0f} records/s "
-            f"({rate / rate_ceiling:.2f} × ceiling)",
-            flush=True,
-        )
-
-        latencies = sorted(latency(database, settings, named, DevelopmentPki(pki.root), options.approvals, work))
-        p50 = statistics.median(latencies)
-        p99 = latencies[int(len(latencies) * 0.99) - 1]
-        print(
-            f"approval → resolvable over {len(latencies)} approvals: p50 {p50 * 1000:.0f} ms, "
-            f"p99 {p99 * 1000:.0f} ms, max {latencies[-1] * 1000:.0f} ms",
-            flush=True,
-        )
-
-        with database.reader() as session:
-            names = list(session.scalars(select(DnsRecord.name)))
-        queries = work / "queries.txt"
-        random.seed(1)
-        lines = [f"{random.choice(names)} NAPTR" for _ in range(90_000)]
-        lines += [f"{uuid.uuid4().hex}{uuid.uuid4().hex[:20]}.{SCHEME}.{ZONE} NAPTR" for _ in range(10_000)]
-        random.shuffle(lines)
-        queries.write_text("\n".join(lines) + "\n", encoding="utf-8")
-        embedded_port = free_port()
-        environ = {
-            **os.environ,
-            "SDK_DATABASE_URL": url,
-            "SDK_INSTANCE_DIR": str(work / "instance"),
-            "SDK_ENV_FILE": "/nonexistent",
-            "SDK_SML_ZONE": ZONE,
-            "SDK_DNS_MODE": "embedded",
-            "SDK_DNS_LISTEN": f"127.0.0.1:{embedded_port}",
-            "SDK_LOG_LEVEL": "WARNING",
-        }
-        command = [str(Path(sys.executable).with_name("sdk-addressbook")), "worker"]
-        rates: dict[str, list[float]] = {"named": [], "embedded": []}
-        with running(command, embedded_port, env=environ, log=work / "embedded.log"):
-            time.sleep(2)
-            for _ in range(options.rounds):
-                rates["named"].append(dnsperf(named.port, queries, options.seconds))
-                rates["embedded"].append(dnsperf(embedded_port, queries, options.seconds))
-        ratios = [e / n for e, n in zip(rates["embedded"], rates["named"], strict=True)]
-        named_rate, embedded_rate = median_and_range(rates["named"]), median_and_range(rates["embedded"])
-        print(
-            f"dnsperf named: {named_rate} q/s; embedded: {embedded_rate} q/s; "
-            f"embedded/named {median_and_range(ratios)}",
-            flush=True,
-        )
-        database.dispose()
-    finally:
-        named.stop()
-        ceiling_named.stop()
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-        shutil.rmtree(work, ignore_errors=True)
+            command = [str(Path(sys.executable).with_name("sdk-addressbook")), "worker"]
+            rates: dict[str, list[float]] = {"named": [], "embedded": []}
+            with running(command, embedded_port, env=environ, log=work / "embedded.log"):
+                time.sleep(2)
+                for _ in range(options.rounds):
+                    rates["named"].append(dnsperf(named.port, queries, options.seconds))
+                    rates["embedded"].append(dnsperf(embedded_port, queries, options.seconds))
+            ratios = [e / n for e, n in zip(rates["embedded"], rates["named"], strict=True)]
+            named_rate, embedded_rate = median_and_range(rates["named"]), median_and_range(rates["embedded"])
+            print(
+                f"dnsperf named: {named_rate} q/s; embedded: {embedded_rate} q/s; "
+                f"embedded/named {median_and_range(ratios)}",
+                flush=True,
+            )
+            database.dispose()
+        finally:
+            named.stop()
+            ceiling_named.stop()
+            shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":

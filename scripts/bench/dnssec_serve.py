@@ -36,8 +36,7 @@ import dns.message
 import dns.query
 import dns.rcode
 import dns.rdatatype
-from sqlalchemy import create_engine, select, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import select
 
 from app import create_app, schema
 from app.database import Database
@@ -48,7 +47,7 @@ from app.registry.models import DnsRecord, Organisation
 from app.settings import load_settings
 from app.sml.registrations import sync_local
 from scripts.bench.dns_publish import POSTGRES, SCHEME, ZONE, dnsperf, register
-from scripts.bench.harness import free_port, median_and_range, running
+from scripts.bench.harness import free_port, median_and_range, postgres_database, running
 from tests.named import start_named
 
 
@@ -140,92 +139,85 @@ def main() -> None:
         raise SystemExit("dnsperf is needed: apt-get install dnsperf")
 
     work = Path(tempfile.mkdtemp(prefix="sdk-dnssec-bench-"))
-    name = f"sdk_dnssec_bench_{os.getpid()}"
-    admin = create_engine(POSTGRES, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    url = make_url(POSTGRES).set(database=name).render_as_string(hide_password=False)
-    named = None
-    try:
-        settings = load_settings(
-            {
+    with postgres_database(POSTGRES, "sdk_dnssec_bench") as url:
+        named = None
+        try:
+            settings = load_settings(
+                {
+                    "SDK_DATABASE_URL": url,
+                    "SDK_INSTANCE_DIR": str(work / "instance"),
+                    "SDK_ENV_FILE": "/nonexistent",
+                    "SDK_SML_ZONE": ZONE,
+                }
+            )
+            database = Database(url)
+            schema.upgrade(database)
+            create_app(settings, database=database)
+            seconds = register(database, options.participants)
+            print(f"registered {options.participants} participants through the outbox in {seconds:.1f} s", flush=True)
+            with database.reader() as session:
+                names = list(session.scalars(select(DnsRecord.name)))
+                folder = work / "named"
+                folder.mkdir()
+                with (folder / "unsigned.db").open("w", encoding="utf-8") as handle:
+                    handle.writelines(export_zone(session, settings))
+            signing_seconds = bind_sign(folder)
+            named = start_named(folder, ZONE)
+            random.seed(1)
+            sample = random.sample(names, 200)
+            wait_signed(named.port, sample, 60)
+            print(f"named: zone of {len(names)} names signed by dnssec-signzone in {signing_seconds:.1f} s", flush=True)
+
+            queries = work / "queries.txt"
+            lines = [f"{random.choice(names)} NAPTR" for _ in range(90_000)]
+            lines += [f"{uuid.uuid4().hex}{uuid.uuid4().hex[:20]}.{SCHEME}.{ZONE} NAPTR" for _ in range(10_000)]
+            random.shuffle(lines)
+            queries.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+            embedded_port = free_port()
+            environ = {
+                **os.environ,
                 "SDK_DATABASE_URL": url,
                 "SDK_INSTANCE_DIR": str(work / "instance"),
                 "SDK_ENV_FILE": "/nonexistent",
                 "SDK_SML_ZONE": ZONE,
+                "SDK_DNS_MODE": "embedded",
+                "SDK_DNS_LISTEN": f"127.0.0.1:{embedded_port}",
+                "SDK_DNSSEC": "on",
+                "SDK_LOG_LEVEL": "WARNING",
             }
-        )
-        database = Database(url)
-        schema.upgrade(database)
-        create_app(settings, database=database)
-        seconds = register(database, options.participants)
-        print(f"registered {options.participants} participants through the outbox in {seconds:.1f} s", flush=True)
-        with database.reader() as session:
-            names = list(session.scalars(select(DnsRecord.name)))
-            folder = work / "named"
-            folder.mkdir()
-            with (folder / "unsigned.db").open("w", encoding="utf-8") as handle:
-                handle.writelines(export_zone(session, settings))
-        signing_seconds = bind_sign(folder)
-        named = start_named(folder, ZONE)
-        random.seed(1)
-        sample = random.sample(names, 200)
-        wait_signed(named.port, sample, 60)
-        print(f"named: zone of {len(names)} names signed by dnssec-signzone in {signing_seconds:.1f} s", flush=True)
-
-        queries = work / "queries.txt"
-        lines = [f"{random.choice(names)} NAPTR" for _ in range(90_000)]
-        lines += [f"{uuid.uuid4().hex}{uuid.uuid4().hex[:20]}.{SCHEME}.{ZONE} NAPTR" for _ in range(10_000)]
-        random.shuffle(lines)
-        queries.write_text("\n".join(lines) + "\n", encoding="utf-8")
-
-        embedded_port = free_port()
-        environ = {
-            **os.environ,
-            "SDK_DATABASE_URL": url,
-            "SDK_INSTANCE_DIR": str(work / "instance"),
-            "SDK_ENV_FILE": "/nonexistent",
-            "SDK_SML_ZONE": ZONE,
-            "SDK_DNS_MODE": "embedded",
-            "SDK_DNS_LISTEN": f"127.0.0.1:{embedded_port}",
-            "SDK_DNSSEC": "on",
-            "SDK_LOG_LEVEL": "WARNING",
-        }
-        create_key(work / "instance" / "dnssec" / f"{ZONE}.key")
-        command = [str(Path(sys.executable).with_name("sdk-addressbook")), "worker"]
-        rates: dict[str, list[float]] = {"named": [], "embedded": []}
-        started = time.monotonic()
-        with running(command, embedded_port, env=environ, log=work / "embedded.log"):
-            wait_signed(embedded_port, sample[:1], 600)
-            load = time.monotonic() - started
-            print(f"embedded: zone of {len(names)} names loaded and signed, first signed answer after {load:.1f} s")
-            wait_signed(embedded_port, sample, 60)
-            for _ in range(options.rounds):
-                rates["named"].append(dnsperf(named.port, queries, options.seconds, dnssec=True))
-                rates["embedded"].append(dnsperf(embedded_port, queries, options.seconds, dnssec=True))
-            ratios = [e / n for e, n in zip(rates["embedded"], rates["named"], strict=True)]
-            print(
-                f"dnsperf -D named: {median_and_range(rates['named'])} q/s; "
-                f"embedded: {median_and_range(rates['embedded'])} q/s; embedded/named {median_and_range(ratios)}",
-                flush=True,
-            )
-            values = [f"0203:deltagare{n}.bench.se" for n in range(options.changes)]
-            latencies = sorted(change_latency(database, embedded_port, values))
-            p99 = latencies[max(0, int(len(latencies) * 0.99) - 1)]
-            print(
-                f"change → signed NXDOMAIN over {len(latencies)} withdrawals: p50 "
-                f"{statistics.median(latencies) * 1000:.0f} ms, p99 {p99 * 1000:.0f} ms, "
-                f"max {latencies[-1] * 1000:.0f} ms",
-                flush=True,
-            )
-        database.dispose()
-    finally:
-        if named is not None:
-            named.stop()
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-        shutil.rmtree(work, ignore_errors=True)
+            create_key(work / "instance" / "dnssec" / f"{ZONE}.key")
+            command = [str(Path(sys.executable).with_name("sdk-addressbook")), "worker"]
+            rates: dict[str, list[float]] = {"named": [], "embedded": []}
+            started = time.monotonic()
+            with running(command, embedded_port, env=environ, log=work / "embedded.log"):
+                wait_signed(embedded_port, sample[:1], 600)
+                load = time.monotonic() - started
+                print(f"embedded: zone of {len(names)} names loaded and signed, first signed answer after {load:.1f} s")
+                wait_signed(embedded_port, sample, 60)
+                for _ in range(options.rounds):
+                    rates["named"].append(dnsperf(named.port, queries, options.seconds, dnssec=True))
+                    rates["embedded"].append(dnsperf(embedded_port, queries, options.seconds, dnssec=True))
+                ratios = [e / n for e, n in zip(rates["embedded"], rates["named"], strict=True)]
+                print(
+                    f"dnsperf -D named: {median_and_range(rates['named'])} q/s; "
+                    f"embedded: {median_and_range(rates['embedded'])} q/s; embedded/named {median_and_range(ratios)}",
+                    flush=True,
+                )
+                values = [f"0203:deltagare{n}.bench.se" for n in range(options.changes)]
+                latencies = sorted(change_latency(database, embedded_port, values))
+                p99 = latencies[max(0, int(len(latencies) * 0.99) - 1)]
+                print(
+                    f"change → signed NXDOMAIN over {len(latencies)} withdrawals: p50 "
+                    f"{statistics.median(latencies) * 1000:.0f} ms, p99 {p99 * 1000:.0f} ms, "
+                    f"max {latencies[-1] * 1000:.0f} ms",
+                    flush=True,
+                )
+            database.dispose()
+        finally:
+            if named is not None:
+                named.stop()
+            shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -101,5 +101,23 @@ def wrk(url: str, paths_file: Path, *, connections: int, seconds: int, threads: 
     return WrkResult(rps, p50, p99, non_2xx)
 
 
+@contextlib.contextmanager
+def postgres_database(server_url: str, prefix: str) -> Iterator[str]:
+    """A new, empty database on the PostgreSQL server of ``server_url``: its URL; dropped afterwards."""
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    name = f"{prefix}_{os.getpid()}"
+    admin = create_engine(server_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield make_url(server_url).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
 def median_and_range(values: list[float]) -> str:
     return f"{statistics.median(values):.3g} ({min(values):.3g}–{max(values):.3g})"
