@@ -252,7 +252,12 @@ def _read(
         process_text = "" if process_id is None else f"{process_id.get('scheme', '')}::{process_id.text or ''}"
         for endpoint in process.iter(f"{{{namespace}}}Endpoint"):
             endpoints.append(_endpoint(url, endpoint, namespace, process_text))
-    return ServiceMetadata(url, signer, endpoints, _certpub(url, information, namespace))
+    return ServiceMetadata(
+        url,
+        signer,
+        endpoints,
+        _certpub(url, information.findall(f"{{{namespace}}}Extension"), f"{{{namespace}}}ExtensionID"),
+    )
 
 
 def _check_identifiers(
@@ -323,19 +328,8 @@ def _read_smp2(
         if endpoints or len(redirects) > 1:
             raise TechnicalFailure(f"{url} mixes a Redirect with other process metadata")
         return redirects[0]
-    certificates: dict[str, list[x509.Certificate]] = {}
-    for extension in root.iterfind(f"{{{EXT}}}SMPExtensions/{{{EXT}}}SMPExtension"):
-        identifier = extension.find(f"{{{SMB}}}ID")
-        if identifier is None or (identifier.text or "").strip() != CERTPUB_EXTENSION_ID:
-            continue
-        for holder in extension.iter(f"{{{SMC}}}Certificate"):
-            code = holder.find(f"{{{SMB}}}TypeCode")
-            usage = CERTPUB_USAGES.get((code.text or "").strip() if code is not None else "")
-            binary = holder.find(f"{{{SMB}}}ContentBinaryObject")
-            if usage is not None and binary is not None:
-                certificates.setdefault(usage, []).append(
-                    _certificate(url, binary.text, f"the CertPub {usage} certificate")
-                )
+    extensions = root.iterfind(f"{{{EXT}}}SMPExtensions/{{{EXT}}}SMPExtension")
+    certificates = _certpub(url, extensions, f"{{{SMB}}}ID")
     return ServiceMetadata(url, signer, endpoints, certificates)
 
 
@@ -371,10 +365,12 @@ def _smp2_endpoint(url: str, element: Any, process: str) -> Endpoint:
     )
 
 
-def _certpub(url: str, information: Any, namespace: str) -> dict[str, list[x509.Certificate]]:
+def _certpub(url: str, extensions: Any, identifier_tag: str) -> dict[str, list[x509.Certificate]]:
+    """The certificates of Digg's CertPub extension by usage, from SMP 1.0 Extension or SMP 2.0 SMPExtension
+    elements (``identifier_tag`` names the child that holds the extension's identifier)."""
     found: dict[str, list[x509.Certificate]] = {}
-    for extension in information.findall(f"{{{namespace}}}Extension"):
-        identifier = extension.find(f"{{{namespace}}}ExtensionID")
+    for extension in extensions:
+        identifier = extension.find(identifier_tag)
         if identifier is None or (identifier.text or "").strip() != CERTPUB_EXTENSION_ID:
             continue
         for holder in extension.iter(f"{{{SMC}}}Certificate"):
