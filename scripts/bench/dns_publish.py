@@ -53,7 +53,7 @@ from app.registry.models import DnsRecord, Organisation
 from app.settings import load_settings
 from app.sml.registrations import sync_local
 from app.trust.devpki import DevelopmentPki, ensure_development_pki
-from scripts.bench.harness import free_port, median_and_range, postgres_database, running
+from scripts.bench.harness import free_port, median_and_range, postgres_database, running, write_naptr_queries
 from scripts.bench.smp_read import seed as seed_smp_participants
 from tests.named import KEY_NAME, start_named
 
@@ -264,10 +264,7 @@ def main() -> None:
                 names = list(session.scalars(select(DnsRecord.name)))
             queries = work / "queries.txt"
             random.seed(1)
-            lines = [f"{random.choice(names)} NAPTR" for _ in range(90_000)]
-            lines += [f"{uuid.uuid4().hex}{uuid.uuid4().hex[:20]}.{SCHEME}.{ZONE} NAPTR" for _ in range(10_000)]
-            random.shuffle(lines)
-            queries.write_text("\n".join(lines) + "\n", encoding="utf-8")
+            write_naptr_queries(queries, names, f"{SCHEME}.{ZONE}")
             embedded_port = free_port()
             environ = {
                 **os.environ,

@@ -29,7 +29,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 
 import dns.message
@@ -47,7 +46,7 @@ from app.registry.models import DnsRecord, Organisation
 from app.settings import load_settings
 from app.sml.registrations import sync_local
 from scripts.bench.dns_publish import POSTGRES, SCHEME, ZONE, dnsperf, register
-from scripts.bench.harness import free_port, median_and_range, postgres_database, running
+from scripts.bench.harness import free_port, median_and_range, postgres_database, running, write_naptr_queries
 from tests.named import start_named
 
 
@@ -169,10 +168,7 @@ def main() -> None:
             print(f"named: zone of {len(names)} names signed by dnssec-signzone in {signing_seconds:.1f} s", flush=True)
 
             queries = work / "queries.txt"
-            lines = [f"{random.choice(names)} NAPTR" for _ in range(90_000)]
-            lines += [f"{uuid.uuid4().hex}{uuid.uuid4().hex[:20]}.{SCHEME}.{ZONE} NAPTR" for _ in range(10_000)]
-            random.shuffle(lines)
-            queries.write_text("\n".join(lines) + "\n", encoding="utf-8")
+            write_naptr_queries(queries, names, f"{SCHEME}.{ZONE}")
 
             embedded_port = free_port()
             environ = {

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
 import re
 import shutil
 import signal
@@ -11,6 +12,7 @@ import socket
 import statistics
 import subprocess
 import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -121,3 +123,13 @@ def postgres_database(server_url: str, prefix: str) -> Iterator[str]:
 
 def median_and_range(values: list[float]) -> str:
     return f"{statistics.median(values):.3g} ({min(values):.3g}–{max(values):.3g})"
+
+
+def write_naptr_queries(path: Path, names: list[str], absent_suffix: str, count: int = 100_000) -> None:
+    """A dnsperf query file: 90 % NAPTR questions for registered names, 10 % for names under
+    ``absent_suffix`` that do not exist, shuffled with the caller's random state."""
+    present = count * 9 // 10
+    lines = [f"{random.choice(names)} NAPTR" for _ in range(present)]
+    lines += [f"{uuid.uuid4().hex}{uuid.uuid4().hex[:20]}.{absent_suffix} NAPTR" for _ in range(count - present)]
+    random.shuffle(lines)
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
