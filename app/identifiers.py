@@ -1,9 +1,12 @@
 """Identifier rules of the federation: pure functions and immutable values, no Flask, no database.
 
-Participant identifiers (``iso6523-actorid-upis::{icd}:{id}``) are case-insensitive: they are folded to
-lower case when parsed, so the stored, hashed and echoed form is always the canonical one. Document and
-process identifiers keep their case (OASIS SMP §2.4 lets a scheme say so; Peppol's policy does) unless
-the :class:`IdentifierPolicy` says otherwise.
+Identifier *schemes* are case-insensitive (OASIS SMP 1.0 §2.4.6.3, SMP 2.0 §3.5) and always folded to
+lower case. Participant values (``iso6523-actorid-upis::{icd}:{id}``) are case-insensitive too. Document
+and process *values* follow a per-scheme policy (:class:`IdentifierPolicy`, as DomiSMP's
+``identifiersBehaviour.caseSensitive.*``): kept as written under a case-sensitive scheme (Peppol's
+``busdox-docid-qns``, ``cenbii-procid-ubl``, the SDK's process scheme by default), folded to lower case
+under any other, as OASIS SMP says unless the scheme defines otherwise. Parsing applies the policy, so
+the stored, hashed, routed and echoed form is always the canonical one.
 
 ``scheme::value`` is split at the *first* ``::`` only (SMP 2.0 §3.7.3): a value may itself contain ``::``.
 URL path segments are split first and percent-decoded afterwards (SMP 2.0 §3.3), so ``%2F`` inside an
@@ -52,12 +55,26 @@ class IdentifierError(ValueError):
     """An identifier that does not follow the federation's rules; the message says which rule."""
 
 
+#: Schemes whose values are matched exactly (the rest are folded to lower case); ``*`` names every scheme.
+CASE_SENSITIVE_DOCUMENT_SCHEMES = frozenset({DOCUMENT_SCHEME, "peppol-doctype-wildcard"})
+CASE_SENSITIVE_PROCESS_SCHEMES = frozenset({PROCESS_SCHEME, "cenbii-procid-ubl"})
+EVERY_SCHEME = "*"
+
+
 @dataclass(frozen=True)
 class IdentifierPolicy:
     """The parts of the identifier rules that the federation chooses by setting."""
 
     participant_icds: frozenset[str] = field(default_factory=lambda: frozenset({ICD_DOMAIN_NAME}))
-    case_sensitive_document_ids: bool = True
+    case_sensitive_document_schemes: frozenset[str] = CASE_SENSITIVE_DOCUMENT_SCHEMES
+    case_sensitive_process_schemes: frozenset[str] = CASE_SENSITIVE_PROCESS_SCHEMES
+
+
+def canonical_value(scheme: str, value: str, case_sensitive_schemes: frozenset[str]) -> str:
+    """A document or process value under ``scheme`` (already lower case) as it is stored and matched."""
+    if scheme in case_sensitive_schemes or EVERY_SCHEME in case_sensitive_schemes:
+        return value
+    return value.lower()
 
 
 DEFAULT_POLICY = IdentifierPolicy()
@@ -89,7 +106,7 @@ def _check_text(kind: str, value: str, limit: int) -> None:
         raise IdentifierError(f"{kind} value contains a control character")
 
 
-def _check_scheme(kind: str, scheme: str) -> None:
+def check_scheme(kind: str, scheme: str) -> None:
     if not scheme:
         raise IdentifierError(f"{kind} scheme is empty")
     if len(scheme) > MAX_SCHEME or not _SCHEME.fullmatch(scheme):
@@ -241,7 +258,7 @@ def validate_gln(text: str) -> str:
 
 @dataclass(frozen=True, order=True)
 class DocumentTypeId:
-    """``busdox-docid-qns::{root namespace}::{local name}##{subtype}``; case kept unless policy folds it."""
+    """``busdox-docid-qns::{root namespace}::{local name}##{subtype}``; the scheme lower case, the value per policy."""
 
     scheme: str
     value: str
@@ -253,12 +270,16 @@ class DocumentTypeId:
 
     @classmethod
     def of(cls, scheme: str, value: str, policy: IdentifierPolicy = DEFAULT_POLICY) -> DocumentTypeId:
-        scheme, value = scheme.strip(), value.strip()
-        _check_scheme("document type", scheme)
+        scheme, value = scheme.strip().lower(), value.strip()
+        check_scheme("document type", scheme)
         _check_text("document type", value, MAX_DOCUMENT_VALUE)
-        if not policy.case_sensitive_document_ids:
-            value = value.lower()
-        return cls(scheme, value)
+        return cls(scheme, canonical_value(scheme, value, policy.case_sensitive_document_schemes))
+
+    @classmethod
+    def canonical(cls, scheme: str, value: str, policy: IdentifierPolicy = DEFAULT_POLICY) -> DocumentTypeId:
+        """A stored identifier (validated when it was written) in the canonical form of ``policy``."""
+        scheme = scheme.lower()
+        return cls(scheme, canonical_value(scheme, value, policy.case_sensitive_document_schemes))
 
     def __str__(self) -> str:
         return f"{self.scheme}::{self.value}"
@@ -266,7 +287,7 @@ class DocumentTypeId:
 
 @dataclass(frozen=True, order=True)
 class ProcessId:
-    """``urn:fdc:digg.se:edelivery:process::bdx:noprocess`` and the like; case kept unless policy folds it."""
+    """``urn:fdc:digg.se:edelivery:process::bdx:noprocess`` and the like; scheme lower case, value per policy."""
 
     scheme: str
     value: str
@@ -278,12 +299,16 @@ class ProcessId:
 
     @classmethod
     def of(cls, scheme: str, value: str, policy: IdentifierPolicy = DEFAULT_POLICY) -> ProcessId:
-        scheme, value = scheme.strip(), value.strip()
-        _check_scheme("process", scheme)
+        scheme, value = scheme.strip().lower(), value.strip()
+        check_scheme("process", scheme)
         _check_text("process", value, MAX_PROCESS_VALUE)
-        if not policy.case_sensitive_document_ids:
-            value = value.lower()
-        return cls(scheme, value)
+        return cls(scheme, canonical_value(scheme, value, policy.case_sensitive_process_schemes))
+
+    @classmethod
+    def canonical(cls, scheme: str, value: str, policy: IdentifierPolicy = DEFAULT_POLICY) -> ProcessId:
+        """A stored identifier (validated when it was written) in the canonical form of ``policy``."""
+        scheme = scheme.lower()
+        return cls(scheme, canonical_value(scheme, value, policy.case_sensitive_process_schemes))
 
     def __str__(self) -> str:
         return f"{self.scheme}::{self.value}"

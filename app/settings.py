@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
 import ipaddress
 import os
 import re
@@ -82,6 +83,8 @@ class Settings:
     dns_tsig_secret: str | None = None
     dns_tsig_algorithm: str = "hmac-sha256"
     dns_record_types: frozenset[str] = frozenset({"naptr"})
+    #: The flavour NAPTR records (and an external SML) lead to: oasis1, peppol or oasis2.
+    dns_smp_flavour: str = "oasis1"
     #: Who may transfer the zone (AXFR) from the embedded server.
     dns_transfer_allow: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = LOOPBACK_NETWORKS
     dns_ttl: int = 60
@@ -110,7 +113,8 @@ class Settings:
     transport_profiles: tuple[str, ...] = DEFAULT_TRANSPORT_PROFILES
     document_types: tuple[str, ...] = DEFAULT_DOCUMENT_TYPES
     participant_icds: frozenset[str] = frozenset({"0203"})
-    case_sensitive_document_ids: bool = True
+    case_sensitive_document_schemes: frozenset[str] = identifiers.CASE_SENSITIVE_DOCUMENT_SCHEMES
+    case_sensitive_process_schemes: frozenset[str] = identifiers.CASE_SENSITIVE_PROCESS_SCHEMES
     cert_warn_days: int = 30
     #: Processes that sign when thousands of documents change at once (0: every core; 1: no pool).
     publish_processes: int = 0
@@ -187,7 +191,8 @@ class Settings:
     def identifier_policy(self) -> identifiers.IdentifierPolicy:
         return identifiers.IdentifierPolicy(
             participant_icds=self.participant_icds,
-            case_sensitive_document_ids=self.case_sensitive_document_ids,
+            case_sensitive_document_schemes=self.case_sensitive_document_schemes,
+            case_sensitive_process_schemes=self.case_sensitive_process_schemes,
         )
 
 
@@ -219,6 +224,8 @@ def load_settings(environ: Mapping[str, str] | None = None, *, cwd: Path | None 
     source = {**read_env_file(env_file), **environ}
     unknown = sorted(k for k in source if k.startswith("SDK_") and k not in _KNOWN and not k.startswith("SDK_TEST_"))
     if unknown:
+        if unknown[0] in _REPLACED:
+            raise SettingsError(unknown[0], f"was replaced by {_REPLACED[unknown[0]]}")
         raise SettingsError(unknown[0], "is not a setting this service knows (misspelt?)")
     return _Reader(source, cwd).settings()
 
@@ -266,6 +273,7 @@ class _Reader:
             "dns_tsig_secret": self.get("SDK_DNS_TSIG_SECRET", _base64, None),
             "dns_tsig_algorithm": self.get("SDK_DNS_TSIG_ALGORITHM", _choice(*TSIG_ALGORITHMS), "hmac-sha256"),
             "dns_record_types": self.get("SDK_DNS_RECORD_TYPES", _record_types, frozenset({"naptr"})),
+            "dns_smp_flavour": self.get("SDK_DNS_SMP_FLAVOUR", _choice("oasis1", "peppol", "oasis2"), "oasis1"),
             "dns_transfer_allow": self.get("SDK_DNS_TRANSFER_ALLOW", _networks, LOOPBACK_NETWORKS),
             "dns_ttl": self.get("SDK_DNS_TTL", _integer(0, 2_147_483_647), 60),
             "dnssec": self.get("SDK_DNSSEC", _boolean, False),
@@ -288,7 +296,12 @@ class _Reader:
             "transport_profiles": self.get("SDK_TRANSPORT_PROFILES", _transport_profiles, DEFAULT_TRANSPORT_PROFILES),
             "document_types": self.get("SDK_DOCUMENT_TYPES", _document_types, DEFAULT_DOCUMENT_TYPES),
             "participant_icds": self.get("SDK_PARTICIPANT_ICDS", _icds, frozenset({"0203"})),
-            "case_sensitive_document_ids": self.get("SDK_CASE_SENSITIVE_DOCUMENT_IDS", _boolean, True),
+            "case_sensitive_document_schemes": self.get(
+                "SDK_CASE_SENSITIVE_DOCUMENT_SCHEMES", _schemes, identifiers.CASE_SENSITIVE_DOCUMENT_SCHEMES
+            ),
+            "case_sensitive_process_schemes": self.get(
+                "SDK_CASE_SENSITIVE_PROCESS_SCHEMES", _schemes, identifiers.CASE_SENSITIVE_PROCESS_SCHEMES
+            ),
             "cert_warn_days": self.get("SDK_CERT_WARN_DAYS", _integer(1, 3650), 30),
             "publish_processes": self.get("SDK_PUBLISH_PROCESSES", _integer(0, 256), 0),
             "directory_rate_limit": self.get("SDK_DIRECTORY_RATE_LIMIT", _integer(0, 1_000_000), 600),
@@ -324,9 +337,21 @@ class _Reader:
             "client_revocation": self.get("SDK_CLIENT_REVOCATION", _choice("off", "soft", "hard"), "soft"),
         }
         self._check_combinations(values)
-        return Settings(**values)
+        settings = Settings(**values)
+        # the federation's document types in the canonical form of the configured case policy
+        policy = settings.identifier_policy
+        document_types = tuple(
+            dict.fromkeys(str(identifiers.DocumentTypeId.parse(d, policy)) for d in settings.document_types)
+        )
+        return dataclasses.replace(settings, document_types=document_types)
 
     def _check_combinations(self, values: dict[str, Any]) -> None:
+        # NAPTR: "!^.*$!" + address + "!" is one character-string (255 bytes); the longest flavour suffix
+        # ("/bdxr-smp-2") must fit whichever SDK_DNS_SMP_FLAVOUR is chosen.
+        if len((values["public_url"] + values["smp_path"] + "/bdxr-smp-2").encode()) > 255 - len("!^.*$!!"):
+            raise SettingsError(
+                "SDK_PUBLIC_URL", "with SDK_SMP_PATH is too long for a NAPTR record (at most 237 bytes)"
+            )
         if (values["signing_key"] is None) != (values["signing_cert"] is None):
             missing = "SDK_SIGNING_CERT" if values["signing_cert"] is None else "SDK_SIGNING_KEY"
             raise SettingsError(missing, "SDK_SIGNING_KEY and SDK_SIGNING_CERT must be set together")
@@ -380,6 +405,11 @@ class _Reader:
         return path
 
 
+#: Settings of earlier versions, and what took their place.
+_REPLACED = {
+    "SDK_CASE_SENSITIVE_DOCUMENT_IDS": "SDK_CASE_SENSITIVE_DOCUMENT_SCHEMES and SDK_CASE_SENSITIVE_PROCESS_SCHEMES "
+    "(true: the defaults; false: none)",
+}
 _KNOWN = {
     "SDK_ENV_FILE",
     "SDK_INSTANCE_DIR",
@@ -398,6 +428,7 @@ _KNOWN = {
     "SDK_DNS_TSIG_SECRET",
     "SDK_DNS_TSIG_ALGORITHM",
     "SDK_DNS_RECORD_TYPES",
+    "SDK_DNS_SMP_FLAVOUR",
     "SDK_DNS_TRANSFER_ALLOW",
     "SDK_DNS_TTL",
     "SDK_DNSSEC",
@@ -422,7 +453,8 @@ _KNOWN = {
     "SDK_TRANSPORT_PROFILES",
     "SDK_DOCUMENT_TYPES",
     "SDK_PARTICIPANT_ICDS",
-    "SDK_CASE_SENSITIVE_DOCUMENT_IDS",
+    "SDK_CASE_SENSITIVE_DOCUMENT_SCHEMES",
+    "SDK_CASE_SENSITIVE_PROCESS_SCHEMES",
     "SDK_CERT_WARN_DAYS",
     "SDK_PUBLISH_PROCESSES",
     "SDK_DIRECTORY_RATE_LIMIT",
@@ -663,6 +695,24 @@ def _document_types(name: str, value: str) -> tuple[str, ...]:
     if not parsed:
         raise SettingsError(name, "must name at least one document type")
     return tuple(dict.fromkeys(parsed))
+
+
+def _schemes(name: str, value: str) -> frozenset[str]:
+    """Identifier schemes (compared in lower case), ``*`` for every scheme, ``none`` for no scheme."""
+    if value.strip().lower() == "none":
+        return frozenset()
+    schemes = set()
+    for part in _comma_list(value):
+        scheme = part.lower()
+        if scheme != identifiers.EVERY_SCHEME:
+            try:
+                identifiers.check_scheme("identifier", scheme)
+            except identifiers.IdentifierError as error:
+                raise SettingsError(name, str(error)) from None
+        schemes.add(scheme)
+    if not schemes:
+        raise SettingsError(name, "must name identifier schemes, * (every scheme) or none")
+    return frozenset(schemes)
 
 
 def _icds(name: str, value: str) -> frozenset[str]:

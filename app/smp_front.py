@@ -2,6 +2,12 @@
 
 Everything under ``SDK_SMP_PATH`` is answered here from :class:`SmpReader` (stored bytes, cache,
 conditional requests); everything else goes on to the Flask app. The request log line is the same.
+
+The classic Peppol form is answered too: a client that followed a participant's ``B-{md5}`` CNAME asks
+``http://B-{md5}.{scheme}.{zone}/{participant}`` (and ``…/services/{document}``) at the host root, with
+no room for a base path. A path whose first segment is a participant identifier
+(``iso6523-actorid-upis::…``, in any case, ``::`` raw or encoded) is such a request, whatever the host;
+it is answered in the Peppol flavour, which is what those clients read.
 """
 
 from __future__ import annotations
@@ -15,7 +21,9 @@ from flask import Flask
 from sqlalchemy.exc import SQLAlchemyError
 
 from app.database import Database
+from app.identifiers import PARTICIPANT_SCHEME
 from app.problems import problem_body
+from app.publishing.flavours import PEPPOL
 from app.publishing.publisher import Publisher
 from app.publishing.reader import SmpReader
 from app.requestlog import inbound_request_id, log_request
@@ -23,6 +31,8 @@ from app.settings import Settings
 
 logger = logging.getLogger("sdk_addressbook.smp")
 _PROBLEM = "application/problem+json"
+#: The start of a host-root request of a classic (CNAME) client, as PATH_INFO has it (percent-decoded).
+_CLASSIC_FORM = f"{PARTICIPANT_SCHEME}::"
 
 
 class SmpFront:
@@ -33,7 +43,11 @@ class SmpFront:
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         path_info = environ.get("PATH_INFO", "")
-        if not path_info.startswith(self.prefix):
+        if path_info.startswith(self.prefix):
+            root, flavour_prefix = environ.get("SCRIPT_NAME", "") + self.prefix, ""
+        elif path_info[1:].lower().startswith(_CLASSIC_FORM):
+            root, flavour_prefix = environ.get("SCRIPT_NAME", "") + "/", f"{PEPPOL.url_prefix}/"
+        else:
             passed: Iterable[bytes] = self.app(environ, start_response)
             return passed
         started = time.perf_counter()
@@ -43,7 +57,6 @@ class SmpFront:
         raw = raw.split("?", 1)[0]
         if "://" in raw[:12]:  # absolute-form request target (RFC 9112 §3.2.2)
             raw = "/" + raw.split("/", 3)[3] if raw.count("/") >= 3 else "/"
-        root = environ.get("SCRIPT_NAME", "") + self.prefix
         if method not in ("GET", "HEAD"):
             status, headers, body = _problem("405 Method Not Allowed", "method-not-allowed", "SMP is read-only")
             headers.append(("Allow", "GET, HEAD"))
@@ -52,7 +65,7 @@ class SmpFront:
         else:
             try:
                 answer = self.reader.answer(
-                    raw[len(root) :],
+                    flavour_prefix + raw[len(root) :],
                     if_none_match=environ.get("HTTP_IF_NONE_MATCH"),
                     if_modified_since=environ.get("HTTP_IF_MODIFIED_SINCE"),
                 )

@@ -484,3 +484,23 @@ def test_cname_fallback_is_used_only_when_asked(db, pki_instance_dir):
         assert located.name.lower().startswith("b-")
     finally:
         server.stop()
+
+
+@pytest.mark.parametrize(
+    ("flavour", "suffix", "asked"),
+    [("peppol", "/smp/peppol", "/smp/peppol/iso6523"), ("oasis2", "/smp", "/smp/bdxr-smp-2/iso6523")],
+)
+def test_the_lookup_follows_the_flavour_the_naptr_leads_to(db, pki_instance_dir, flavour, suffix, asked):
+    """SDK_DNS_SMP_FLAVOUR: the NAPTR leads to that flavour's base (for OASIS SMP 2.0 the SMP root with the
+    service oasis-bdxr-smp-2, the client adding /bdxr-smp-2), and the client reads that flavour's document
+    to the same verified endpoint."""
+    with served_federation(db, pki_instance_dir, SDK_DNS_SMP_FLAVOUR=flavour) as federation:
+        with db.reader() as session:
+            identifier = session.scalars(
+                select(FunctionAddress.identifier).order_by(FunctionAddress.identifier)
+            ).first()
+        result = lookup(identifier, federation.options(), Cache())
+    assert result.located.smp_url == federation.base + suffix
+    assert result.metadata.url.startswith(federation.base + asked)
+    assert result.endpoint.url == DEMO_ENDPOINT
+    assert "AP0001-DEMO" in result.endpoint.certificate.subject.rfc4514_string()

@@ -28,6 +28,22 @@ def test_naptr_record_points_at_the_smp(tmp_path):
     assert record.rdata == '100 10 "U" "Meta:SMP" "!^.*$!https://smp.example.se/smp!" .'
 
 
+@pytest.mark.parametrize(
+    ("flavour", "service", "address"),
+    [
+        ("oasis1", "Meta:SMP", "https://smp.example.se/smp"),
+        ("peppol", "Meta:SMP", "https://smp.example.se/smp/peppol"),
+        ("oasis2", "oasis-bdxr-smp-2", "https://smp.example.se/smp"),  # SMP 2.0 clients add /bdxr-smp-2
+    ],
+)
+def test_the_naptr_record_leads_to_the_flavour_the_setting_names(tmp_path, flavour, service, address):
+    settings = make_settings(
+        tmp_path, "sqlite://", SDK_PUBLIC_URL="https://smp.example.se", SDK_DNS_SMP_FLAVOUR=flavour
+    )
+    [record] = participant_records(DIGG, settings)
+    assert record.rdata == f'100 10 "U" "{service}" "!^.*$!{address}!" .'
+
+
 def test_cname_records_when_asked(tmp_path):
     settings = make_settings(
         tmp_path,
@@ -113,3 +129,12 @@ def test_a_settings_change_is_applied_by_republishing(seeded, pki_instance_dir):
     with seeded.reader() as session:
         rdatas = set(session.scalars(select(DnsRecord.rdata)))
     assert rdatas == {'100 10 "U" "Meta:SMP" "!^.*$!https://smp.ny.example.se/smp!" .'}
+    # the flavour is a setting like the others: re-publishing leads every record to the Peppol base
+    wire(seeded, make_settings(pki_instance_dir, seeded.url, SDK_DNS_SMP_FLAVOUR="peppol"))
+    with seeded.writer() as session:
+        for organisation in session.scalars(select(Organisation).where(Organisation.type == "o")):
+            refresh_participant(session, organisation)
+    with seeded.reader() as session:
+        assert {rdata.split("!")[2] for rdata in session.scalars(select(DnsRecord.rdata))} == {
+            "http://127.0.0.1:8080/smp/peppol"
+        }

@@ -240,3 +240,19 @@ def test_the_sml_gets_its_own_host_behind_mutual_tls(tmp_path):
     assert refused.returncode != 0 and "sml.ingress needs sml.ingress.clientCaSecret" in refused.stderr
     refused = render(tmp_path, {**REQUIRED, "sml": {"client": {"url": "https://sml.example.se"}}})
     assert refused.returncode != 0 and "sml.client.url needs sml.client.smpId" in refused.stderr
+
+
+def test_cname_records_bring_an_ingress_rule_for_classic_clients(tmp_path):
+    """With CNAME records, the participants' names reach the service at the host root on plain HTTP; the
+    rendered settings publish them and the flavour NAPTR records lead to."""
+    plain = one(manifests(tmp_path, REQUIRED), "Ingress", "rel-sdk-addressbook")
+    assert [rule["host"] for rule in plain["spec"]["rules"]] == ["smp.sdk.example.se"]
+    values = {**REQUIRED, "dns": {**REQUIRED["dns"], "recordTypes": "all", "smpFlavour": "peppol"}}
+    docs = manifests(tmp_path, values)
+    ingress = one(docs, "Ingress", "rel-sdk-addressbook")
+    classic = ingress["spec"]["rules"][1]
+    assert classic["host"] == "*.iso6523-actorid-upis.sml.sdk.example.se"
+    assert [p["path"] for p in classic["http"]["paths"]] == ["/"]
+    assert classic["host"] not in ingress["spec"]["tls"][0]["hosts"]  # no redirect to https: port 80 answers
+    data = one(docs, "ConfigMap", "rel-sdk-addressbook")["data"]
+    assert (data["SDK_DNS_RECORD_TYPES"], data["SDK_DNS_SMP_FLAVOUR"]) == ("all", "peppol")

@@ -189,11 +189,42 @@ def test_peppol_document_type_whose_subtype_contains_double_colons():
     assert document.value.endswith("billing:3.0::2.1")
 
 
-def test_document_ids_fold_only_when_the_policy_says_so():
-    text = "busdox-docid-qns::urn:X::Y##Z"
-    assert DocumentTypeId.parse(text).value == "urn:X::Y##Z"
-    folding = IdentifierPolicy(case_sensitive_document_ids=False)
-    assert DocumentTypeId.parse(text, folding).value == "urn:x::y##z"
+@pytest.mark.parametrize("scheme", ["busdox-docid-qns", "BUSDOX-DOCID-QNS", "Busdox-DocId-Qns"])
+def test_document_schemes_are_case_insensitive_and_values_follow_the_scheme(scheme):
+    # busdox-docid-qns values are case-sensitive (Peppol POLICY 2): kept as written
+    assert DocumentTypeId.parse(f"{scheme}::urn:X::Y##Z") == DocumentTypeId("busdox-docid-qns", "urn:X::Y##Z")
+    # any other scheme: folded, as OASIS SMP says unless the scheme says otherwise
+    other = scheme[0] + scheme[3] + scheme[5:]  # bdx-docid-qns in the same case
+    assert DocumentTypeId.parse(f"{other}::urn:X::Y##Z") == DocumentTypeId("bdx-docid-qns", "urn:x::y##z")
+
+
+@pytest.mark.parametrize(
+    ("policy", "busdox", "bdx"),
+    [
+        (IdentifierPolicy(), "urn:X", "urn:x"),
+        (IdentifierPolicy(case_sensitive_document_schemes=frozenset()), "urn:x", "urn:x"),
+        (IdentifierPolicy(case_sensitive_document_schemes=frozenset({"*"})), "urn:X", "urn:X"),
+        (IdentifierPolicy(case_sensitive_document_schemes=frozenset({"bdx-docid-qns"})), "urn:x", "urn:X"),
+    ],
+    ids=["default", "none", "every", "bdx only"],
+)
+def test_the_case_policy_is_per_scheme(policy, busdox, bdx):
+    assert DocumentTypeId.parse("BUSDOX-DOCID-QNS::urn:X", policy).value == busdox
+    assert DocumentTypeId.parse("bdx-docid-qns::urn:X", policy).value == bdx
+    # stored identifiers are read through the same rule
+    assert DocumentTypeId.canonical("BUSDOX-DOCID-QNS", "urn:X", policy) == DocumentTypeId.parse(
+        "busdox-docid-qns::urn:X", policy
+    )
+
+
+def test_process_values_follow_their_own_policy():
+    assert ProcessId.parse("URN:FDC:DIGG.SE:EDELIVERY:PROCESS::bdx:NoProcess") == ProcessId(
+        "urn:fdc:digg.se:edelivery:process", "bdx:NoProcess"
+    )
+    assert ProcessId.parse("other-procid::Urn:P").value == "urn:p"
+    folding = IdentifierPolicy(case_sensitive_process_schemes=frozenset())
+    assert ProcessId.parse("cenbii-procid-ubl::urn:P", folding).value == "urn:p"
+    assert ProcessId.canonical("Cenbii-Procid-Ubl", "urn:P") == ProcessId("cenbii-procid-ubl", "urn:P")
 
 
 def test_process_identifier():

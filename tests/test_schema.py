@@ -228,3 +228,57 @@ def test_migration_0013_hands_the_records_of_published_participants_to_the_local
             back = connection.execute(text("SELECT organisation_id, rdata FROM dns_records")).all()
         assert len(back) == 1 and back[0][1] == "rdata"
         database.dispose()
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_migration_0014_folds_stored_identifier_schemes_and_names_clashes(backend, tmp_path, pki_instance_dir):
+    """Schemes stored as written (revision 0013) become lower case; two services that would then be one
+    stop the upgrade with a message naming them, and nothing is changed."""
+    from contextlib import nullcontext
+
+    from app import demo
+    from app.trust.devpki import ensure_development_pki
+    from app.wiring import wire
+    from tests.conftest import fresh_postgres_database, make_settings
+
+    context = nullcontext(f"sqlite:///{tmp_path / 'old.sqlite3'}") if backend == "sqlite" else fresh_postgres_database()
+    with context as url:
+        database = Database(url)
+        schema.upgrade(database, "0013")
+        settings = make_settings(pki_instance_dir, url)
+        pki = ensure_development_pki(
+            settings.pki_dir, access_points=[demo.AP_ID], participants=demo.participants_of_demo()
+        )
+        with wire(database, settings).writer() as session:
+            demo.seed(session, settings, pki)
+        upper = (
+            "UPDATE participant_services"
+            " SET document_scheme = upper(document_scheme), process_scheme = upper(process_scheme)"
+        )
+        copy = (
+            "INSERT INTO participant_services (id, organisation_id, document_scheme, document_value, process_scheme,"
+            " process_value, endpoint_configuration_id, version, created_at, updated_at)"
+            " SELECT :id, organisation_id, lower(document_scheme), document_value, process_scheme, process_value,"
+            " endpoint_configuration_id, version, created_at, updated_at FROM participant_services"
+            " WHERE id = (SELECT id FROM participant_services ORDER BY id LIMIT 1)"
+        )
+        new_id = uuid.uuid4()
+        with database.engine.begin() as connection:
+            connection.execute(text(upper))
+            connection.execute(text(copy), {"id": new_id.hex if backend == "sqlite" else str(new_id)})
+        with pytest.raises(RuntimeError, match="1 services differ only in the case of an identifier scheme"):
+            schema.upgrade(database)
+        with database.engine.connect() as connection:
+            kept = connection.execute(
+                text("SELECT count(*) FROM participant_services WHERE document_scheme = 'BUSDOX-DOCID-QNS'")
+            ).scalar()
+            assert kept == connection.execute(text("SELECT count(*) FROM participant_services")).scalar() - 1
+        with database.engine.begin() as connection:
+            connection.execute(text("DELETE FROM participant_services WHERE document_scheme = 'busdox-docid-qns'"))
+        schema.upgrade(database)
+        with database.engine.connect() as connection:
+            schemes = connection.execute(
+                text("SELECT DISTINCT document_scheme, process_scheme FROM participant_services")
+            ).all()
+        assert schemes == [("busdox-docid-qns", "urn:fdc:digg.se:edelivery:process")]
+        database.dispose()

@@ -86,7 +86,11 @@ def test_env_file_is_read_and_the_environment_wins(tmp_path):
         ("SDK_TRANSPORT_PROFILES", "ok-profile, bad profile!", "transport profile"),
         ("SDK_DOCUMENT_TYPES", "not-a-document-type", "'::'"),
         ("SDK_PARTICIPANT_ICDS", "203", "four-digit"),
-        ("SDK_CASE_SENSITIVE_DOCUMENT_IDS", "maybe", "true or false"),
+        ("SDK_CASE_SENSITIVE_DOCUMENT_IDS", "false", "replaced by SDK_CASE_SENSITIVE_DOCUMENT_SCHEMES"),
+        ("SDK_CASE_SENSITIVE_DOCUMENT_SCHEMES", "bad scheme", "not a valid identifier scheme"),
+        ("SDK_CASE_SENSITIVE_PROCESS_SCHEMES", ",", "must name identifier schemes"),
+        ("SDK_DNS_SMP_FLAVOUR", "smp3", "oasis1"),
+        ("SDK_PUBLIC_URL", "https://" + "a" * 240 + ".se", "too long for a NAPTR record"),
         ("SDK_DNS_TSIG_SECRET", "not base64!!", "base64"),
         ("SDK_DNS_TSIG_SECRET", "c2hvcnQ=", "too short"),
         ("SDK_DNS_TSIG_ALGORITHM", "md5", "one of"),
@@ -165,3 +169,12 @@ def test_command_line_stops_with_one_line_and_exit_status_2(tmp_path):
         "sdk-addressbook: SDK_DNS_TTL: must be a whole number from 0 to 2147483647, got 'soon'"
     ]
     assert not (tmp_path / "instance").exists()
+
+
+def test_the_case_policy_reads_scheme_lists_and_canonicalises_the_document_types(tmp_path):
+    folded = load(tmp_path, SDK_CASE_SENSITIVE_DOCUMENT_SCHEMES="none", SDK_DOCUMENT_TYPES="BUSDOX-DOCID-QNS::urn:X")
+    assert folded.document_types == ("busdox-docid-qns::urn:x",)
+    kept = load(tmp_path, SDK_DOCUMENT_TYPES="BUSDOX-DOCID-QNS::urn:X")
+    assert kept.document_types == ("busdox-docid-qns::urn:X",)
+    every = load(tmp_path, SDK_CASE_SENSITIVE_DOCUMENT_SCHEMES="*, BDX-DOCID-QNS")
+    assert every.case_sensitive_document_schemes == frozenset({"*", "bdx-docid-qns"})

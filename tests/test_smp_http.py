@@ -197,3 +197,26 @@ def test_smp_path_and_cache_age_follow_the_settings(db, pki_instance_dir):
     assert response.headers["Cache-Control"] == "public, max-age=60"
     assert b'href="https://smp.example.se/x/smp/iso6523-actorid-upis%3A%3A0203' in response.data
     assert client.get("/smp/" + quote(PARTICIPANT, safe="")).status_code == 404
+
+
+_SCHEME_CASES = {"lower": str.lower, "upper": str.upper, "mixed": str.title}
+
+
+@pytest.mark.parametrize(
+    "flavour", ["/smp/", "/smp/peppol/", "/smp/bdxr-smp-2/", "/"], ids=["oasis1", "peppol", "oasis2", "root"]
+)
+@pytest.mark.parametrize("participant_case", ["lower", "upper"])
+@pytest.mark.parametrize("document_case", list(_SCHEME_CASES))
+def test_identifier_schemes_match_in_any_case_on_every_route(seeded_client, flavour, participant_case, document_case):
+    """Scheme × case form × flavour (and the classic host-root form): one canonical document each time."""
+    participant_scheme, participant_value = PARTICIPANT.split("::", 1)
+    document_scheme, document_value = SDK_MESSAGE_DOCUMENT_TYPE.split("::", 1)
+    participant = f"{_SCHEME_CASES[participant_case](participant_scheme)}::{participant_value}"
+    document = f"{_SCHEME_CASES[document_case](document_scheme)}::{document_value}"
+    group = seeded_client.get(flavour + quote(participant, safe=""))
+    assert group.status_code == 200, group.data[:200]
+    metadata = seeded_client.get(f"{flavour}{quote(participant, safe='')}/services/{quote(document, safe='')}")
+    assert metadata.status_code == 200, metadata.data[:200]
+    body = metadata.data.decode()
+    assert "busdox-docid-qns" in body and "BUSDOX" not in body and "Busdox" not in body
+    assert "iso6523-actorid-upis" in body and "ISO6523" not in body and "Iso6523" not in body

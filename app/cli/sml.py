@@ -262,20 +262,23 @@ def _sml_client() -> Any:
 @client.command("register", help="Register this SMP in the external SML (ManageServiceMetadata Create or Update).")
 @click.option("--update", is_flag=True, help="it is registered already: send its addresses again (Update)")
 def client_register(update: bool) -> None:
+    from app.dns.records import local_target
     from app.sml.client import SmlRefusal, SmlUnavailable
     from app.sml.registrations import physical_address
 
     settings, sml_client = _sml_client()
+    address = local_target(settings).address
     try:
-        sml_client.register_smp(settings.smp_base_url, physical_address(settings), update=update)
+        sml_client.register_smp(address, physical_address(settings), update=update)
     except (SmlRefusal, SmlUnavailable) as error:
         fail(f"the SML at {settings.sml_url}: {error}")
     verb = "updated" if update else "registered"
-    click.echo(f"SMP {settings.sml_smp_id} {verb} in the SML at {settings.sml_url} ({settings.smp_base_url})")
+    click.echo(f"SMP {settings.sml_smp_id} {verb} in the SML at {settings.sml_url} ({address})")
 
 
 @client.command("check", help="Ask the external SML what it holds for this SMP.")
 def client_check() -> None:
+    from app.dns.records import local_target
     from app.sml.client import SmlRefusal, SmlUnavailable
 
     settings, sml_client = _sml_client()
@@ -284,6 +287,6 @@ def client_check() -> None:
     except (SmlRefusal, SmlUnavailable) as error:
         fail(f"the SML at {settings.sml_url}: {error}")
     click.echo(f"SMP {settings.sml_smp_id} at the SML {settings.sml_url}: {logical} ({physical})")
-    if logical.rstrip("/") != settings.smp_base_url:
-        here = settings.smp_base_url
+    if logical.rstrip("/") != local_target(settings).address:
+        here = local_target(settings).address
         fail(f"the SML leads to {logical}, not to this service's {here}: run 'sml client register --update'")

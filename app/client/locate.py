@@ -8,7 +8,7 @@ SMP's base URL. The CNAME fallback (``B-{md5}``) is used only when asked for: it
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import dns.exception
 import dns.flags
@@ -22,10 +22,10 @@ import dns.resolver
 from app.client.cache import Cache
 from app.client.dnssec import TrustAnchor, Validator
 from app.client.errors import NotRegistered, TechnicalFailure
-from app.dns.naming import cname_name, naptr_name
+from app.dns.naming import SMP1_SERVICE, SMP2_SERVICE, cname_name, naptr_name
 from app.identifiers import ParticipantId
 
-SMP_SERVICE = "meta:smp"
+SMP_SERVICES = frozenset({SMP1_SERVICE.lower(), SMP2_SERVICE})
 
 
 @dataclass(frozen=True)
@@ -45,6 +45,8 @@ class Located:
     #: How it was found: the record's owner name and type.
     name: str
     record_type: str
+    #: The NAPTR service (lower case) that led here: ``oasis-bdxr-smp-2`` means an SMP 2.0 root.
+    service: str = SMP1_SERVICE.lower()
     #: The key tags the answer (or its denial) was validated with; empty: not validated (no anchor given).
     validated_with: tuple[int, ...] = ()
 
@@ -67,13 +69,14 @@ def locate(participant: ParticipantId, options: DnsOptions, cache: Cache) -> Loc
         where = f"{name} (NAPTR)" + (" or its CNAME" if options.cname_fallback else "")
         raise NotRegistered(f"{participant} is not registered in DNS: no SMP record at {where}")
     if validator is not None:
-        located = Located(located.smp_url, located.name, located.record_type, tuple(validator.key_tags))
+        located = replace(located, validated_with=tuple(validator.key_tags))
     cache.put(
         key,
         {
             "smp_url": located.smp_url,
             "name": located.name,
             "record_type": located.record_type,
+            "service": located.service,
             "validated_with": list(located.validated_with),
         },
         ttl,
@@ -136,14 +139,15 @@ def _from_naptr(name: str, response: dns.message.Message | None) -> tuple[Locate
         for record in rrset:
             flags = record.flags.decode("ascii", "replace").lower()
             service = record.service.decode("ascii", "replace").lower()
-            if flags == "u" and service == SMP_SERVICE:
+            if flags == "u" and service in SMP_SERVICES:
                 records.append((record.order, record.preference, record, rrset.ttl))
     for _order, _preference, record, ttl in sorted(records, key=lambda item: item[:2]):
+        service = record.service.decode("ascii", "replace").lower()
         url = apply_regexp(record.regexp.decode("utf-8", "replace"), name.rstrip("."))
         if url is not None:
             if not url.startswith(("http://", "https://")):
                 raise TechnicalFailure(f"the NAPTR record of {name} gives {url!r}, which is not an http(s) URL")
-            return Located(url.rstrip("/"), name, "NAPTR"), ttl
+            return Located(url.rstrip("/"), name, "NAPTR", service), ttl
     return None, 0
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -16,6 +16,7 @@ from app.client.locate import DnsOptions, Located, locate
 from app.client.revocation import RevocationOptions, Status
 from app.client.revocation import check as revocation_status
 from app.client.smp import Endpoint, HttpOptions, ServiceMetadata, fetch_service
+from app.dns.naming import SMP2_SERVICE
 from app.identifiers import DocumentTypeId, IdentifierError, ParticipantId
 from app.settings import DEFAULT_TRANSPORT_PROFILES, SDK_MESSAGE_DOCUMENT_TYPE
 
@@ -127,11 +128,13 @@ def lookup(subject: str, options: LookupOptions, cache: Cache, *, now: datetime 
         function_address = directory_api.resolve(options.directory_url, subject, timeout=options.http.timeout)
         participant = function_address.participant
     located = None
-    smp_url = options.smp_url
+    smp_url, http = options.smp_url, options.http
     if smp_url is None:
         located = locate(participant, options.dns, cache)
         smp_url = located.smp_url
-    metadata = fetch_service(smp_url.rstrip("/"), participant, document, options.http, cache)
+        if located.service == SMP2_SERVICE and http.flavour == "auto":
+            http = replace(http, flavour="smp2")  # an SMP 2.0 root: the client adds /bdxr-smp-2 (§5)
+    metadata = fetch_service(smp_url.rstrip("/"), participant, document, http, cache)
     moment = now or datetime.now(UTC)
     endpoint = choose_endpoint(metadata, options.transport_profiles, moment)
     revocation = check_revocation(metadata, endpoint, options.revocation, cache, moment)

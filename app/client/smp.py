@@ -27,7 +27,14 @@ from lxml import etree
 
 from app.client.cache import Cache, Entry
 from app.client.errors import NoSuchService, TechnicalFailure, Untrusted
-from app.identifiers import CERTPUB_EXTENSION_ID, CERTPUB_TYPE_CODES, DocumentTypeId, ParticipantId, url_segment
+from app.identifiers import (
+    CERTPUB_EXTENSION_ID,
+    CERTPUB_TYPE_CODES,
+    DocumentTypeId,
+    IdentifierError,
+    ParticipantId,
+    url_segment,
+)
 from app.trust.xmldsig import SignatureError, verify_enveloped
 
 OASIS = "http://docs.oasis-open.org/bdxr/ns/SMP/2016/05"
@@ -277,7 +284,11 @@ def _check_identifiers(
     if scheme.lower() != participant.scheme.lower() or value.lower() != participant.value.lower():
         raise Untrusted(f"{url} answers for participant {scheme}::{value}, not {participant}")
     scheme, value = got_document.get(scheme_attribute, ""), (got_document.text or "").strip()
-    if scheme != document.scheme or value != document.value:
+    try:
+        answered = DocumentTypeId.of(scheme, value)  # the scheme in any case, the value per scheme
+    except IdentifierError:
+        answered = None
+    if answered != document:
         raise Untrusted(f"{url} answers for document type {scheme}::{value}, not {document}")
 
 

@@ -11,6 +11,11 @@ from __future__ import annotations
 import base64
 import hashlib
 
+#: BDXL U-NAPTR services of SMPs: OASIS SMP 1.0 and Peppol (written as Peppol and BDMSL write it; compared
+#: without case, RFC 4848) and OASIS SMP 2.0 (§5.5).
+SMP1_SERVICE = "Meta:SMP"
+SMP2_SERVICE = "oasis-bdxr-smp-2"
+
 
 def naptr_label(value: str, *, lowercase: bool = True) -> str:
     text = value.lower() if lowercase else value

@@ -2,8 +2,11 @@
 ``publisher`` name, for the CNAMEs) and at the apex (SOA, NS).
 
 NAPTR: ``100 10 "U" "{service}" "!^.*$!{SMP address}!" .`` (BDXL U-NAPTR; the client appends
-``/{participant}``); the address is ``{SDK_PUBLIC_URL}{SDK_SMP_PATH}`` for this service's own SMP and the
-logical address of an external SMP. CNAME (Peppol style, when ``SDK_DNS_RECORD_TYPES`` asks): for this
+``/{participant}``); for this service's own SMP the address is the base URL of the flavour
+``SDK_DNS_SMP_FLAVOUR`` names (``{SDK_PUBLIC_URL}{SDK_SMP_PATH}`` for OASIS SMP 1.0, ``…/peppol``
+for Peppol, the same root with the service ``oasis-bdxr-smp-2`` for SMP 2.0, whose clients add
+``/bdxr-smp-2``), for an external SMP its logical address.
+CNAME (Peppol style, when ``SDK_DNS_RECORD_TYPES`` asks): for this
 service's participants to its host name (or, when the public URL names an IP address, to ``smp.{zone}``,
 which carries an A/AAAA record, because a CNAME cannot point at an address); for an external SMP's
 participants to ``{smp id}.publisher.{zone}``, which points at that SMP's host (as BDMSL publishes it).
@@ -17,6 +20,7 @@ from urllib.parse import urlsplit
 
 from app.dns.naming import cname_name, naptr_name
 from app.identifiers import ParticipantId
+from app.publishing.flavours import dns_flavour
 from app.registry.models import SMP_SERVICE
 from app.settings import Settings
 
@@ -38,6 +42,7 @@ class Target:
 
     address: str
     cname: str  # absolute, with the trailing dot
+    service: str | None = None  # the NAPTR service, when the target decides it (this service's own SMP)
 
 
 def naptr_rdata_to(address: str, service: str = SMP_SERVICE) -> str:
@@ -46,7 +51,8 @@ def naptr_rdata_to(address: str, service: str = SMP_SERVICE) -> str:
 
 def naptr_rdata(settings: Settings) -> str:
     """The NAPTR rdata of this service's own participants."""
-    return naptr_rdata_to(settings.smp_base_url)
+    flavour = dns_flavour(settings)
+    return naptr_rdata_to(flavour.discovery_url(settings), flavour.naptr_service)
 
 
 def _host(url: str) -> tuple[str, ipaddress.IPv4Address | ipaddress.IPv6Address | None]:
@@ -63,8 +69,9 @@ def cname_target(settings: Settings) -> str:
 
 
 def local_target(settings: Settings) -> Target:
-    """This service's own SMP."""
-    return Target(settings.smp_base_url, cname_target(settings))
+    """This service's own SMP, in the flavour ``SDK_DNS_SMP_FLAVOUR`` names."""
+    flavour = dns_flavour(settings)
+    return Target(flavour.discovery_url(settings), cname_target(settings), flavour.naptr_service)
 
 
 def publisher_name(smp_id: str, zone: str) -> str:
@@ -85,7 +92,8 @@ def participant_records(
     records = []
     if "naptr" in settings.dns_record_types:
         name = naptr_name(participant.scheme, participant.value, settings.sml_zone)
-        records.append(Record(name, "NAPTR", settings.dns_ttl, naptr_rdata_to(target.address, service)))
+        rdata = naptr_rdata_to(target.address, target.service or service)
+        records.append(Record(name, "NAPTR", settings.dns_ttl, rdata))
     if "cname" in settings.dns_record_types:
         name = cname_name(participant.scheme, participant.value, settings.sml_zone).lower()
         records.append(Record(name, "CNAME", settings.dns_ttl, target.cname))

@@ -18,7 +18,14 @@ from cryptography.hazmat.primitives import serialization
 from sqlalchemy import select
 from sqlalchemy.orm import Session, joinedload
 
-from app.identifiers import CERTPUB_TYPE_CODES, DocumentTypeId, ParticipantId, ProcessId
+from app.identifiers import (
+    CERTPUB_TYPE_CODES,
+    DEFAULT_POLICY,
+    DocumentTypeId,
+    IdentifierPolicy,
+    ParticipantId,
+    ProcessId,
+)
 from app.registry.errors import present
 from app.registry.lifecycle import is_published
 from app.registry.models import (
@@ -105,10 +112,15 @@ LOAD_CHUNK = 1000
 
 
 def load_participants(
-    session: Session, organisations: Sequence[Organisation], *, now: datetime | None = None
+    session: Session,
+    organisations: Sequence[Organisation],
+    policy: IdentifierPolicy = DEFAULT_POLICY,
+    *,
+    now: datetime | None = None,
 ) -> dict[uuid.UUID, Participant | None]:
     """Each participant's publishable content (``None`` when nothing of it may be published), in two queries
-    per thousand (a bulk change re-publishes thousands)."""
+    per thousand (a bulk change re-publishes thousands). Identifiers are published in the canonical form
+    of ``policy``, so a changed case policy takes effect at the next re-publication."""
     moment = now or datetime.now(UTC)
     publishable = [o.id for o in organisations if is_publishable(o)]
     services: dict[uuid.UUID, list[ParticipantService]] = defaultdict(list)
@@ -137,7 +149,7 @@ def load_participants(
         return endpoints[configuration.id]
 
     return {
-        o.id: _participant(o, services[o.id], certificates[o.id], endpoint) if services.get(o.id) else None
+        o.id: _participant(o, services[o.id], certificates[o.id], endpoint, policy) if services.get(o.id) else None
         for o in organisations
     }
 
@@ -147,11 +159,12 @@ def _participant(
     services: list[ParticipantService],
     certificates: list[ParticipantCertificate],
     endpoint: Callable[[EndpointConfiguration], Endpoint],
+    policy: IdentifierPolicy,
 ) -> Participant:
     by_document: dict[DocumentTypeId, dict[ProcessId, list[Endpoint]]] = defaultdict(lambda: defaultdict(list))
     for service in services:
-        document = DocumentTypeId(service.document_scheme, service.document_value)
-        process = ProcessId(service.process_scheme, service.process_value)
+        document = DocumentTypeId.canonical(service.document_scheme, service.document_value, policy)
+        process = ProcessId.canonical(service.process_scheme, service.process_value, policy)
         by_document[document][process].append(endpoint(service.endpoint_configuration))
     return Participant(
         id=present(organisation.participant_id),

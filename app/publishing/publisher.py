@@ -125,7 +125,7 @@ class Publisher:
         self, session: Session, organisations: list[Organisation], results: dict[uuid.UUID, PublishResult], force: bool
     ) -> list[_Work]:
         """Withdraw what is no longer wanted; return the documents that must be (re)stored."""
-        participants = load_participants(session, organisations)
+        participants = load_participants(session, organisations, self.settings.identifier_policy)
         existing: dict[uuid.UUID, dict[tuple[str, str], Publication]] = defaultdict(dict)
         for publication in session.scalars(
             select(Publication).where(Publication.organisation_id.in_([o.id for o in organisations]))

@@ -31,6 +31,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, declared_attr, mapped_column, relationship
 
+from app.dns.naming import SMP1_SERVICE
 from app.identifiers import ParticipantId
 from app.registry.columns import UtcDateTime, utcnow
 from app.registry.lifecycle import FederationStatus
@@ -62,7 +63,7 @@ DNS_OPERATIONS = ("upsert", "delete")
 DIRECTORY_KINDS = ("organizations", "addresses", "codesystems")
 SML_CLIENT_OPERATIONS = ("create", "delete")
 #: The NAPTR service of a participant registered without one (BDXL U-NAPTR for SMP metadata).
-SMP_SERVICE = "Meta:SMP"
+SMP_SERVICE = SMP1_SERVICE
 
 
 def _in(column: str, values: tuple[str, ...]) -> str:

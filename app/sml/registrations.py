@@ -41,7 +41,7 @@ def local_smp(session: Session, settings: Settings | None = None) -> Smp:
     """This service's own SMP, made (or brought in line with the settings) on first use."""
     settings = settings or settings_of(session)
     smp = session.scalar(select(Smp).where(Smp.local.is_(True)))
-    address, physical = settings.smp_base_url, physical_address(settings)
+    address, physical = local_target(settings).address, physical_address(settings)
     if smp is None:
         smp = Smp(
             id=uuid.uuid4(),
