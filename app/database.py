@@ -75,6 +75,8 @@ class Database:
             yield session
 
     def dispose(self) -> None:
+        if self.publication_cache is not None:
+            self.publication_cache.close()
         self.engine.dispose()
 
 

@@ -119,6 +119,9 @@ class Settings:
     #: Processes that sign when thousands of documents change at once (0: every core; 1: no pool).
     publish_processes: int = 0
     directory_rate_limit: int = 600
+    #: Redis for state every worker and replica shares (the directory's rate limit); None: in-process.
+    redis_url: str | None = None
+    redis_key_prefix: str = "sdk-addressbook"
     #: Reverse proxies in front that append to X-Forwarded-For/-Proto/-Host (0: trust none of them).
     proxy_hops: int = 0
     max_request_bytes: int = 1_048_576
@@ -305,6 +308,8 @@ class _Reader:
             "cert_warn_days": self.get("SDK_CERT_WARN_DAYS", _integer(1, 3650), 30),
             "publish_processes": self.get("SDK_PUBLISH_PROCESSES", _integer(0, 256), 0),
             "directory_rate_limit": self.get("SDK_DIRECTORY_RATE_LIMIT", _integer(0, 1_000_000), 600),
+            "redis_url": self.get("SDK_REDIS_URL", _redis_url, None),
+            "redis_key_prefix": self.get("SDK_REDIS_KEY_PREFIX", _key_prefix, "sdk-addressbook"),
             "proxy_hops": self.get("SDK_PROXY_HOPS", _integer(0, 10), 0),
             "max_request_bytes": self.get("SDK_MAX_REQUEST_BYTES", _integer(1024, 1 << 30), 1_048_576),
             "max_import_bytes": self.get("SDK_MAX_IMPORT_BYTES", _integer(1024, 1 << 34), 134_217_728),
@@ -458,6 +463,8 @@ _KNOWN = {
     "SDK_CERT_WARN_DAYS",
     "SDK_PUBLISH_PROCESSES",
     "SDK_DIRECTORY_RATE_LIMIT",
+    "SDK_REDIS_URL",
+    "SDK_REDIS_KEY_PREFIX",
     "SDK_PROXY_HOPS",
     "SDK_MAX_REQUEST_BYTES",
     "SDK_MAX_IMPORT_BYTES",
@@ -695,6 +702,19 @@ def _document_types(name: str, value: str) -> tuple[str, ...]:
     if not parsed:
         raise SettingsError(name, "must name at least one document type")
     return tuple(dict.fromkeys(parsed))
+
+
+def _redis_url(name: str, value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in ("redis", "rediss", "redis+unix") or not (parts.hostname or parts.path):
+        raise SettingsError(name, f"must be a Redis URL such as redis://127.0.0.1:6379/0, got {value!r}")
+    return value
+
+
+def _key_prefix(name: str, value: str) -> str:
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9:._\-]{0,63}", value):
+        raise SettingsError(name, "must be 1 to 64 letters, digits and : . _ -")
+    return value
 
 
 def _schemes(name: str, value: str) -> frozenset[str]:

@@ -39,6 +39,21 @@ def require(component: str, available: bool, reason: str) -> None:
     pytest.skip(f"{component} unavailable: {reason}")
 
 
+REDIS_URL = os.environ.get("SDK_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+def require_redis() -> str:
+    """The URL of the machine's Redis (shared state of replicas); skips or fails when it does not answer."""
+    import redis
+
+    try:
+        reachable, reason = bool(redis.Redis.from_url(REDIS_URL, socket_timeout=1).ping()), ""
+    except redis.RedisError as error:
+        reachable, reason = False, f"{REDIS_URL}: {error}"
+    require("redis", reachable, reason)
+    return REDIS_URL
+
+
 def require_program(name: str) -> str:
     path = shutil.which(name)
     require(name, path is not None, f"'{name}' not on PATH")

@@ -222,3 +222,22 @@ def test_token_bucket_refills_at_the_configured_rate():
     now[0] += 0.5
     assert limiter.acquire("a") == 0.0
     assert limiter.acquire("b") == 0.0
+
+
+def test_a_shared_limit_counts_every_process_together_and_survives_a_lost_store():
+    import secrets
+
+    from app.directory.ratelimit import SharedRateLimiter
+    from tests.conftest import require_redis
+
+    url = require_redis()
+    prefix = f"sdk-test-{secrets.token_hex(4)}"
+    # two workers (or replicas) of one deployment: one window per client between them
+    workers = [SharedRateLimiter(10, url, scope="directory", key_prefix=prefix) for _ in range(2)]
+    waits = [workers[n % 2].acquire("192.0.2.1") for n in range(20)]
+    assert waits[:10] == [0.0] * 10
+    assert all(0 < wait <= 60 for wait in waits[10:])
+    assert workers[1].acquire("192.0.2.2") == 0.0  # another client, its own window
+    # the store gone: the process's own bucket decides, the directory stays up
+    lost = SharedRateLimiter(2, "redis://127.0.0.1:1/0", scope="directory", key_prefix=prefix)
+    assert [lost.acquire("192.0.2.3") == 0.0 for _ in range(3)] == [True, True, False]

@@ -262,6 +262,22 @@ def test_two_servers_on_one_database_converge_each_on_its_own(db, pki_instance_d
         assert _lag(db, settings[0]).outbox_pending == 0
         region = naptr_name("iso6523-actorid-upis", "0203:regionexempel.se", ZONE)
         assert ask(first, region).rcode() == ask(second, region).rcode() == dns.rcode.NOERROR
+        # A replica that restarts: changes made while it was down are in what it loads, and it goes on
+        # following from there; the one that stayed up follows on its own.
+        second.stop()
+        for _ in range(3):
+            _suspend_and_reinstate(db, "0203:exempelkommun.se")
+        restarted = EmbeddedDnsServer(settings[1], db, poll_interval=0.05)
+        servers.append(restarted)
+        restarted.start()
+        assert restarted.table.serial == _serial_in_database(db)
+        _suspend_and_reinstate(db, "0203:regionexempel.se")
+        first.catch_up()
+        deadline = time.monotonic() + 3
+        while restarted.table.serial != _serial_in_database(db) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert first.table.serial == restarted.table.serial == _serial_in_database(db)
+        assert _lag(db, settings[0]).outbox_pending == 0
     finally:
         for server in servers:
             server.stop()

@@ -256,3 +256,42 @@ def test_cname_records_bring_an_ingress_rule_for_classic_clients(tmp_path):
     assert classic["host"] not in ingress["spec"]["tls"][0]["hosts"]  # no redirect to https: port 80 answers
     data = one(docs, "ConfigMap", "rel-sdk-addressbook")["data"]
     assert (data["SDK_DNS_RECORD_TYPES"], data["SDK_DNS_SMP_FLAVOUR"]) == ("all", "peppol")
+
+
+def test_redis_for_the_replicas_shared_limit(tmp_path):
+    """The URL travels in a Secret (it may hold a password), the API may reach Redis, the worker has no need."""
+    assert "SDK_REDIS_URL" not in str(one(manifests(tmp_path, REQUIRED), "Deployment", "-api"))
+    values = {**REQUIRED, "redis": {"url": "redis://:pw@redis.sdk:6379/0", "cidr": "10.0.9.0/24"}}
+    docs = manifests(tmp_path, values)
+    [variable] = [
+        e
+        for e in one(docs, "Deployment", "-api")["spec"]["template"]["spec"]["containers"][0]["env"]
+        if e["name"] == "SDK_REDIS_URL"
+    ]
+    assert variable["valueFrom"]["secretKeyRef"]["key"] == "redis-url"
+    assert "redis-url" in one(docs, "Secret", "rel-sdk-addressbook")["data"]
+    egress = one(docs, "NetworkPolicy", "-api")["spec"]["egress"]
+    assert {"to": [{"ipBlock": {"cidr": "10.0.9.0/24"}}], "ports": [{"port": 6379, "protocol": "TCP"}]} in egress
+    existing = {**REQUIRED, "redis": {"existingSecret": "redis", "existingSecretKey": "url"}}
+    [variable] = [
+        e
+        for e in one(manifests(tmp_path, existing), "Deployment", "-api")["spec"]["template"]["spec"]["containers"][0][
+            "env"
+        ]
+        if e["name"] == "SDK_REDIS_URL"
+    ]
+    assert variable["valueFrom"]["secretKeyRef"] == {"name": "redis", "key": "url"}
+
+
+def test_the_replica_values_of_the_operations_guide_render(tmp_path):
+    """docs/OPERATIONS.md "Several replicas": its values block, over the required ones, renders valid settings."""
+    text = (ROOT / "docs" / "OPERATIONS.md").read_text(encoding="utf-8")
+    section = text.split("## Several replicas on one PostgreSQL", 1)[1]
+    block = section.split("```yaml\n", 1)[1].split("```", 1)[0]
+    values = {**REQUIRED, **yaml.safe_load(block)}
+    values["dns"] = {**REQUIRED["dns"], **values["dns"]}
+    docs = manifests(tmp_path, values)
+    assert one(docs, "HorizontalPodAutoscaler")["spec"]["minReplicas"] == 2
+    api = one(docs, "Deployment", "-api")["spec"]["template"]["spec"]["containers"][0]
+    assert any(e["name"] == "SDK_REDIS_URL" for e in api["env"])
+    assert one(docs, "ConfigMap", "rel-sdk-addressbook")["data"]["SDK_SERVE_DNS"] == "false"

@@ -19,7 +19,7 @@ from werkzeug.routing import PathConverter
 
 from app.directory import answers, jsonapi, queries, search, text
 from app.directory.jsonapi import BadParameter, Query
-from app.directory.ratelimit import RateLimiter, retry_after
+from app.directory.ratelimit import Limiter, RateLimiter, SharedRateLimiter, retry_after
 from app.directory.resources import (
     PREFIX,
     TYPES,
@@ -261,7 +261,7 @@ def answer_options() -> Response | None:
 
 @blp.before_request
 def limit_rate() -> Response | None:
-    limiter: RateLimiter | None = current_app.extensions.get(LIMITER_KEY)
+    limiter: Limiter | None = current_app.extensions.get(LIMITER_KEY)
     if limiter is None:
         return None
     wait = limiter.acquire(request.remote_addr or "unknown")
@@ -273,6 +273,10 @@ def limit_rate() -> Response | None:
 
 
 def init_app(app: Flask, settings: Settings) -> None:
-    if settings.directory_rate_limit:
+    if settings.directory_rate_limit and settings.redis_url:
+        app.extensions[LIMITER_KEY] = SharedRateLimiter(
+            settings.directory_rate_limit, settings.redis_url, scope="directory", key_prefix=settings.redis_key_prefix
+        )
+    elif settings.directory_rate_limit:
         app.extensions[LIMITER_KEY] = RateLimiter(settings.directory_rate_limit)
     app.register_blueprint(blp)

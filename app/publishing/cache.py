@@ -6,18 +6,27 @@ compares its counter with the database's at most once per ``check_interval`` sec
 cache when it moved. A change made by this process clears the cache at once. So another worker serves
 a changed document at most ``check_interval`` late, and an unchanged one never costs a query twice.
 
+On PostgreSQL a listener (:mod:`app.publishing.notify`) expires the cache the moment another process
+commits a change, so the interval is only the fallback there.
+
 Documents are kept in least-recently-used order within a memory budget; absences (unknown paths) in
 a separate, smaller table, so a flood of made-up paths cannot push real documents out.
 """
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, Protocol
+
+
+class Stoppable(Protocol):
+    def stop(self) -> None: ...
+
 
 _ENTRY_OVERHEAD = 400  # bytes of bookkeeping per entry, roughly (key, tuple, dict slot)
 
@@ -49,6 +58,31 @@ class PublicationCache:
         self._seen_generation: int | None = None
         self._next_check = 0.0
         self._lock = threading.Lock()
+        self._listener_start: Callable[[], Stoppable] | None = None
+        self._listener_pid: int | None = None
+        self._listener: Stoppable | None = None
+
+    def expire(self) -> None:
+        """Compare the generation on the next read (a change was announced)."""
+        self._next_check = 0.0
+
+    def listen_with(self, start: Callable[[], Stoppable]) -> None:
+        """Start a change listener (``start``) in each process that reads through this cache, on its first
+        read: gunicorn forks its workers after the app is built, and threads do not survive a fork."""
+        self._listener_start = start
+
+    def _ensure_listener(self) -> None:
+        if self._listener_start is not None and self._listener_pid != os.getpid():
+            with self._lock:
+                if self._listener_pid != os.getpid():
+                    self._listener_pid = os.getpid()
+                    self._listener = self._listener_start()
+
+    def close(self) -> None:
+        """Stop this process's listener (the database is being disposed of)."""
+        if self._listener is not None:
+            self._listener.stop()
+            self._listener = None
 
     def _revalidate(self) -> None:
         now = time.monotonic()
@@ -67,6 +101,7 @@ class PublicationCache:
         """The document, ``None`` for a known absence, ``False`` when the cache does not know."""
         if self.budget_bytes <= 0:
             return False
+        self._ensure_listener()
         self._revalidate()
         document = self._documents.get(key)
         if document is not None:

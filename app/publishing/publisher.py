@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 from app.publishing.content import Participant, load_participants
 from app.publishing.flavours import FLAVOURS, Flavour
 from app.publishing.keys import load_signing_credentials
+from app.publishing.notify import notify_changed
 from app.publishing.paths import service_group_key, service_metadata_key
 from app.publishing.pool import MIN_DOCUMENTS, SigningPool, available_cores, collect
 from app.publishing.signing import Signer, serialize
@@ -218,6 +219,7 @@ def _advance_generation(session: Session) -> None:
         {"generation": PublicationState.generation + 1, "changed_at": utcnow()},
         lambda: PublicationState(id=1, generation=1, changed_at=utcnow()),
     )
+    notify_changed(session)
 
 
 def publications_changed(session: Session) -> bool:

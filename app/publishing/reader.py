@@ -21,6 +21,7 @@ from app.identifiers import LENIENT_POLICY, PARTICIPANT_SCHEME, DocumentTypeId, 
 from app.problems import problem_body
 from app.publishing.cache import CachedDocument, PublicationCache
 from app.publishing.flavours import BY_PREFIX, SMP1, Flavour
+from app.publishing.notify import ChangeListener
 from app.publishing.paths import service_group_key, service_metadata_key
 from app.registry.models import Publication, PublicationState
 from app.settings import Settings
@@ -81,17 +82,21 @@ def _problem(status: str, kind: str, title: str, detail: str, errors: list[Any] 
 
 
 def publication_cache(settings: Settings, engine: Engine) -> PublicationCache:
-    """A process' cache of SMP answers, checking the stored generation every SDK_SMP_MEMORY_CACHE_SECONDS."""
+    """A process' cache of SMP answers, checking the stored generation every SDK_SMP_MEMORY_CACHE_SECONDS
+    and, on PostgreSQL, expired at once by a notification when any process commits a change."""
 
     def generation() -> int | None:
         with engine.connect() as connection:
             return connection.execute(_GENERATION).scalar()
 
-    return PublicationCache(
+    cache = PublicationCache(
         generation,
         check_interval=settings.smp_memory_cache_seconds,
         budget_bytes=settings.smp_memory_cache_mb * 1024 * 1024,
     )
+    if engine.dialect.name == "postgresql":
+        cache.listen_with(lambda: ChangeListener(engine, cache.expire).start())
+    return cache
 
 
 class SmpReader:

@@ -10,6 +10,7 @@ import re
 import shutil
 import subprocess
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 import yaml
@@ -46,14 +47,17 @@ def rendered_config(*values: str) -> str:
     raise LookupError("the chart rendered no smp-cache ConfigMap")
 
 
-def localise(config: str, folder: Path, *, upstream: str, port: int) -> str:
-    """``config`` with its writable paths in ``folder``, listening on 127.0.0.1:``port``, in front of ``upstream``."""
+def localise(config: str, folder: Path, *, upstream: str | Sequence[str], port: int) -> str:
+    """``config`` with its writable paths in ``folder``, listening on 127.0.0.1:``port``, in front of ``upstream``
+    (one address, or several: the replicas, in nginx's round robin)."""
+    upstreams = [upstream] if isinstance(upstream, str) else list(upstream)
     (folder / "cache").mkdir(parents=True, exist_ok=True)  # mounted in the pod; nginx makes only the last level
     marker = "\0scratch\0"  # so the folder's own path (often below /tmp) is not replaced again
     chart_tmp = "/tmp/"  # noqa: S108 (the path the chart mounts, replaced here)
     local = config.replace(chart_tmp, marker).replace("/var/cache/nginx/", f"{folder}/cache/")
     local = local.replace(marker, f"{folder}/")
-    local = re.sub(r"(upstream sdk_service \{\s*server )[^;]+;", rf"\g<1>{upstream};", local)
+    servers = "; server ".join(upstreams)
+    local = re.sub(r"(upstream sdk_service \{\s*server )[^;]+;", lambda m: f"{m.group(1)}{servers};", local)
     local = re.sub(r"listen 8080;", f"listen 127.0.0.1:{port};", local)
     local = local.replace("error_log stderr warn;", f"error_log {folder}/error.log warn;")
     # In the foreground (the harness waits on the process); as root, workers would be nobody and could

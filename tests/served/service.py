@@ -49,8 +49,8 @@ class Served:
             SDK_ENV_FILE=str(self.folder / "none.env"),
             SDK_HTTP_WORKERS="2",
             SDK_AUDIT_CHECKPOINT_INTERVAL="1",  # the worker's checkpoints, every second instead of five minutes
-            **self.extra,
         )
+        environ.update(self.extra)  # a test's own settings win (several replicas share one instance folder)
         return environ
 
     # -- life ------------------------------------------------------------------------------------

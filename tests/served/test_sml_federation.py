@@ -11,9 +11,9 @@ import requests
 from app.dns.naming import naptr_name
 from app.trust.devpki import DevelopmentPki, KeyPair, issue_ca, issue_leaf
 from tests.conftest import fresh_postgres_database
+from tests.nginx_front import TlsFront
 from tests.processes import wait_until
 from tests.served.service import ZONE, Served
-from tests.tls_front import TlsFront
 
 KOMMUN = "0203:exempelkommun.se"
 

@@ -60,6 +60,9 @@ env:
 {{- include "sdk.secretEnv" (dict "root" . "name" "SDK_DATABASE_URL" "key" "database-url" "existing" .Values.database.existingSecret "existingKey" .Values.database.existingSecretKey) | nindent 2 }}
 {{- include "sdk.secretEnv" (dict "root" . "name" "SDK_DNS_TSIG_SECRET" "key" "tsig-secret" "existing" .Values.dns.tsig.existingSecret "existingKey" .Values.dns.tsig.existingSecretKey) | nindent 2 }}
 {{- include "sdk.secretEnv" (dict "root" . "name" "SDK_SECRET_KEY" "key" "secret-key" "existing" .Values.existingSecretKeySecret "existingKey" "secret-key") | nindent 2 }}
+{{- if or .Values.redis.url .Values.redis.existingSecret }}
+{{- include "sdk.secretEnv" (dict "root" . "name" "SDK_REDIS_URL" "key" "redis-url" "existing" .Values.redis.existingSecret "existingKey" .Values.redis.existingSecretKey) | nindent 2 }}
+{{- end }}
 {{- if .Values.oidc.issuer }}
 {{- include "sdk.secretEnv" (dict "root" . "name" "SDK_OIDC_CLIENT_SECRET" "key" "oidc-client-secret" "existing" "" "existingKey" "") | nindent 2 }}
 {{- end }}
@@ -169,6 +172,16 @@ checksum/secret: {{ include (print $.Template.BasePath "/secret.yaml") . | sha25
   {{- end }}
   ports:
     - {port: 5432, protocol: TCP}
+{{- end }}
+{{- define "sdk.egressRedis" -}}
+{{- if or .Values.redis.url .Values.redis.existingSecret }}
+- {{- if .Values.redis.cidr }}
+  to:
+    - ipBlock: {cidr: {{ .Values.redis.cidr | quote }}}
+  {{- end }}
+  ports:
+    - {port: 6379, protocol: TCP}
+{{- end }}
 {{- end }}
 {{- define "sdk.fromNamespace" -}}
 - namespaceSelector:
