@@ -8,8 +8,9 @@ one PostgreSQL database, reads and writes at once for a minute.
 2. Two replicas (``sdk-addressbook serve``, ``SDK_SERVE_DNS=false`` as the chart runs them) on the one
    database; the chart's SMP cache (``helm template`` renders it) in front of both (round robin); nginx
    serving the same documents from ``smp export-static`` as the ceiling.
-3. Static: ``wrk`` against nginx static for ``--seconds``. Then the mixed minute: ``wrk`` reads SMP
-   documents through the cache while ``--writers`` threads write through the replicas in turn — a new
+3. Static: ``wrk`` against nginx static for ``--seconds``; the cache without writes, as long. Then the
+   mixed minute: ``wrk`` reads SMP documents through the cache while ``--writers`` threads write
+   ``--write-rate`` writes a second through the replicas in turn — a new
    function address (the directory changes), or a suspension or reinstatement of a published participant
    kept out of the read set (its SMP documents are withdrawn and signed again, its DNS records change).
    Reported: reads/s through the cache as a ratio of static, write latency p50/p99, errors (any read
@@ -59,9 +60,13 @@ def percentile(values: list[float], share: float) -> float:
 class Writers:
     """``count`` threads writing through the replicas in turn until stopped; latencies and failures kept."""
 
-    def __init__(self, bases: list[str], token: str, organisations: list[str], toggled: list[str], count: int):
+    def __init__(
+        self, bases: list[str], token: str, organisations: list[str], toggled: list[str], count: int, rate: float
+    ):
         self.bases, self.token, self.organisations, self.toggled = bases, token, organisations, toggled
         self.count = count
+        #: Seconds between the starts of one thread's writes (0: as fast as they are answered).
+        self.interval = count / rate if rate else 0.0
         self.latencies: list[float] = []
         self.failures: list[str] = []
         self.kinds: dict[str, int] = {}
@@ -88,7 +93,9 @@ class Writers:
         rng = random.Random(number)
         suspended: set[str] = set()
         mine = self.toggled[number :: self.count]
-        while not self._stop.is_set():
+        next_start = time.monotonic()
+        while not self._stop.wait(max(0.0, next_start - time.monotonic())):
+            next_start += self.interval
             serial = self._next()
             base = self.bases[serial % len(self.bases)]
             if serial % 5 == 0 and mine:  # one write in five changes SMP and DNS
@@ -136,6 +143,7 @@ def main() -> None:
     parser.add_argument("--toggled", type=int, default=100, help="published participants the writers suspend")
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--writers", type=int, default=4)
+    parser.add_argument("--write-rate", type=float, default=5.0, help="writes per second in all (0: flat out)")
     parser.add_argument("--seconds", type=int, default=60)
     parser.add_argument("--workers", type=int, default=2, help="gunicorn processes per replica")
     parser.add_argument("--seed", type=int, default=11)
@@ -220,8 +228,20 @@ def main() -> None:
                 threads=2,
             )
             print(f"static: {static_result.requests_per_second:.0f} req/s p99 {static_result.p99_ms:.2f} ms")
+            reads_only = wrk(
+                f"http://127.0.0.1:{ports['cache']}",
+                paths_file,
+                connections=options.connections,
+                seconds=options.seconds,
+                threads=2,
+            )
+            print(
+                f"cache, no writes: {reads_only.requests_per_second:.0f} req/s p99 {reads_only.p99_ms:.2f} ms "
+                f"= {reads_only.requests_per_second / static_result.requests_per_second:.2f}x static",
+                flush=True,
+            )
             bases = [f"http://127.0.0.1:{ports['a']}", f"http://127.0.0.1:{ports['b']}"]
-            writers = Writers(bases, token, organisations, sorted(toggled), options.writers)
+            writers = Writers(bases, token, organisations, sorted(toggled), options.writers, options.write_rate)
             writers.start()
             started = time.monotonic()
             mixed = wrk(
@@ -236,6 +256,8 @@ def main() -> None:
             writes = len(writers.latencies)
             results |= {
                 "static": static_result.__dict__,
+                "reads_only": reads_only.__dict__,
+                "reads_only_ratio": reads_only.requests_per_second / static_result.requests_per_second,
                 "mixed_reads": mixed.__dict__,
                 "ratio": mixed.requests_per_second / static_result.requests_per_second,
                 "writes": writes,
