@@ -68,6 +68,18 @@ def render() -> str:
             "DNS updates the primary did not accept.",
             [("", dns.publish_errors)],
         ),
+        _line(
+            "sdk_directory_backlog",
+            "gauge",
+            "Function addresses of large imports whose directory entries the worker has not written yet.",
+            [("", found.directory.backlog)],
+        ),
+        _line(
+            "sdk_directory_backlog_oldest_seconds",
+            "gauge",
+            "Age of the oldest of them (the directory's lag).",
+            [("", found.directory.oldest_backlog_seconds)],
+        ),
         _line("sdk_dns_zone_serial", "gauge", "SOA serial of the SML zone in the database.", [("", dns.serial)]),
         _line("sdk_dns_records", "gauge", "Participant record sets in the SML zone.", [("", records or 0)]),
         _line(

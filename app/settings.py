@@ -119,6 +119,8 @@ class Settings:
     #: Processes that sign when thousands of documents change at once (0: every core; 1: no pool).
     publish_processes: int = 0
     directory_rate_limit: int = 600
+    #: Imports of more function addresses than this leave their directory entries to the worker.
+    directory_inline_import_rows: int = 5000
     #: Redis for state every worker and replica shares (the directory's rate limit); None: in-process.
     redis_url: str | None = None
     redis_key_prefix: str = "sdk-addressbook"
@@ -308,6 +310,7 @@ class _Reader:
             "cert_warn_days": self.get("SDK_CERT_WARN_DAYS", _integer(1, 3650), 30),
             "publish_processes": self.get("SDK_PUBLISH_PROCESSES", _integer(0, 256), 0),
             "directory_rate_limit": self.get("SDK_DIRECTORY_RATE_LIMIT", _integer(0, 1_000_000), 600),
+            "directory_inline_import_rows": self.get("SDK_DIRECTORY_INLINE_IMPORT_ROWS", _integer(0, 1_000_000), 5000),
             "redis_url": self.get("SDK_REDIS_URL", _redis_url, None),
             "redis_key_prefix": self.get("SDK_REDIS_KEY_PREFIX", _key_prefix, "sdk-addressbook"),
             "proxy_hops": self.get("SDK_PROXY_HOPS", _integer(0, 10), 0),
@@ -463,6 +466,7 @@ _KNOWN = {
     "SDK_CERT_WARN_DAYS",
     "SDK_PUBLISH_PROCESSES",
     "SDK_DIRECTORY_RATE_LIMIT",
+    "SDK_DIRECTORY_INLINE_IMPORT_ROWS",
     "SDK_REDIS_URL",
     "SDK_REDIS_KEY_PREFIX",
     "SDK_PROXY_HOPS",

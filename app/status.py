@@ -17,6 +17,7 @@ from cryptography import x509
 from sqlalchemy import exists, func, select
 from sqlalchemy.orm import Session
 
+from app.directory import backlog
 from app.dns import followers
 from app.registry.lifecycle import FederationStatus
 from app.registry.models import (
@@ -75,6 +76,14 @@ class PublicationLag:
 
 
 @dataclass(frozen=True)
+class DirectoryLag:
+    """Function addresses of large imports whose directory entries the worker has not written yet."""
+
+    backlog: int
+    oldest_backlog_seconds: float
+
+
+@dataclass(frozen=True)
 class SmlClientLag:
     """This SMP under an external SML (``SDK_SML_URL``): what it has not registered there yet, and why."""
 
@@ -107,6 +116,7 @@ class Status:
     certificates: list[ExpiringCertificate]
     dns: DnsLag
     publication: PublicationLag
+    directory: DirectoryLag
     sml: SmlState
 
 
@@ -209,6 +219,15 @@ def publication_lag(session: Session) -> PublicationLag:
     )
 
 
+def directory_lag(session: Session, now: datetime) -> DirectoryLag:
+    found = backlog.lag(session)
+    oldest = _aware(found.oldest_queued_at)
+    return DirectoryLag(
+        backlog=found.pending,
+        oldest_backlog_seconds=(now - oldest).total_seconds() if oldest is not None else 0.0,
+    )
+
+
 def sml_state(session: Session, settings: Settings, now: datetime) -> SmlState:
     local = select(Smp.id).where(Smp.local.is_(True)).scalar_subquery()
     counted = select(func.count()).select_from(SmlParticipant)
@@ -258,5 +277,6 @@ def collect(
         certificates=expiring_certificates(session, settings, signing_certificate, moment),
         dns=dns_lag(session, settings, moment),
         publication=publication_lag(session),
+        directory=directory_lag(session, moment),
         sml=sml_state(session, settings, moment),
     )

@@ -1,6 +1,7 @@
 """Run the worker: the DNS side — the embedded server (embedded mode) or the outbox publisher (rfc2136
-mode) — the audit checkpoints (:mod:`app.audit.anchor`) and, with ``SDK_SML_URL``, the SML client
-(:mod:`app.sml.client`): the jobs that run once per installation.
+mode) — the audit checkpoints (:mod:`app.audit.anchor`), the directory entries of large imports
+(:mod:`app.directory.backlog`) and, with ``SDK_SML_URL``, the SML client (:mod:`app.sml.client`): the
+jobs that run once per installation.
 
 ``sdk-addressbook worker`` runs it in the foreground; ``serve`` starts that same command as a child
 program before gunicorn forks its workers.
@@ -19,6 +20,7 @@ from app.database import Database
 
 if TYPE_CHECKING:
     from app.audit.anchor import CheckpointKeeper
+from app.directory.backlog import BacklogWorker
 from app.dns.health import Heartbeat, serve_health
 from app.settings import Settings
 from app.wiring import open_database
@@ -37,6 +39,7 @@ def run(settings: Settings, stop: threading.Event) -> None:
     if keeper is not None:
         keeper.start(stop)
     _start_sml_client(settings, database, stop)
+    BacklogWorker(database).start(stop)
     try:
         if settings.dns_mode == "embedded":
             from app.dns.server import EmbeddedDnsServer

@@ -155,3 +155,52 @@ def test_csv_exports_cannot_run_formulas_in_a_spreadsheet_and_import_back_unchan
     assert back.status_code == 200, back.get_data(as_text=True)
     copied = api("GET", f"/api/v1/organisations/{region}/function-addresses/export?format=json").get_json()
     assert sorted(row["name"] for row in copied if "formel" in row["identifier"]) == sorted(names)
+
+
+def test_a_large_import_leaves_its_directory_entries_to_the_worker(api, db, settings):
+    """Over SDK_DIRECTORY_INLINE_IMPORT_ROWS the import commits a backlog row per address instead of the
+    entries; the status shows the lag; the worker writes the entries (batch by batch), also of addresses
+    changed or removed in between."""
+    from dataclasses import replace
+
+    from app.directory import backlog
+    from app.wiring import wire
+
+    wire(db, replace(settings, directory_inline_import_rows=2))
+    rows = [[f"sdk:sen{n}:0203:exempelkommun.se", f"Eftersläpande {n}", "", "", "kö"] for n in range(5)]
+    response = api("POST", _url(api, "import?dryRun=false"), "kommun", data=_csv(rows), content_type="text/csv")
+    assert response.get_json()["created"] == 5
+
+    def found() -> list[str]:
+        body = api("GET", "/addressbook/api/v1/addresses?q=eftersläpande").get_json()
+        return sorted(item["attributes"]["identifier"] for item in body["data"])
+
+    assert found() == []
+    directory = api("GET", "/api/v1/status", "operator").get_json()["directory"]
+    assert directory["backlog"] == 5 and directory["oldestBacklogSeconds"] >= 0
+    with db.reader() as session:
+        ids = {
+            a.identifier: a.id
+            for a in session.scalars(select(FunctionAddress).where(FunctionAddress.identifier.like("sdk:sen%")))
+        }
+    # before the worker's turn: one address renamed, one removed
+    base = f"/api/v1/organisations/{api.ids['0203:exempelkommun.se']}/function-addresses"
+    renamed = f"{base}/{ids['sdk:sen1:0203:exempelkommun.se']}"
+    assert (
+        api("PATCH", renamed, "kommun", json={"name": "Omdöpt eftersläpande"}, headers={"If-Match": '"1"'}).status_code
+        == 200
+    )
+    removed = f"{base}/{ids['sdk:sen2:0203:exempelkommun.se']}"
+    assert api("DELETE", removed, "kommun", headers={"If-Match": '"1"'}).status_code == 204
+    with db.writer() as session:
+        assert backlog.drain_once(session, batch=3) == 3
+    with db.writer() as session:
+        assert backlog.drain_once(session, batch=3) == 2
+    with db.writer() as session:
+        assert backlog.drain_once(session) == 0
+    assert found() == [f"sdk:sen{n}:0203:exempelkommun.se" for n in (0, 1, 3, 4)]
+    assert api("GET", "/api/v1/status", "operator").get_json()["directory"] == {
+        "backlog": 0,
+        "oldestBacklogSeconds": 0.0,
+    }
+    assert "sdk_directory_backlog 0" in api("GET", "/metrics", "operator").get_data(as_text=True)

@@ -45,6 +45,16 @@ class PublicationLagSchema(Schema):
     withdrawn_still_published = ma.fields.Integer(data_key="withdrawnStillPublished", dump_only=True)
 
 
+class DirectoryLagSchema(Schema):
+    backlog = ma.fields.Integer(
+        dump_only=True,
+        metadata={"description": "function addresses of large imports whose directory entries are not written yet"},
+    )
+    oldest_backlog_seconds = ma.fields.Float(
+        data_key="oldestBacklogSeconds", dump_only=True, metadata={"description": "the directory's lag"}
+    )
+
+
 class SmlClientLagSchema(Schema):
     url = ma.fields.String(dump_only=True, metadata={"description": "SDK_SML_URL"})
     pending = ma.fields.Integer(dump_only=True, metadata={"description": "registration changes not yet taken"})
@@ -82,6 +92,7 @@ class StatusSchema(Schema):
     signing_key = ma.fields.String(data_key="signingKey", dump_only=True)
     dns = ma.fields.Nested(DnsLagSchema, dump_only=True)
     publication = ma.fields.Nested(PublicationLagSchema, dump_only=True)
+    directory = ma.fields.Nested(DirectoryLagSchema, dump_only=True)
     sml = ma.fields.Nested(SmlStateSchema, dump_only=True)
 
 

@@ -24,7 +24,8 @@ from sqlalchemy.orm import Session, selectinload
 
 from app import audit
 from app.audit import Action, Actor
-from app.directory import sync
+from app.database import settings_of
+from app.directory import backlog, sync
 from app.identifiers import fold
 from app.operations.checks import Checker, get_or_not_found
 from app.operations.function_addresses import ENTITY, FunctionAddressInput, checked_fields
@@ -177,7 +178,10 @@ def import_function_addresses(
         row.update(created_at=now, updated_at=now, version=1)
     insert_rows(session, FunctionAddress.__table__, prepared)
     insert_rows(session, function_address_categories, links)
-    sync.add_new_addresses(session, _directory_rows(session, prepared, links))
+    if len(prepared) > settings_of(session).directory_inline_import_rows:
+        backlog.queue(session, [row["id"] for row in prepared], now)  # the worker writes the entries
+    else:
+        sync.add_new_addresses(session, _directory_rows(session, prepared, links))
     owner = organisation.parent_id or organisation.id
     entries = [(row["id"], {**row, "categories": []}) for row in prepared]
     audit.chain.record_many(session, actor, Action.FUNCTION_ADDRESS_CREATE, ENTITY, entries, organisation_id=owner)

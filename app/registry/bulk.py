@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import Any, cast
 
 from sqlalchemy import JSON, CursorResult, FromClause, Table, insert, update
+from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -27,11 +28,13 @@ def insert_rows(session: Session, table: FromClause, rows: list[dict[str, Any]])
         return
     import psycopg
     from psycopg import sql
-    from psycopg.types.json import Jsonb
+    from psycopg.types.json import Json
 
     columns = list(rows[0])
+    types = _copy_types(table, columns, session.get_bind().dialect)
+    binary = types is not None  # every column's type known: binary COPY, about twice as fast as text
     json_columns = {column.name for column in table.columns if isinstance(column.type, JSON)}
-    statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
+    statement = sql.SQL("COPY {} ({}) FROM STDIN" + (" (FORMAT BINARY)" if binary else "")).format(
         sql.Identifier(table.name), sql.SQL(", ").join(sql.Identifier(c) for c in columns)
     )
     raw = session.connection().connection.driver_connection
@@ -39,10 +42,42 @@ def insert_rows(session: Session, table: FromClause, rows: list[dict[str, Any]])
         raise RuntimeError("no database connection to COPY through")
     try:
         with raw.cursor() as cursor, cursor.copy(statement) as copy:
-            for row in rows:
-                copy.write_row([Jsonb(row[c]) if c in json_columns and row[c] is not None else row[c] for c in columns])
+            if types is not None:
+                copy.set_types(types)
+                for row in rows:
+                    copy.write_row([row[c] for c in columns])
+            else:
+                for row in rows:
+                    copy.write_row(
+                        [Json(row[c]) if c in json_columns and row[c] is not None else row[c] for c in columns]
+                    )
     except psycopg.errors.IntegrityError as error:  # as the ORM and SQLite report it: one kind of error to catch
         raise IntegrityError(f"COPY {table.name}", None, error) from error
+
+
+#: PostgreSQL's names of the column types binary COPY writes (what ``set_types`` needs), by SQL type name.
+_BINARY_TYPES = {
+    "UUID": "uuid",
+    "TEXT": "text",
+    "VARCHAR": "varchar",
+    "TIMESTAMP WITH TIME ZONE": "timestamptz",
+    "INTEGER": "int4",
+    "BIGINT": "int8",
+    "BOOLEAN": "bool",
+    "JSON": "json",
+    "BYTEA": "bytea",
+}
+
+
+def _copy_types(table: Table, columns: list[str], dialect: Dialect) -> list[str] | None:
+    """The PostgreSQL type of each column, or ``None`` when one is not in :data:`_BINARY_TYPES` (text COPY)."""
+    found = []
+    for name in columns:
+        compiled = table.columns[name].type.compile(dialect=dialect).split("(")[0]
+        if compiled not in _BINARY_TYPES:
+            return None
+        found.append(_BINARY_TYPES[compiled])
+    return found
 
 
 def update_singleton(session: Session, model: Any, values: dict[str, Any], first: Callable[[], object]) -> None:

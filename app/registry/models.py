@@ -530,6 +530,22 @@ class DirectoryTerm(Base):
     term: Mapped[str] = mapped_column(String(64), primary_key=True)
 
 
+class DirectoryBacklog(Base):
+    """A function address a bulk import committed whose directory entry the worker has yet to write.
+
+    Large imports (``SDK_DIRECTORY_INLINE_IMPORT_ROWS``) leave the entries to the worker
+    (:mod:`app.directory.backlog`), so the import itself stays fast; the age of the oldest row is the
+    directory's lag (``/api/v1/status``, ``/metrics``).
+    """
+
+    __tablename__ = "directory_backlog"
+
+    function_address_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("function_addresses.id", ondelete="CASCADE"), primary_key=True
+    )
+    queued_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
+
+
 class DirectoryState(Base):
     """One row: the last change number of the directory; taking the next one orders writers by commit."""
 

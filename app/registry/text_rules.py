@@ -11,6 +11,7 @@ surrounding whitespace included, so it means the same in the schema and here.
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from bisect import bisect_right
 from functools import cache
@@ -89,11 +90,26 @@ def declared(character: str) -> bool:
     return code <= 0xFFFF and not 0xD800 <= code <= 0xDFFF
 
 
+def _pattern(*, multiline: bool) -> re.Pattern[str]:
+    """One character class of every forbidden character (a search in C: imports check 100,000s of texts)."""
+    ranges = []
+    for low, high in _INVISIBLE:
+        codes = [c for c in range(low, high + 1) if not (multiline and c in _MULTILINE_CONTROLS)]
+        start = None
+        for index, code in enumerate(codes):  # split where the allowed controls leave gaps
+            start = code if start is None else start
+            if index + 1 == len(codes) or codes[index + 1] != code + 1:
+                ranges.append(f"\\U{start:08x}-\\U{code:08x}")
+                start = None
+    return re.compile("[<>" + "".join(ranges) + "]")
+
+
+_FORBIDDEN = {False: _pattern(multiline=False), True: _pattern(multiline=True)}
+
+
 def first_forbidden_character(value: str, *, multiline: bool = False) -> str | None:
-    for character in value:
-        if forbidden(character, multiline=multiline):
-            return character
-    return None
+    found = _FORBIDDEN[multiline].search(value)
+    return None if found is None else found.group()
 
 
 def describe(character: str) -> str:

@@ -60,6 +60,7 @@ def cluster(tmp_path_factory) -> Iterator[Cluster]:
             "SDK_DIRECTORY_RATE_LIMIT": str(RATE_LIMIT),
             "SDK_PROXY_HOPS": "1",  # nginx in front
             "SDK_SMP_MEMORY_CACHE_SECONDS": "60",  # only the notification can make a replica see a change at once
+            "SDK_DIRECTORY_INLINE_IMPORT_ROWS": "20",  # larger imports: entries by the worker
         }
         first = Served(folder / "a", url, extra=dict(shared))
         second = Served(folder / "b", url, extra=dict(shared))
@@ -169,3 +170,25 @@ def test_the_directory_rate_limit_holds_across_both_replicas(cluster):
         "GET", "/addressbook/api/v1/codesystems", headers={"X-Forwarded-For": "192.0.2.250"}
     )
     assert other.status_code == 200
+
+
+def test_a_large_import_is_searchable_on_every_replica_once_the_worker_wrote_its_entries(cluster):
+    kommun = _organisation_ids(cluster)[PARTICIPANTS[0]]
+    rows = "identifier,name,description,categories,keywords\n" + "".join(
+        f"sdk:massimport{n}:0203:exempelkommun.se,Massimport {n},,,import\n" for n in range(60)
+    )
+    response = cluster.http(
+        "POST",
+        f"/api/v1/organisations/{kommun}/function-addresses/import?dryRun=false",
+        data=rows.encode(),
+        headers={"Content-Type": "text/csv"},
+    )
+    assert response.status_code == 200 and response.json()["created"] == 60, response.text
+
+    def searchable(replica: Served) -> int:
+        found = replica.http("GET", "/addressbook/api/v1/addresses", params={"q": "massimport", "page[size]": 100})
+        return len(found.json()["data"])
+
+    assert wait_until(lambda: all(searchable(r) == 60 for r in cluster.replicas), 10)
+    directory = cluster.http("GET", "/api/v1/status").json()["directory"]
+    assert directory == {"backlog": 0, "oldestBacklogSeconds": 0.0}
