@@ -47,7 +47,7 @@ from app.settings import load_settings
 from app.trust.devpki import ensure_development_pki
 from scripts.bench import cache_front
 from scripts.bench.directory_search import load
-from scripts.bench.harness import free_port, postgres_database, running, wait_for_port, wrk
+from scripts.bench.harness import WrkResult, free_port, postgres_database, running, wait_for_port, wrk
 from scripts.bench.scale import BENCH, EXECUTABLE, POSTGRES, ROOT, fetch_all, register, setup_access_point
 from scripts.bench.smp_read import nginx_config, url_path
 
@@ -220,21 +220,13 @@ def main() -> None:
                 wait_for_port(ports[name])
             fetch_all(f"http://127.0.0.1:{ports['cache']}", paths)  # every document once: the cache is warm
 
-            static_result = wrk(
-                f"http://127.0.0.1:{ports['static']}",
-                paths_file,
-                connections=options.connections,
-                seconds=options.seconds,
-                threads=2,
-            )
+            def reads(server: str) -> WrkResult:
+                url = f"http://127.0.0.1:{ports[server]}"
+                return wrk(url, paths_file, connections=options.connections, seconds=options.seconds, threads=2)
+
+            static_result = reads("static")
             print(f"static: {static_result.requests_per_second:.0f} req/s p99 {static_result.p99_ms:.2f} ms")
-            reads_only = wrk(
-                f"http://127.0.0.1:{ports['cache']}",
-                paths_file,
-                connections=options.connections,
-                seconds=options.seconds,
-                threads=2,
-            )
+            reads_only = reads("cache")
             print(
                 f"cache, no writes: {reads_only.requests_per_second:.0f} req/s p99 {reads_only.p99_ms:.2f} ms "
                 f"= {reads_only.requests_per_second / static_result.requests_per_second:.2f}x static",
@@ -244,13 +236,7 @@ def main() -> None:
             writers = Writers(bases, token, organisations, sorted(toggled), options.writers, options.write_rate)
             writers.start()
             started = time.monotonic()
-            mixed = wrk(
-                f"http://127.0.0.1:{ports['cache']}",
-                paths_file,
-                connections=options.connections,
-                seconds=options.seconds,
-                threads=2,
-            )
+            mixed = reads("cache")
             writers.stop()
             elapsed = time.monotonic() - started
             writes = len(writers.latencies)
