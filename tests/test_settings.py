@@ -178,3 +178,13 @@ def test_the_case_policy_reads_scheme_lists_and_canonicalises_the_document_types
     assert kept.document_types == ("busdox-docid-qns::urn:X",)
     every = load(tmp_path, SDK_CASE_SENSITIVE_DOCUMENT_SCHEMES="*, BDX-DOCID-QNS")
     assert every.case_sensitive_document_schemes == frozenset({"*", "bdx-docid-qns"})
+
+
+def test_every_setting_is_documented():
+    from pathlib import Path
+
+    from app.settings import _KNOWN
+
+    text = (Path(__file__).resolve().parents[1] / "docs" / "settings.md").read_text(encoding="utf-8")
+    rows = [line for line in text.splitlines() if line.startswith("| `")]  # a setting's row (some share one)
+    assert [name for name in sorted(_KNOWN) if not any(f"`{name}`" in row.split(" | ")[0] for row in rows)] == []
