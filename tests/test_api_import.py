@@ -81,6 +81,9 @@ def test_a_clean_apply_imports_audits_and_keeps_the_chain(api, db):
         )
         assert [c.code for c in imported.categories] == ["ekonomi"]
         assert imported.keywords == ["ord", "annat"]
+        # the event records the row as the audit writes any row (ids as text, times in ISO 8601)
+        event = session.scalar(select(AuditEvent).where(AuditEvent.entity_id == str(imported.id)))
+        assert event.after == audit.chain._jsonable({**audit.chain.snapshot(imported), "categories": []})
     found = api.client.get("/addressbook/api/v1/addresses?q=enhet&filter[category]=ekonomi&page[size]=1000")
     assert len(found.get_json()["data"]) == 300  # in the directory's search at once
 

@@ -99,8 +99,12 @@ def _extra_scopes(organisation_id: uuid.UUID | None, scopes: Iterable[uuid.UUID 
     return sorted({scope for scope in scopes if scope is not None and scope != organisation_id}, key=str)
 
 
+#: The canonical JSON of an event's content (built once: ``json.dumps`` with options makes an encoder per call).
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
 def event_hash(previous_hash: str, content: dict[str, Any]) -> str:
-    canonical = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    canonical = _CANONICAL.encode(content)
     return hashlib.sha256(f"{previous_hash}\n{canonical}".encode()).hexdigest()
 
 
@@ -160,9 +164,10 @@ def record_many(
     session.flush()
     previous = session.scalar(select(AuditEvent.hash).order_by(AuditEvent.id.desc()).limit(1)) or GENESIS
     rows = []
+    now = utcnow()  # one moment for the whole batch
     for entity_id, after in entries:
         row = {
-            "occurred_at": utcnow(),
+            "occurred_at": now,
             "actor": actor.name,
             "role": actor.role,
             "action": str(action),

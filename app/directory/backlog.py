@@ -17,12 +17,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import Uuid, bindparam, delete, func, insert, literal, select
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
 from app.database import Database
 from app.directory import sync
 from app.registry.bulk import insert_rows
+from app.registry.columns import UtcDateTime
 from app.registry.models import DirectoryBacklog
 
 logger = logging.getLogger("sdk_addressbook.directory")
@@ -35,6 +37,11 @@ POLL_SECONDS = 0.5
 
 def queue(session: Session, address_ids: Sequence[uuid.UUID], now: datetime) -> None:
     """Leave the directory entries of these just-inserted addresses to the worker (same transaction)."""
+    if session.get_bind().dialect.name == "postgresql":  # one statement, the rows made by the server
+        ids = bindparam("ids", list(address_ids), type_=ARRAY(Uuid()))
+        rows = select(func.unnest(ids), literal(now, UtcDateTime()))
+        session.execute(insert(DirectoryBacklog).from_select(["function_address_id", "queued_at"], rows))
+        return
     insert_rows(
         session, DirectoryBacklog.__table__, [{"function_address_id": i, "queued_at": now} for i in address_ids]
     )

@@ -19,7 +19,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import String, any_, bindparam, select
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session, selectinload
 
 from app import audit
@@ -124,7 +125,7 @@ def import_function_addresses(
     session: Session, actor: Actor, organisation_id: uuid.UUID | str, rows: Iterable[dict[str, Any]], *, dry_run: bool
 ) -> ImportResult:
     organisation = get_or_not_found(session, Organisation, organisation_id, "organisation")
-    known_codes = {str(code_id) for code_id in session.scalars(select(Code.id))}
+    known_codes = {str(code_id): code_id for code_id in session.scalars(select(Code.id))}
     result = ImportResult(dry_run=dry_run)
     prepared: list[dict[str, Any]] = []
     links: list[dict[str, Any]] = []
@@ -169,7 +170,9 @@ def import_function_addresses(
                 "status": "active",
             }
         )
-        links += [{"function_address_id": address_id, "code_id": uuid.UUID(str(c))} for c in dict.fromkeys(categories)]
+        links += [
+            {"function_address_id": address_id, "code_id": known_codes[str(c)]} for c in dict.fromkeys(categories)
+        ]
     _existing(session, seen, result)
     if result.errors or dry_run:
         return result
@@ -183,7 +186,22 @@ def import_function_addresses(
     else:
         sync.add_new_addresses(session, _directory_rows(session, prepared, links))
     owner = organisation.parent_id or organisation.id
-    entries = [(row["id"], {**row, "categories": []}) for row in prepared]
+    # What the audit records of each row, already as JSON holds it (a hundred thousand rows: no conversions).
+    stamp, owner_text = now.isoformat(), str(organisation.id)
+    entries = [
+        (
+            row["id"],
+            {
+                **row,
+                "id": str(row["id"]),
+                "organisation_id": owner_text,
+                "created_at": stamp,
+                "updated_at": stamp,
+                "categories": [],
+            },
+        )
+        for row in prepared
+    ]
     audit.chain.record_many(session, actor, Action.FUNCTION_ADDRESS_CREATE, ENTITY, entries, organisation_id=owner)
     result.created = len(prepared)
     return result
@@ -192,11 +210,14 @@ def import_function_addresses(
 def _existing(session: Session, seen: dict[str, int], result: ImportResult) -> None:
     """Identifiers that exist already (case-insensitively), looked up in chunks."""
     folded = list(seen)
-    for start in range(0, len(folded), 5000):
-        chunk = folded[start : start + 5000]
-        for existing in session.scalars(
-            select(FunctionAddress.identifier_folded).where(FunctionAddress.identifier_folded.in_(chunk))
-        ):
+    postgresql = session.get_bind().dialect.name == "postgresql"
+    size = 50_000 if postgresql else 5000
+    for start in range(0, len(folded), size):
+        chunk = folded[start : start + size]
+        column = FunctionAddress.identifier_folded
+        # PostgreSQL: one array parameter (= ANY), not thousands of bound values to render and plan
+        found = column == any_(bindparam("folded", chunk, type_=ARRAY(String))) if postgresql else column.in_(chunk)
+        for existing in session.scalars(select(column).where(found)):
             result.errors.append(
                 RowError(seen[existing], "identifier", "a function address with this identifier exists")
             )
