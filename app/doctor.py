@@ -75,6 +75,18 @@ def check_public_url(context: Context) -> Iterator[Finding]:
         )
 
 
+def check_rate_limit(context: Context) -> Iterator[Finding]:
+    settings = context.settings
+    # production: replicas and several workers, where a count per process multiplies the limit
+    if settings.directory_rate_limit and not settings.redis_url and settings.mode == "production":
+        yield Finding(
+            WARNING,
+            f"the directory's rate limit ({settings.directory_rate_limit}/min) is counted in each worker process: "
+            f"with {settings.http_workers} workers per replica a client gets up to that many times it",
+            "set SDK_REDIS_URL so every worker and replica counts together (docs/directory.md)",
+        )
+
+
 def check_development_keys(context: Context) -> Iterator[Finding]:
     settings = context.settings
     if settings.mode != "production":
@@ -236,7 +248,13 @@ def check_sml(context: Context) -> Iterator[Finding]:
 
 
 #: Checks that need no database, then (only when the database is reachable and migrated) those that read it.
-CHECKS: tuple[Check, ...] = (check_public_url, check_development_keys, check_signing_key, check_dnssec_key)
+CHECKS: tuple[Check, ...] = (
+    check_public_url,
+    check_rate_limit,
+    check_development_keys,
+    check_signing_key,
+    check_dnssec_key,
+)
 DATA_CHECKS: tuple[Check, ...] = (check_certificates, check_publication, check_dns, check_sml)
 
 

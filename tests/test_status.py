@@ -109,6 +109,17 @@ def test_production_with_development_keys_and_anchors_is_serious(settings, db):
     assert "SDK_TRUST_AP_CA, SDK_TRUST_O2O_CA, SDK_TRUST_SMP_CA" in found[1].problem
 
 
+def test_a_rate_limit_counted_per_worker_is_named_until_redis_is_set(settings, db):
+    from app.doctor import check_rate_limit
+
+    several = dataclasses.replace(settings, mode="production", http_workers=4)
+    [found] = check_rate_limit(Context(several, db, datetime.now(UTC)))
+    assert found.severity == WARNING and "with 4 workers per replica" in found.problem
+    shared = dataclasses.replace(several, redis_url="redis://127.0.0.1:6379/0")
+    assert list(check_rate_limit(Context(shared, db, datetime.now(UTC)))) == []
+    assert list(check_rate_limit(Context(settings, db, datetime.now(UTC)))) == []  # development: documented
+
+
 def test_expiring_and_expired_certificates(soon, app):
     warnings = [p for s, p in _findings(app) if s == WARNING and "expires on" in p]
     assert len(warnings) == 2
