@@ -195,6 +195,21 @@ def dnsperf(port: int, queries: Path, seconds: int, *, dnssec: bool = False) -> 
     return rate
 
 
+def embedded_worker_environ(url: str, instance: Path, port: int, **extra: str) -> dict[str, str]:
+    """The settings of ``sdk-addressbook worker`` as the embedded DNS server of ``ZONE`` on ``port``."""
+    return {
+        **os.environ,
+        "SDK_DATABASE_URL": url,
+        "SDK_INSTANCE_DIR": str(instance),
+        "SDK_ENV_FILE": "/nonexistent",
+        "SDK_SML_ZONE": ZONE,
+        "SDK_DNS_MODE": "embedded",
+        "SDK_DNS_LISTEN": f"127.0.0.1:{port}",
+        "SDK_LOG_LEVEL": "WARNING",
+        **extra,
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--participants", type=int, default=100_000)
@@ -266,16 +281,7 @@ def main() -> None:
             random.seed(1)
             write_naptr_queries(queries, names, f"{SCHEME}.{ZONE}")
             embedded_port = free_port()
-            environ = {
-                **os.environ,
-                "SDK_DATABASE_URL": url,
-                "SDK_INSTANCE_DIR": str(work / "instance"),
-                "SDK_ENV_FILE": "/nonexistent",
-                "SDK_SML_ZONE": ZONE,
-                "SDK_DNS_MODE": "embedded",
-                "SDK_DNS_LISTEN": f"127.0.0.1:{embedded_port}",
-                "SDK_LOG_LEVEL": "WARNING",
-            }
+            environ = embedded_worker_environ(url, work / "instance", embedded_port)
             command = [str(Path(sys.executable).with_name("sdk-addressbook")), "worker"]
             rates: dict[str, list[float]] = {"named": [], "embedded": []}
             with running(command, embedded_port, env=environ, log=work / "embedded.log"):

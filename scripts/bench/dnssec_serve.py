@@ -21,7 +21,6 @@ Needs named, dnsperf (Debian bind9, dnsperf) and PostgreSQL on 127.0.0.1:5432 (S
 from __future__ import annotations
 
 import argparse
-import os
 import random
 import shutil
 import statistics
@@ -45,7 +44,7 @@ from app.dns.zonefile import export_zone
 from app.registry.models import DnsRecord, Organisation
 from app.settings import load_settings
 from app.sml.registrations import sync_local
-from scripts.bench.dns_publish import POSTGRES, SCHEME, ZONE, dnsperf, register
+from scripts.bench.dns_publish import POSTGRES, SCHEME, ZONE, dnsperf, embedded_worker_environ, register
 from scripts.bench.harness import free_port, median_and_range, postgres_database, running, write_naptr_queries
 from tests.named import start_named
 
@@ -171,17 +170,7 @@ def main() -> None:
             write_naptr_queries(queries, names, f"{SCHEME}.{ZONE}")
 
             embedded_port = free_port()
-            environ = {
-                **os.environ,
-                "SDK_DATABASE_URL": url,
-                "SDK_INSTANCE_DIR": str(work / "instance"),
-                "SDK_ENV_FILE": "/nonexistent",
-                "SDK_SML_ZONE": ZONE,
-                "SDK_DNS_MODE": "embedded",
-                "SDK_DNS_LISTEN": f"127.0.0.1:{embedded_port}",
-                "SDK_DNSSEC": "on",
-                "SDK_LOG_LEVEL": "WARNING",
-            }
+            environ = embedded_worker_environ(url, work / "instance", embedded_port, SDK_DNSSEC="on")
             create_key(work / "instance" / "dnssec" / f"{ZONE}.key")
             command = [str(Path(sys.executable).with_name("sdk-addressbook")), "worker"]
             rates: dict[str, list[float]] = {"named": [], "embedded": []}
