@@ -28,6 +28,11 @@ class Stoppable(Protocol):
     def stop(self) -> None: ...
 
 
+#: This process's id, kept current across forks without a system call on the read path.
+_process = [os.getpid()]
+os.register_at_fork(after_in_child=lambda: _process.__setitem__(0, os.getpid()))
+
+
 _ENTRY_OVERHEAD = 400  # bytes of bookkeeping per entry, roughly (key, tuple, dict slot)
 
 
@@ -72,10 +77,10 @@ class PublicationCache:
         self._listener_start = start
 
     def _ensure_listener(self) -> None:
-        if self._listener_start is not None and self._listener_pid != os.getpid():
+        if self._listener_start is not None and self._listener_pid != _process[0]:
             with self._lock:
-                if self._listener_pid != os.getpid():
-                    self._listener_pid = os.getpid()
+                if self._listener_pid != _process[0]:
+                    self._listener_pid = _process[0]
                     self._listener = self._listener_start()
 
     def close(self) -> None:
