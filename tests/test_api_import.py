@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+from dataclasses import replace
 
 import pytest
 from sqlalchemy import func, select
@@ -164,7 +165,6 @@ def test_a_large_import_leaves_its_directory_entries_to_the_worker(api, db, sett
     """Over SDK_DIRECTORY_INLINE_IMPORT_ROWS the import commits a backlog row per address instead of the
     entries; the status shows the lag; the worker writes the entries (batch by batch), also of addresses
     changed or removed in between."""
-    from dataclasses import replace
 
     from app.directory import backlog
     from app.wiring import wire
@@ -207,3 +207,30 @@ def test_a_large_import_leaves_its_directory_entries_to_the_worker(api, db, sett
         "oldestBacklogSeconds": 0.0,
     }
     assert "sdk_directory_backlog 0" in api("GET", "/metrics", "operator").get_data(as_text=True)
+
+
+def test_the_worker_thread_drains_the_backlog_on_its_own(api, db, settings):
+    import threading
+
+    from app.directory.backlog import BacklogWorker
+    from app.wiring import wire
+    from tests.processes import wait_until
+
+    wire(db, replace(settings, directory_inline_import_rows=0))
+    rows = [[f"sdk:trad{n}:0203:exempelkommun.se", f"Trådad {n}", "", "", ""] for n in range(3)]
+    assert (
+        api("POST", _url(api, "import?dryRun=false"), "kommun", data=_csv(rows), content_type="text/csv").status_code
+        == 200
+    )
+    stop = threading.Event()
+    thread = BacklogWorker(db).start(stop)
+    try:
+
+        def searchable() -> int:
+            return len(api("GET", "/addressbook/api/v1/addresses?q=trådad").get_json()["data"])
+
+        assert wait_until(lambda: searchable() == 3, 10)
+    finally:
+        stop.set()
+        thread.join(timeout=10)
+    assert api("GET", "/api/v1/status", "operator").get_json()["directory"]["backlog"] == 0

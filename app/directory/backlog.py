@@ -85,10 +85,15 @@ class BacklogWorker:
         return thread
 
     def _run(self, stop: threading.Event) -> None:
+        waiting = select(DirectoryBacklog.function_address_id).limit(1)
         while not stop.is_set():
             try:
-                with self.database.writer() as session:
-                    written = drain_once(session)
+                with self.database.reader() as session:  # a write transaction only when there is work
+                    queued = session.scalar(waiting) is not None
+                written = 0
+                if queued:
+                    with self.database.writer() as session:
+                        written = drain_once(session)
             except Exception:  # a database that is away: try again later, the rows wait
                 logger.exception("directory backlog: could not write entries")
                 written = 0
