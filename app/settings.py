@@ -354,8 +354,9 @@ class _Reader:
         return dataclasses.replace(settings, document_types=document_types)
 
     def _check_combinations(self, values: dict[str, Any]) -> None:
-        # NAPTR: "!^.*$!" + address + "!" is one character-string (255 bytes); the longest flavour suffix
-        # ("/bdxr-smp-2") must fit whichever SDK_DNS_SMP_FLAVOUR is chosen.
+        # NAPTR: "!^.*$!" + address + "!" is one character-string (255 bytes). The address is the base URL or
+        # the base and a flavour's URL prefix (app/publishing/flavours.py); the longest, "/bdxr-smp-2", is
+        # reserved whichever SDK_DNS_SMP_FLAVOUR is chosen, so changing it never breaks the records.
         if len((values["public_url"] + values["smp_path"] + "/bdxr-smp-2").encode()) > 255 - len("!^.*$!!"):
             raise SettingsError(
                 "SDK_PUBLIC_URL", "with SDK_SMP_PATH is too long for a NAPTR record (at most 237 bytes)"

@@ -95,22 +95,23 @@ def test_a_proven_nxdomain_is_not_registered(signed, tmp_path):
         lookup("0203:okand.se", _options(signed, _anchor(signed, tmp_path)), Cache())
 
 
-def test_an_anchor_for_another_key_refuses_everything(signed, tmp_path):
+def _anchor_of_another_key(zone: str, tmp_path: Path) -> TrustAnchor:
+    """A trust anchor for a key that signs nothing here."""
     other = tmp_path / "other.key"
     create_key(other)
     path = tmp_path / "other-anchor.txt"
-    path.write_text(ds_text(signed.settings.sml_zone, load_key(other)) + "\n", encoding="utf-8")
-    anchor = TrustAnchor.load(path, signed.settings.sml_zone)
+    path.write_text(ds_text(zone, load_key(other)) + "\n", encoding="utf-8")
+    return TrustAnchor.load(path, zone)
+
+
+def test_an_anchor_for_another_key_refuses_everything(signed, tmp_path):
+    anchor = _anchor_of_another_key(signed.settings.sml_zone, tmp_path)
     with pytest.raises(DnssecFailure, match="matches the trust anchor"):
         lookup(str(KOMMUN), _options(signed, anchor), Cache())
 
 
 def test_an_unsigned_zone_is_refused_with_an_anchor(federation, tmp_path):
-    key = tmp_path / "k.key"
-    create_key(key)
-    path = tmp_path / "anchor.txt"
-    path.write_text(ds_text(federation.settings.sml_zone, load_key(key)) + "\n", encoding="utf-8")
-    anchor = TrustAnchor.load(path, federation.settings.sml_zone)
+    anchor = _anchor_of_another_key(federation.settings.sml_zone, tmp_path)
     with pytest.raises(DnssecFailure, match="not signed"):
         lookup(str(KOMMUN), _options(federation, anchor), Cache())
 

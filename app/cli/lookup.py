@@ -54,10 +54,11 @@ if TYPE_CHECKING:
 )
 @click.option(
     "--flavour",
-    type=click.Choice(["auto", "oasis1", "peppol", "smp2"]),
+    type=click.Choice(["auto", "oasis1", "peppol", "smp2", "oasis2"]),
     default="auto",
     show_default=True,
-    help="SMP flavour to ask for (smp2: {smp}/bdxr-smp-2/…); auto reads what the answer is",
+    help="SMP flavour to ask for (smp2, or oasis2 as SDK_DNS_SMP_FLAVOUR names it: {smp}/bdxr-smp-2/…); "
+    "auto reads what the answer is",
 )
 @click.option(
     "--revocation",
@@ -140,7 +141,7 @@ def lookup(
         dns=DnsOptions(
             zone=zone or settings.sml_zone, server=server, timeout=timeout, cname_fallback=cname, anchor=anchor
         ),
-        http=HttpOptions(timeout=timeout, trusted=trusted, flavour=flavour),
+        http=HttpOptions(timeout=timeout, trusted=trusted, flavour="smp2" if flavour == "oasis2" else flavour),
         revocation=_revocation_options(settings, revocation, crl_files, ca_file, timeout),
         smp_url=smp_url,
         directory_url=directory_url or settings.directory_url,

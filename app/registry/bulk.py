@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, cast
 
-from sqlalchemy import JSON, CursorResult, FromClause, Table, insert, update
+from sqlalchemy import CursorResult, FromClause, Table, insert, update
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -28,13 +28,10 @@ def insert_rows(session: Session, table: FromClause, rows: list[dict[str, Any]])
         return
     import psycopg
     from psycopg import sql
-    from psycopg.types.json import Json
 
     columns = list(rows[0])
-    types = _copy_types(table, columns, session.get_bind().dialect)
-    binary = types is not None  # every column's type known: binary COPY, about twice as fast as text
-    json_columns = {column.name for column in table.columns if isinstance(column.type, JSON)}
-    statement = sql.SQL("COPY {} ({}) FROM STDIN" + (" (FORMAT BINARY)" if binary else "")).format(
+    types = copy_types(table, columns, session.get_bind().dialect)
+    statement = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)").format(
         sql.Identifier(table.name), sql.SQL(", ").join(sql.Identifier(c) for c in columns)
     )
     raw = session.connection().connection.driver_connection
@@ -42,15 +39,9 @@ def insert_rows(session: Session, table: FromClause, rows: list[dict[str, Any]])
         raise RuntimeError("no database connection to COPY through")
     try:
         with raw.cursor() as cursor, cursor.copy(statement) as copy:
-            if types is not None:
-                copy.set_types(types)
-                for row in rows:
-                    copy.write_row([row[c] for c in columns])
-            else:
-                for row in rows:
-                    copy.write_row(
-                        [Json(row[c]) if c in json_columns and row[c] is not None else row[c] for c in columns]
-                    )
+            copy.set_types(types)  # binary COPY: about twice the speed of text COPY in psycopg
+            for row in rows:
+                copy.write_row([row[c] for c in columns])
     except psycopg.errors.IntegrityError as error:  # as the ORM and SQLite report it: one kind of error to catch
         raise IntegrityError(f"COPY {table.name}", None, error) from error
 
@@ -69,13 +60,14 @@ _BINARY_TYPES = {
 }
 
 
-def _copy_types(table: Table, columns: list[str], dialect: Dialect) -> list[str] | None:
-    """The PostgreSQL type of each column, or ``None`` when one is not in :data:`_BINARY_TYPES` (text COPY)."""
+def copy_types(table: Table, columns: list[str], dialect: Dialect) -> list[str]:
+    """The PostgreSQL type of each column, as binary COPY needs them; a type not in :data:`_BINARY_TYPES` is
+    a programming error (a test checks every column of every model)."""
     found = []
     for name in columns:
         compiled = table.columns[name].type.compile(dialect=dialect).split("(")[0]
         if compiled not in _BINARY_TYPES:
-            return None
+            raise TypeError(f"{table.name}.{name}: no binary COPY type for {compiled}; add it to _BINARY_TYPES")
         found.append(_BINARY_TYPES[compiled])
     return found
 
